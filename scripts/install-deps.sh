@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what HubChat needs to build and test on a fresh Debian or Ubuntu
+# machine. Idempotent: when everything is already present it only checks and
+# returns in well under a second.
+#
+#   scripts/install-deps.sh          build dependencies (FLTK's C/C++ side, cmake)
+#   scripts/install-deps.sh --test   also the tools the GUI tests use (Xvfb, ...)
+set -euo pipefail
+
+build_pkgs=(gcc g++ make libc6-dev pkg-config libx11-dev libxext-dev libxft-dev
+  libxinerama-dev libxcursor-dev libxfixes-dev libpango1.0-dev python3-pip)
+test_pkgs=(xvfb xauth xdotool imagemagick openbox x11-utils fonts-dejavu-core)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# fltk-sys needs cmake 3.28 or newer; Debian 12 ships 3.25, so take it from PyPI.
+cmake_ok() {
+  command -v cmake >/dev/null 2>&1 || return 1
+  local v
+  v=$(cmake --version | head -n1 | awk '{print $3}')
+  [[ "$(printf '%s\n3.28\n' "$v" | sort -V | head -n1)" == "3.28" ]]
+}
+if ! cmake_ok; then
+  echo "install-deps: installing cmake from PyPI"
+  python3 -m pip install --quiet --user cmake 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages cmake \
+    || python3 -m pip install --quiet cmake
+  export PATH="$HOME/.local/bin:$PATH"
+  cmake_ok || { echo "install-deps: cmake 3.28+ is still not on PATH (try adding ~/.local/bin)" >&2; exit 1; }
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo not found. Install Rust from https://rustup.rs and run this again." >&2
+  exit 1
+fi

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: installs what is missing, builds the release
+# binaries, runs all tests, clippy with warnings as errors, and rustfmt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh --test
+export PATH="$HOME/.local/bin:$PATH"
+
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+cargo fmt --all -- --check
+cargo build --release --locked
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

@@ -1,0 +1,27 @@
+//! `hubchat-server`: the hub. See `hubchat-server --help`.
+
+use hubchat::server::cli::{self, Command};
+
+fn main() {
+    let status = match cli::parse(std::env::args().skip(1)) {
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            0
+        }
+        Ok(Command::Version) => {
+            println!("hubchat-server {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        // The window arrives with the next issue; until then every run is
+        // headless.
+        Ok(Command::Run { config, .. }) => cli::run_headless(config.to_config()),
+        Err(e) => {
+            eprintln!(
+                "hubchat-server: {}\nTry 'hubchat-server --help' for the options.",
+                e.0
+            );
+            2
+        }
+    };
+    std::process::exit(status);
+}

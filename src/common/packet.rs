@@ -1,0 +1,632 @@
+//! Typed packets: what the JSON bodies of frames mean.
+//!
+//! Every body is `{"flag": FLAG, "data": DATA}`. The original protocol reuses
+//! flags in both directions with different data (an INFO from the server is a
+//! request, an INFO from a client is its profile), so packets are typed by
+//! direction: [`ClientPacket`] is what a client sends, [`ServerPacket`] what a
+//! server sends. Each decodes from a body and encodes to a whole frame.
+//!
+//! Decoding is two-phase: the envelope first, borrowing the data as raw JSON,
+//! then the data for the flag found. A flag we do not know decodes to
+//! `Unknown` so callers can skip it, as the original does; data of the wrong
+//! shape for a known flag is a [`DecodeError`].
+//!
+//! Frames are written in the original's own JSON style (`", "` and `": "`
+//! separators), so the examples in the protocol description match byte for
+//! byte. HubChat's extensions are documented in `docs/protocol.md`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::common::frame::{self, HEADER_LEN};
+
+/// The version of HubChat's extensions to the original protocol.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The text of the server's INFO request, as the original sends it.
+pub const INFO_REQUEST_TEXT: &str = "Send your information!";
+/// The text of a client's DISCONNECT request, as the original sends it.
+pub const DISCONNECT_REQUEST_TEXT: &str = "Please disconnect me!!";
+/// The message of the SERVER CLOSE packet sent when a server stops.
+pub const SERVER_CLOSE_TEXT: &str = "Server is closing...";
+
+const INFO: &str = "INFO";
+const ALL_CLIENTS: &str = "ALL CLIENTS";
+const MESSAGE: &str = "MESSAGE";
+const DISCONNECT: &str = "DISCONNECT";
+const SERVER_CLOSE: &str = "SERVER CLOSE";
+const ERROR: &str = "ERROR";
+const WELCOME: &str = "WELCOME";
+
+/// How a client presents itself to others: the entries of a roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub color: String,
+    pub image_name: String,
+}
+
+/// A client's answer to the INFO request.
+///
+/// `hubchat` is the extension by which a HubChat client says what it is; the
+/// original client never sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    pub name: String,
+    pub color: String,
+    pub image_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubchat: Option<ClientHello>,
+}
+
+impl Info {
+    /// The part of the answer that other clients see.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            name: self.name.clone(),
+            color: self.color.clone(),
+            image_name: self.image_name.clone(),
+        }
+    }
+}
+
+/// What a HubChat client tells a server about itself (extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientHello {
+    pub version: u32,
+}
+
+/// What a HubChat server tells a HubChat client right after accepting its
+/// INFO, before any roster (extension). The original server never sends it,
+/// so its absence tells a client which kind of server it joined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub version: u32,
+    /// The id the server gave this client.
+    pub id: String,
+    /// The largest packet body the server accepts, in bytes.
+    pub max_packet: usize,
+}
+
+/// The clients a roster packet lists, in the order they are sent.
+///
+/// On the wire a roster is a JSON object keyed by client id; a `Vec` keeps
+/// the server's join order, which a map would lose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster(pub Vec<(String, Profile)>);
+
+impl Serialize for Roster {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (id, profile) in &self.0 {
+            map.serialize_entry(id, profile)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Roster {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RosterVisitor;
+        impl<'de> Visitor<'de> for RosterVisitor {
+            type Value = Roster;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object mapping client ids to profiles")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Roster, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Roster(entries))
+            }
+        }
+        deserializer.deserialize_map(RosterVisitor)
+    }
+}
+
+/// Machine-readable reasons carried by the ERROR extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Another client already uses this name (ignoring case).
+    NameTaken,
+    /// The name is empty, too long or holds control characters.
+    NameInvalid,
+    /// A MESSAGE named a client id that is not connected.
+    UnknownPartner,
+    /// A packet was larger than the server accepts.
+    PacketTooLarge,
+    /// A packet could not be read as the protocol says.
+    MalformedPacket,
+    /// The server holds as many clients as it is allowed to.
+    ServerFull,
+    /// The client did not send its information in time.
+    HandshakeTimeout,
+    /// A code from a newer server that this program does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// The data of an ERROR packet: a code for programs, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReport {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// What a client sends to a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientPacket {
+    /// The answer to the INFO request.
+    Info(Info),
+    /// A message for the client with id `to`.
+    Message { to: String, text: String },
+    /// The client is leaving.
+    Disconnect,
+    /// A flag this program does not know; skip it.
+    Unknown { flag: String },
+}
+
+/// What a server sends to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerPacket {
+    /// "Send your information!"
+    InfoRequest,
+    /// The server is HubChat and has let this client in (extension).
+    Welcome(Welcome),
+    /// Clients to add to the receiver's list (all of them, or just new ones).
+    AllClients(Roster),
+    /// A message from `from` to `to` (the receiver).
+    Message {
+        from: String,
+        to: String,
+        text: String,
+    },
+    /// The client with this id has left.
+    Disconnect { id: String },
+    /// The server is closing this connection; `message` says why.
+    ServerClose { message: String },
+    /// Something the client did was refused (extension).
+    Error(ErrorReport),
+    /// A flag this program does not know; skip it.
+    Unknown { flag: String },
+}
+
+/// Why a frame body is not a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The body is not JSON at all (or not UTF-8).
+    NotJson { detail: String },
+    /// The body is JSON, but not `{"flag": ..., "data": ...}`.
+    NoEnvelope { detail: String },
+    /// The data does not have the shape the flag calls for.
+    WrongShape { flag: String, detail: String },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::NotJson { detail } => write!(f, "packet is not valid JSON ({detail})"),
+            DecodeError::NoEnvelope { detail } => {
+                write!(f, "packet is not a flag with data ({detail})")
+            }
+            DecodeError::WrongShape { flag, detail } => {
+                write!(f, "{flag} packet has the wrong shape ({detail})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The outer object of every body, with the data left as raw JSON.
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    flag: Cow<'a, str>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+impl<'a> RawEnvelope<'a> {
+    fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
+        serde_json::from_slice(body).map_err(|e| {
+            let detail = e.to_string();
+            if e.is_data() {
+                DecodeError::NoEnvelope { detail }
+            } else {
+                DecodeError::NotJson { detail }
+            }
+        })
+    }
+
+    /// Decodes the data for this envelope's flag.
+    fn data<T: Deserialize<'a>>(&self) -> Result<T, DecodeError> {
+        let raw = self
+            .data
+            .ok_or_else(|| self.wrong_shape("it has no data"))?;
+        serde_json::from_str(raw.get()).map_err(|e| self.wrong_shape(e))
+    }
+
+    /// Decodes data that must be a JSON object. serde would also fill a
+    /// struct from an array of its fields in order, which no peer sends and
+    /// the original would choke on, so that is refused here.
+    fn object<T: Deserialize<'a>>(&self) -> Result<T, DecodeError> {
+        match self.data {
+            Some(raw) if !raw.get().starts_with('{') => {
+                Err(self.wrong_shape("its data is not an object"))
+            }
+            _ => self.data(),
+        }
+    }
+
+    fn wrong_shape(&self, detail: impl fmt::Display) -> DecodeError {
+        DecodeError::WrongShape {
+            flag: self.flag.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageIn<'a> {
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(borrow)]
+    partner_name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    source_client: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ServerCloseData {
+    message: String,
+}
+
+impl ClientPacket {
+    /// Decodes a frame body sent by a client.
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let env = RawEnvelope::parse(body)?;
+        Ok(match env.flag.as_ref() {
+            INFO => ClientPacket::Info(env.object()?),
+            MESSAGE => {
+                let m: MessageIn = env.object()?;
+                ClientPacket::Message {
+                    to: m.partner_name.into_owned(),
+                    text: m.message.into_owned(),
+                }
+            }
+            // The original sends a fixed sentence; its content does not matter.
+            DISCONNECT => ClientPacket::Disconnect,
+            other => ClientPacket::Unknown {
+                flag: other.to_string(),
+            },
+        })
+    }
+
+    /// Encodes this packet as a whole frame.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            ClientPacket::Info(info) => encode_frame(INFO, info),
+            ClientPacket::Message { to, text } => encode_frame(
+                MESSAGE,
+                MessageOut {
+                    message: text,
+                    partner_name: to,
+                    source_client: None,
+                },
+            ),
+            ClientPacket::Disconnect => encode_frame(DISCONNECT, DISCONNECT_REQUEST_TEXT),
+            ClientPacket::Unknown { flag } => encode_frame(flag, ()),
+        }
+    }
+}
+
+impl ServerPacket {
+    /// Decodes a frame body sent by a server.
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let env = RawEnvelope::parse(body)?;
+        Ok(match env.flag.as_ref() {
+            // The original client ignores the request's data, and so do we.
+            INFO => ServerPacket::InfoRequest,
+            WELCOME => ServerPacket::Welcome(env.object()?),
+            ALL_CLIENTS => ServerPacket::AllClients(env.data()?),
+            MESSAGE => {
+                let m: MessageIn = env.object()?;
+                let from = m
+                    .source_client
+                    .ok_or_else(|| env.wrong_shape("missing field `source_client`"))?;
+                ServerPacket::Message {
+                    from: from.into_owned(),
+                    to: m.partner_name.into_owned(),
+                    text: m.message.into_owned(),
+                }
+            }
+            DISCONNECT => ServerPacket::Disconnect { id: env.data()? },
+            SERVER_CLOSE => {
+                let data: ServerCloseData = env.object()?;
+                ServerPacket::ServerClose {
+                    message: data.message,
+                }
+            }
+            ERROR => ServerPacket::Error(env.object()?),
+            other => ServerPacket::Unknown {
+                flag: other.to_string(),
+            },
+        })
+    }
+
+    /// Encodes this packet as a whole frame.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            ServerPacket::InfoRequest => encode_frame(INFO, INFO_REQUEST_TEXT),
+            ServerPacket::Welcome(welcome) => encode_frame(WELCOME, welcome),
+            ServerPacket::AllClients(roster) => encode_frame(ALL_CLIENTS, roster),
+            ServerPacket::Message { from, to, text } => encode_message(from, to, text),
+            ServerPacket::Disconnect { id } => encode_frame(DISCONNECT, id),
+            ServerPacket::ServerClose { message } => {
+                encode_frame(SERVER_CLOSE, ServerCloseOut { message })
+            }
+            ServerPacket::Error(report) => encode_frame(ERROR, report),
+            ServerPacket::Unknown { flag } => encode_frame(flag, ()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    message: &'a str,
+    partner_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_client: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ServerCloseOut<'a> {
+    message: &'a str,
+}
+
+/// Encodes a relayed MESSAGE frame without building a [`ServerPacket`]: the
+/// relay's hot path borrows everything it sends.
+pub fn encode_message(from: &str, to: &str, text: &str) -> Vec<u8> {
+    encode_frame(
+        MESSAGE,
+        MessageOut {
+            message: text,
+            partner_name: to,
+            source_client: Some(from),
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, D> {
+    flag: &'a str,
+    data: D,
+}
+
+/// Serialises an envelope straight after a reserved header, then fills the
+/// header in: one allocation, one buffer, ready for one write.
+fn encode_frame<D: Serialize>(flag: &str, data: D) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(128);
+    buf.extend_from_slice(&[b' '; HEADER_LEN]);
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, PythonStyle);
+    Envelope { flag, data }
+        .serialize(&mut ser)
+        .expect("packets serialise to memory without error: all keys are strings");
+    frame::seal(&mut buf);
+    buf
+}
+
+/// JSON separators as Python's `json.dumps` writes them: `", "` and `": "`.
+struct PythonStyle;
+
+impl serde_json::ser::Formatter for PythonStyle {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(frame: &[u8]) -> &[u8] {
+        &frame[HEADER_LEN..]
+    }
+
+    #[test]
+    fn every_server_packet_survives_a_round_trip() {
+        let packets = vec![
+            ServerPacket::InfoRequest,
+            ServerPacket::Welcome(Welcome {
+                version: 1,
+                id: "client4".into(),
+                max_packet: 1024,
+            }),
+            ServerPacket::AllClients(Roster(vec![
+                (
+                    "client3".into(),
+                    Profile {
+                        name: "zoë 🦊".into(),
+                        color: "#12ab34".into(),
+                        image_name: "image_9.png".into(),
+                    },
+                ),
+                (
+                    "client10".into(),
+                    Profile {
+                        name: "bob".into(),
+                        color: "plum".into(),
+                        image_name: "image_1.png".into(),
+                    },
+                ),
+            ])),
+            ServerPacket::Message {
+                from: "client0".into(),
+                to: "client1".into(),
+                text: "line one\n\"quoted\"\ttab\n".into(),
+            },
+            ServerPacket::Disconnect {
+                id: "client7".into(),
+            },
+            ServerPacket::ServerClose {
+                message: "bye".into(),
+            },
+            ServerPacket::Error(ErrorReport {
+                code: ErrorCode::NameTaken,
+                message: "taken".into(),
+            }),
+        ];
+        for packet in packets {
+            let frame = packet.encode();
+            assert_eq!(ServerPacket::decode(body(&frame)), Ok(packet));
+        }
+    }
+
+    #[test]
+    fn every_client_packet_survives_a_round_trip() {
+        let packets = vec![
+            ClientPacket::Info(Info {
+                name: "alice".into(),
+                color: "blue".into(),
+                image_name: "image_3.png".into(),
+                hubchat: Some(ClientHello { version: 1 }),
+            }),
+            ClientPacket::Message {
+                to: "client1".into(),
+                text: "héllo\n".into(),
+            },
+            ClientPacket::Disconnect,
+        ];
+        for packet in packets {
+            let frame = packet.encode();
+            assert_eq!(ClientPacket::decode(body(&frame)), Ok(packet));
+        }
+    }
+
+    #[test]
+    fn unknown_flags_decode_to_a_value_callers_skip() {
+        assert_eq!(
+            ClientPacket::decode(br#"{"flag": "TYPING", "data": {"x": 1}}"#),
+            Ok(ClientPacket::Unknown {
+                flag: "TYPING".into()
+            })
+        );
+        assert_eq!(
+            ServerPacket::decode(br#"{"flag": "PING"}"#),
+            Ok(ServerPacket::Unknown {
+                flag: "PING".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_error_codes_from_newer_servers_still_decode() {
+        let decoded = ServerPacket::decode(
+            br#"{"flag": "ERROR", "data": {"code": "slow_down", "message": "m"}}"#,
+        );
+        assert_eq!(
+            decoded,
+            Ok(ServerPacket::Error(ErrorReport {
+                code: ErrorCode::Other,
+                message: "m".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_are_typed_errors() {
+        for body in [
+            &b"{not json"[..],
+            b"",
+            b"\xff\xfe",
+            b"{\"flag\": \"INFO\"} trailing",
+        ] {
+            assert!(
+                matches!(ClientPacket::decode(body), Err(DecodeError::NotJson { .. })),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn json_without_a_flag_is_a_typed_error() {
+        for body in [
+            &b"[1, 2]"[..],
+            b"\"INFO\"",
+            b"{\"data\": 1}",
+            b"{\"flag\": 5}",
+        ] {
+            assert!(
+                matches!(
+                    ClientPacket::decode(body),
+                    Err(DecodeError::NoEnvelope { .. })
+                ),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn data_of_the_wrong_shape_is_a_typed_error_naming_the_flag() {
+        let cases: [&[u8]; 5] = [
+            br#"{"flag": "INFO", "data": "alice"}"#,
+            br#"{"flag": "INFO", "data": {"name": "alice"}}"#,
+            br#"{"flag": "INFO"}"#,
+            br#"{"flag": "MESSAGE", "data": {"message": 5, "partner_name": "client1"}}"#,
+            br#"{"flag": "MESSAGE", "data": ["hello", "client1"]}"#,
+        ];
+        for body in cases {
+            let err = ClientPacket::decode(body).unwrap_err();
+            assert!(
+                matches!(&err, DecodeError::WrongShape { flag, .. } if flag == "INFO" || flag == "MESSAGE"),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn roster_keeps_the_order_it_was_sent_in() {
+        let roster: Roster = serde_json::from_str(
+            r#"{"client10": {"name": "b", "color": "red", "image_name": "image_1.png"},
+                "client2": {"name": "a", "color": "red", "image_name": "image_1.png"}}"#,
+        )
+        .unwrap();
+        let ids: Vec<&str> = roster.0.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["client10", "client2"]);
+    }
+}

@@ -1,0 +1,11 @@
+//! HubChat: a lightweight LAN messenger. One hub server relays messages
+//! between many clients, speaking the wire protocol of the original Python
+//! messenger (so old clients and servers keep working) plus extensions that
+//! only HubChat peers are ever sent. See `docs/protocol.md`.
+//!
+//! [`common`] holds what both programs share (framing, packets, profile
+//! rules); [`server`] is the hub, with no GUI code, so it is tested headless
+//! against real sockets.
+
+pub mod common;
+pub mod server;

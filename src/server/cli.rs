@@ -1,0 +1,233 @@
+//! The server's command line, and the headless mode it can start.
+//!
+//! Three options do not justify an argument-parsing dependency; the parser
+//! below is plain, and its errors say which argument is wrong and why.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::thread;
+use std::time::Duration;
+
+use crate::server::event::{Events, ServerEvent};
+use crate::server::{log, Server, ServerConfig, DEFAULT_PORT};
+
+pub const USAGE: &str = "\
+Usage: hubchat-server [--headless] [--bind ADDRESS] [--port PORT] [--max-clients N]
+
+Runs a HubChat server: the hub that HubChat clients and the original
+messenger's clients connect to.
+
+Options:
+      --headless         Run without a window, printing every event to
+                         standard output as one timestamped line. Stop with
+                         Ctrl+C or SIGTERM: every client is sent SERVER CLOSE.
+      --bind ADDRESS     The address to listen on: one of this machine's
+                         addresses, 0.0.0.0 for all IPv4 interfaces, or :: for
+                         all interfaces (IPv6, and IPv4 where the system
+                         allows). Default: 0.0.0.0
+      --port PORT        The port to listen on, 1 to 65535 (0 picks a free
+                         one). Default: 5050
+      --max-clients N    How many clients may be connected at once.
+                         Default: 10000
+  -h, --help             Show this help and exit.
+  -V, --version          Show the version and exit.
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Version,
+    Run {
+        headless: bool,
+        config: ServerConfigArgs,
+    },
+}
+
+/// The parts of [`ServerConfig`] the command line sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfigArgs {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub max_clients: usize,
+}
+
+impl ServerConfigArgs {
+    pub fn to_config(&self) -> ServerConfig {
+        let mut config = ServerConfig::new(SocketAddr::new(self.bind, self.port));
+        config.max_clients = self.max_clients;
+        config
+    }
+}
+
+/// A command-line mistake, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+/// Reads the arguments (without the program name).
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
+    let mut headless = false;
+    let mut config = ServerConfigArgs {
+        bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        port: DEFAULT_PORT,
+        max_clients: ServerConfig::default().max_clients,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| UsageError(format!("{flag} needs {what} after it")))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--headless" => headless = true,
+            "--bind" => {
+                let v = value("an address")?;
+                config.bind = parse_address(&v)?;
+            }
+            "--port" => {
+                let v = value("a port number")?;
+                config.port = v.trim().parse().map_err(|_| {
+                    UsageError(format!(
+                        "--port needs a number from 1 to 65535, not \"{v}\""
+                    ))
+                })?;
+            }
+            "--max-clients" => {
+                let v = value("a number")?;
+                config.max_clients = v.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    UsageError(format!("--max-clients needs a number above 0, not \"{v}\""))
+                })?;
+            }
+            _ => return Err(UsageError(format!("unknown option \"{arg}\""))),
+        }
+    }
+    Ok(Command::Run { headless, config })
+}
+
+fn parse_address(v: &str) -> Result<IpAddr, UsageError> {
+    // Accept [::1] as people copy it from URLs.
+    let bare = v.trim().trim_start_matches('[').trim_end_matches(']');
+    bare.parse().map_err(|_| {
+        UsageError(format!(
+            "--bind needs an IP address such as 0.0.0.0, 192.168.1.20 or ::, not \"{v}\""
+        ))
+    })
+}
+
+/// Runs the server without a window until Ctrl+C or SIGTERM. Returns the
+/// process exit status.
+pub fn run_headless(config: ServerConfig) -> i32 {
+    let events = Events::new();
+    let server = match Server::start(config, events.clone()) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("hubchat-server: {e}");
+            return 1;
+        }
+    };
+
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    }) {
+        eprintln!(
+            "hubchat-server: cannot watch for Ctrl+C ({e}); stop the process to stop the server"
+        );
+    }
+    let printer = thread::spawn(move || print_events(&events));
+
+    let _ = stop_rx.recv();
+    server.stop();
+    let _ = printer.join();
+    0
+}
+
+/// Prints events in batches until the server reports it has stopped.
+fn print_events(events: &Events) {
+    loop {
+        let batch = events.wait(Duration::from_secs(3600));
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::new(stdout.lock());
+        let mut stopped = false;
+        for event in &batch {
+            // A closed stdout must not stop the server: ignore write errors.
+            let _ = writeln!(out, "{}", log::line(event));
+            stopped |= matches!(event.what, ServerEvent::Stopped);
+        }
+        let _ = out.flush();
+        if stopped {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn defaults_are_all_interfaces_on_port_5050() {
+        let Command::Run { headless, config } = parse(args("")).unwrap() else {
+            panic!("expected run");
+        };
+        assert!(!headless);
+        assert_eq!(config.to_config().bind, "0.0.0.0:5050".parse().unwrap());
+    }
+
+    #[test]
+    fn options_take_values_after_a_space_or_an_equals_sign() {
+        let parsed = parse(args("--headless --bind=[::1] --port 6000 --max-clients=7")).unwrap();
+        assert_eq!(
+            parsed,
+            Command::Run {
+                headless: true,
+                config: ServerConfigArgs {
+                    bind: "::1".parse().unwrap(),
+                    port: 6000,
+                    max_clients: 7
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_say_what_was_expected() {
+        let cases = [
+            ("--port", "--port needs a port number after it"),
+            (
+                "--port 70000",
+                "--port needs a number from 1 to 65535, not \"70000\"",
+            ),
+            (
+                "--port abc",
+                "--port needs a number from 1 to 65535, not \"abc\"",
+            ),
+            (
+                "--bind localhost",
+                "--bind needs an IP address such as 0.0.0.0, 192.168.1.20 or ::, not \"localhost\"",
+            ),
+            (
+                "--max-clients 0",
+                "--max-clients needs a number above 0, not \"0\"",
+            ),
+            ("--frobnicate", "unknown option \"--frobnicate\""),
+        ];
+        for (line, message) in cases {
+            assert_eq!(parse(args(line)), Err(UsageError(message.into())), "{line}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! One client connection, from accept to close, on its own threads.
+//!
+//! The connection's thread reads: it runs the handshake (with a deadline, so
+//! a silent client delays no one but itself), then hands each packet to the
+//! hub. A second thread writes whatever the client's [`Outbox`] holds. When
+//! the connection ends, for whatever reason, the reader removes the client
+//! from the hub (which tells the others, once), tells the peer why if it can,
+//! and waits for the writer to flush.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::connection::{FrameReader, ReadError};
+use crate::common::frame::FrameError;
+use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
+use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
+use crate::server::hub::{Hub, Refusal};
+use crate::server::outbox::{Next, Outbox};
+use crate::server::ServerConfig;
+
+/// Stack for a writer thread: it only copies bytes into a socket.
+pub const WRITER_STACK: usize = 64 * 1024;
+/// Stack for a reader thread: JSON decoding nests a little.
+pub const READER_STACK: usize = 256 * 1024;
+/// How long to keep reading (and discarding) after telling a peer why it is
+/// being closed, so that closing does not reset the connection before the
+/// peer has read the reason.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Everything a connection thread needs from its server.
+pub struct Context {
+    pub hub: Arc<Hub>,
+    pub events: Events,
+    pub config: ServerConfig,
+}
+
+/// How a connection ended: why, and what to tell the peer.
+struct End {
+    reason: LeaveReason,
+    refusal: Option<Refusal>,
+}
+
+impl End {
+    fn quietly(reason: LeaveReason) -> Self {
+        End {
+            reason,
+            refusal: None,
+        }
+    }
+
+    fn refused(refusal: Refusal) -> Self {
+        End {
+            reason: refusal.reason(),
+            refusal: Some(refusal),
+        }
+    }
+}
+
+/// Serves one accepted connection until it ends. Runs on its own thread.
+pub fn serve(stream: TcpStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &Context) {
+    let writer = match stream.try_clone().and_then(|s| {
+        let outbox = outbox.clone();
+        thread::Builder::new()
+            .name(format!("write {addr}"))
+            .stack_size(WRITER_STACK)
+            .spawn(move || write_loop(s, &outbox))
+    }) {
+        Ok(handle) => handle,
+        Err(e) => {
+            ctx.events.emit(ServerEvent::Error {
+                message: format!("Could not serve {addr}: {e}"),
+            });
+            return;
+        }
+    };
+
+    let _ = outbox.push(&ServerPacket::InfoRequest.encode());
+
+    let mut reader = FrameReader::new(stream, ctx.config.max_packet);
+    let (end, hubchat) = match handshake(&mut reader, addr, &outbox, ctx) {
+        Ok((me, hubchat)) => {
+            let end = relay_loop(&mut reader, &me, hubchat, &outbox, ctx);
+            ctx.hub.remove(&me.id, end.reason.clone());
+            (end, hubchat)
+        }
+        Err(failed) => {
+            // Connections cut short by the server stopping are not news.
+            if !ctx.hub.is_closed() {
+                ctx.events.emit(ServerEvent::Refused {
+                    addr,
+                    name: failed.name,
+                    reason: failed.end.reason.clone(),
+                });
+            }
+            (failed.end, failed.hubchat)
+        }
+    };
+
+    if let Some(refusal) = &end.refusal {
+        let _ = outbox.push(&refusal_frame(refusal, hubchat));
+    }
+    outbox.finish();
+    let _ = writer.join();
+    if end.refusal.is_some() {
+        linger(reader.get_ref());
+    }
+}
+
+/// A handshake that did not end in a join.
+struct Failed {
+    end: End,
+    /// The name the client asked for, if it got that far.
+    name: Option<String>,
+    /// Whether the client said it is HubChat, so it is told in ERROR form.
+    hubchat: bool,
+}
+
+impl From<End> for Failed {
+    fn from(end: End) -> Self {
+        Failed {
+            end,
+            name: None,
+            hubchat: false,
+        }
+    }
+}
+
+/// Waits for the client's INFO, within the handshake deadline, and joins it.
+fn handshake(
+    reader: &mut FrameReader<TcpStream>,
+    addr: SocketAddr,
+    outbox: &Arc<Outbox>,
+    ctx: &Context,
+) -> Result<(Party, bool), Failed> {
+    let deadline = Instant::now() + ctx.config.handshake_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(handshake_timeout().into());
+        }
+        let _ = reader.get_ref().set_read_timeout(Some(left));
+        let packet = match reader.read_frame() {
+            Ok(Some(body)) => ClientPacket::decode(body),
+            Ok(None) => return Err(End::quietly(LeaveReason::ClosedConnection).into()),
+            Err(ReadError::Io(e)) if is_timeout(&e) => return Err(handshake_timeout().into()),
+            Err(e) => return Err(end_from_read_error(e, outbox).into()),
+        };
+        let info = match packet {
+            Ok(ClientPacket::Info(info)) => info,
+            Ok(ClientPacket::Unknown { .. }) => continue,
+            Ok(ClientPacket::Disconnect) => {
+                return Err(End::quietly(LeaveReason::SaidGoodbye).into())
+            }
+            Ok(ClientPacket::Message { .. }) => {
+                return Err(End::refused(Refusal::new(
+                    ErrorCode::MalformedPacket,
+                    "A message arrived before the client sent its name, colour and picture.",
+                ))
+                .into())
+            }
+            Err(e) => return Err(malformed(e).into()),
+        };
+        let _ = reader.get_ref().set_read_timeout(None);
+        let hubchat = info.hubchat.is_some();
+        return match ctx.hub.join(&info, addr, outbox.clone()) {
+            Ok(me) => Ok((me, hubchat)),
+            Err(refusal) => Err(Failed {
+                end: End::refused(refusal),
+                name: Some(info.name),
+                hubchat,
+            }),
+        };
+    }
+}
+
+/// Hands each packet of a joined client to the hub until the connection ends.
+fn relay_loop(
+    reader: &mut FrameReader<TcpStream>,
+    me: &Party,
+    hubchat: bool,
+    outbox: &Arc<Outbox>,
+    ctx: &Context,
+) -> End {
+    loop {
+        let packet = match reader.read_frame() {
+            Ok(Some(body)) => ClientPacket::decode(body),
+            Ok(None) => {
+                return End::quietly(outbox.failure().unwrap_or(LeaveReason::ClosedConnection))
+            }
+            Err(e) => return end_from_read_error(e, outbox),
+        };
+        match packet {
+            Ok(ClientPacket::Message { to, text }) => {
+                if ctx.hub.relay(me, &to, text).is_err() && hubchat {
+                    let report = ErrorReport {
+                        code: ErrorCode::UnknownPartner,
+                        message: format!(
+                            "No client {to} is connected; the message was not delivered."
+                        ),
+                    };
+                    if outbox.push(&ServerPacket::Error(report).encode()).is_err() {
+                        outbox.abort(LeaveReason::StoppedReading);
+                    }
+                }
+            }
+            Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
+            // A second INFO (HubChat does not change profiles mid-session)
+            // and flags from newer programs are skipped, as the original does.
+            Ok(ClientPacket::Info(_)) | Ok(ClientPacket::Unknown { .. }) => continue,
+            Err(e) => return malformed(e),
+        }
+    }
+}
+
+/// Sends everything the outbox hands out until it is finished or the socket
+/// fails. Runs on the connection's writer thread.
+fn write_loop(mut stream: TcpStream, outbox: &Outbox) {
+    let mut batch = Vec::new();
+    loop {
+        match outbox.next(&mut batch) {
+            Next::Send => {
+                if let Err(e) = stream.write_all(&batch) {
+                    let reason = if is_timeout(&e) {
+                        LeaveReason::StoppedReading
+                    } else {
+                        LeaveReason::ConnectionLost {
+                            detail: e.to_string(),
+                        }
+                    };
+                    outbox.abort(reason);
+                    return;
+                }
+            }
+            Next::Finish => {
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                return;
+            }
+        }
+    }
+}
+
+/// Reads and discards what the peer still sends, for a short while, so the
+/// reason we just sent is not lost to a reset when the socket closes.
+fn linger(mut stream: &TcpStream) {
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// The packet that tells a peer why it is being closed: the ERROR extension
+/// for HubChat clients, SERVER CLOSE (which every client understands) for
+/// original ones and for anyone who has not said what it is.
+fn refusal_frame(refusal: &Refusal, hubchat: bool) -> Vec<u8> {
+    if hubchat {
+        ServerPacket::Error(ErrorReport {
+            code: refusal.code,
+            message: refusal.message.clone(),
+        })
+        .encode()
+    } else {
+        ServerPacket::ServerClose {
+            message: refusal.message.clone(),
+        }
+        .encode()
+    }
+}
+
+fn handshake_timeout() -> End {
+    End::refused(Refusal::new(
+        ErrorCode::HandshakeTimeout,
+        "The client did not send its name, colour and picture in time.",
+    ))
+}
+
+fn malformed(e: impl std::fmt::Display) -> End {
+    End::refused(Refusal::new(
+        ErrorCode::MalformedPacket,
+        format!("The client sent a packet the server cannot read: {e}."),
+    ))
+}
+
+fn end_from_read_error(e: ReadError, outbox: &Outbox) -> End {
+    // A read that fails because another thread aborted the connection (an
+    // overflow, a failed write) ends for the reason recorded there.
+    if let Some(reason) = outbox.failure() {
+        return End::quietly(reason);
+    }
+    match e {
+        ReadError::Io(e) => End::quietly(LeaveReason::ConnectionLost {
+            detail: e.to_string(),
+        }),
+        ReadError::Frame(FrameError::TooLarge { len, max }) => End::refused(Refusal::new(
+            ErrorCode::PacketTooLarge,
+            format!("The client sent a packet of {len} bytes; the server accepts at most {max}."),
+        )),
+        ReadError::Frame(e) => malformed(e),
+        ReadError::Truncated { .. } => malformed(e),
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

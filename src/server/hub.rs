@@ -1,0 +1,351 @@
+//! The registry of joined clients, and every decision about who hears what.
+//!
+//! One mutex guards the registry. Every operation under it is short (a map
+//! look-up and appends to outboxes, never a socket write), so a plain lock is
+//! both simpler and faster here than anything finer: the lock is held for
+//! microseconds while the slow part, sending, happens on each client's own
+//! writer thread. Holding one lock for joins, leaves and relays also gives
+//! every client the same order of events: nobody hears from a client before
+//! it appears in their list, or after its DISCONNECT.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::common::packet::{
+    encode_message, ErrorCode, Info, Profile, Roster, ServerPacket, Welcome, PROTOCOL_VERSION,
+};
+use crate::common::profile::{self, name_key, validate_name};
+use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
+use crate::server::outbox::Outbox;
+
+/// Why a client was not let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    /// A sentence for the person using the refused client.
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn reason(&self) -> LeaveReason {
+        LeaveReason::Refused {
+            code: self.code,
+            detail: self.message.clone(),
+        }
+    }
+}
+
+/// The message named a client that is not connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownPartner;
+
+pub struct Hub {
+    registry: Mutex<Registry>,
+    events: Events,
+    max_clients: usize,
+    /// Told to HubChat clients in their welcome.
+    max_packet: usize,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Keyed by the number in `client<k>`: ordered by join, cheap to find.
+    members: BTreeMap<u64, Member>,
+    /// Name keys in use, so "Alice" cannot join beside "alice".
+    names: HashSet<String>,
+    next_id: u64,
+    closed: bool,
+}
+
+struct Member {
+    who: Party,
+    /// The profile as the client gave it; HubChat peers see this.
+    profile: Profile,
+    /// The profile as original peers may see it.
+    original_profile: Profile,
+    hubchat: bool,
+    outbox: Arc<Outbox>,
+}
+
+impl Member {
+    fn profile_for(&self, hubchat_receiver: bool) -> &Profile {
+        if hubchat_receiver {
+            &self.profile
+        } else {
+            &self.original_profile
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(events: Events, max_clients: usize, max_packet: usize) -> Self {
+        Hub {
+            registry: Mutex::new(Registry::default()),
+            events,
+            max_clients,
+            max_packet,
+        }
+    }
+
+    /// Admits a client that answered the INFO request.
+    ///
+    /// A HubChat newcomer is first sent WELCOME. Then the newcomer is sent
+    /// the whole roster (itself included) and everyone else a roster holding
+    /// only the newcomer, so a join costs O(N).
+    pub fn join(
+        &self,
+        info: &Info,
+        addr: SocketAddr,
+        outbox: Arc<Outbox>,
+    ) -> Result<Party, Refusal> {
+        let name = validate_name(&info.name)
+            .map_err(|e| Refusal::new(ErrorCode::NameInvalid, e.to_string()))?;
+        let key = name_key(name);
+        let hubchat = info.hubchat.is_some();
+        let profile = Profile {
+            name: name.to_string(),
+            ..info.profile()
+        };
+
+        let mut reg = self.lock();
+        if reg.closed {
+            return Err(Refusal::new(
+                ErrorCode::ServerFull,
+                "The server is stopping.",
+            ));
+        }
+        if reg.members.len() >= self.max_clients {
+            return Err(Refusal::new(
+                ErrorCode::ServerFull,
+                format!(
+                    "The server is full ({} clients). Try again later.",
+                    self.max_clients
+                ),
+            ));
+        }
+        if reg.names.contains(&key) {
+            return Err(Refusal::new(
+                ErrorCode::NameTaken,
+                format!("The name \"{name}\" is already taken. Choose another name."),
+            ));
+        }
+
+        let k = reg.next_id;
+        reg.next_id += 1;
+        let who = Party {
+            id: format!("client{k}").into(),
+            name: name.into(),
+            color: profile.color.as_str().into(),
+        };
+        let member = Member {
+            who: who.clone(),
+            original_profile: profile::for_original(&profile),
+            profile,
+            hubchat,
+            outbox,
+        };
+
+        let mut newcomer_overflowed = false;
+        if hubchat {
+            let welcome = ServerPacket::Welcome(Welcome {
+                version: PROTOCOL_VERSION,
+                id: who.id.to_string(),
+                max_packet: self.max_packet,
+            });
+            newcomer_overflowed |= member.outbox.push(&welcome.encode()).is_err();
+        }
+        // The newcomer's own roster: everyone, then itself.
+        let mut entries: Vec<(String, Profile)> = reg
+            .members
+            .values()
+            .map(|m| (m.who.id.to_string(), m.profile_for(hubchat).clone()))
+            .collect();
+        entries.push((who.id.to_string(), member.profile_for(hubchat).clone()));
+        newcomer_overflowed |= member
+            .outbox
+            .push(&ServerPacket::AllClients(Roster(entries)).encode())
+            .is_err();
+
+        // Everyone else: just the newcomer, encoded once per kind of peer.
+        let one = |hubchat_receiver: bool| {
+            let entry = (
+                who.id.to_string(),
+                member.profile_for(hubchat_receiver).clone(),
+            );
+            ServerPacket::AllClients(Roster(vec![entry])).encode()
+        };
+        let (for_hubchat, for_original) = (one(true), one(false));
+        let mut dropped = Vec::new();
+        for (&other, m) in &reg.members {
+            let frame = if m.hubchat {
+                &for_hubchat
+            } else {
+                &for_original
+            };
+            if m.outbox.push(frame).is_err() {
+                dropped.push(other);
+            }
+        }
+
+        self.events.emit(ServerEvent::Joined {
+            who: who.clone(),
+            image_name: member.profile.image_name.clone(),
+            addr,
+            hubchat,
+        });
+        reg.names.insert(key);
+        reg.members.insert(k, member);
+        if newcomer_overflowed {
+            dropped.push(k);
+        }
+        self.drop_overflowed(&mut reg, dropped);
+        Ok(who)
+    }
+
+    /// Routes a message to the client with id `to`, stamped with the
+    /// sender's own id so no client can pose as another.
+    pub fn relay(&self, from: &Party, to: &str, text: String) -> Result<(), UnknownPartner> {
+        let Some(k) = parse_id(to) else {
+            return self.undeliverable(from, to);
+        };
+        // Encode before locking: the lock is held only to look up and queue.
+        let frame = encode_message(&from.id, to, &text);
+        let mut reg = self.lock();
+        let Some(dest) = reg.members.get(&k) else {
+            drop(reg);
+            return self.undeliverable(from, to);
+        };
+        // The original client shows text verbatim and expects one trailing
+        // newline; without it the next message runs into this one.
+        let pushed = if !dest.hubchat && !text.ends_with('\n') {
+            dest.outbox
+                .push(&encode_message(&from.id, to, &format!("{text}\n")))
+        } else {
+            dest.outbox.push(&frame)
+        };
+        let to_party = dest.who.clone();
+        if pushed.is_err() {
+            self.drop_overflowed(&mut reg, vec![k]);
+        }
+        drop(reg);
+        self.events.emit(ServerEvent::Relayed {
+            from: from.clone(),
+            to: to_party,
+            text,
+        });
+        Ok(())
+    }
+
+    fn undeliverable(&self, from: &Party, to: &str) -> Result<(), UnknownPartner> {
+        self.events.emit(ServerEvent::Undeliverable {
+            from: from.clone(),
+            to: to.to_string(),
+        });
+        Err(UnknownPartner)
+    }
+
+    /// Removes a client and tells everyone else, once: later calls for the
+    /// same client (its reader ending after an overflow, say) do nothing.
+    pub fn remove(&self, id: &str, reason: LeaveReason) {
+        if let Some(k) = parse_id(id) {
+            let mut reg = self.lock();
+            self.remove_locked(&mut reg, k, reason);
+        }
+    }
+
+    /// Forgets every client without telling anyone: the server is stopping
+    /// and sends each connection SERVER CLOSE itself. Later joins are refused.
+    pub fn close(&self) {
+        let mut reg = self.lock();
+        reg.closed = true;
+        reg.members.clear();
+        reg.names.clear();
+    }
+
+    /// Whether the server has stopped admitting clients.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// How many clients have joined and not left.
+    pub fn len(&self) -> usize {
+        self.lock().members.len()
+    }
+
+    fn remove_locked(&self, reg: &mut Registry, k: u64, reason: LeaveReason) {
+        let Some(gone) = reg.members.remove(&k) else {
+            return;
+        };
+        reg.names.remove(&name_key(&gone.who.name));
+        let frame = ServerPacket::Disconnect {
+            id: gone.who.id.to_string(),
+        }
+        .encode();
+        let dropped: Vec<u64> = reg
+            .members
+            .iter()
+            .filter(|(_, m)| m.outbox.push(&frame).is_err())
+            .map(|(&k, _)| k)
+            .collect();
+        self.events.emit(ServerEvent::Left {
+            who: gone.who,
+            reason,
+        });
+        self.drop_overflowed(reg, dropped);
+    }
+
+    /// Drops clients whose queues overflowed. Telling the others may overflow
+    /// further queues, which are dropped in turn.
+    fn drop_overflowed(&self, reg: &mut Registry, dropped: Vec<u64>) {
+        for k in dropped {
+            if let Some(m) = reg.members.get(&k) {
+                m.outbox.abort(LeaveReason::StoppedReading);
+                self.remove_locked(reg, k, LeaveReason::StoppedReading);
+            }
+        }
+    }
+
+    /// The registry holds plain data that every operation leaves consistent
+    /// before it can panic, so a poisoned lock is still safe to use.
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The `k` of a `client<k>` id.
+fn parse_id(id: &str) -> Option<u64> {
+    let digits = id.strip_prefix("client")?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits.len() == 1 || !digits.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn only_canonical_client_ids_name_a_client() {
+        assert_eq!(parse_id("client0"), Some(0));
+        assert_eq!(parse_id("client42"), Some(42));
+        for bad in [
+            "client", "client01", "client+1", "client-1", "Client1", "client1 ", "bob",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The running server: its listening socket, accept loop and shutdown.
+//!
+//! [`Server::start`] binds and spawns the accept thread; every accepted
+//! connection gets its own threads (see [`crate::server::connection`]), so
+//! the accept loop never waits on a client. [`Server::stop`] sends SERVER
+//! CLOSE to every connection, waits for all threads, and frees the port, so
+//! the same process can start a server again.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::common::packet::{ServerPacket, SERVER_CLOSE_TEXT};
+use crate::server::connection::{self, Context, READER_STACK};
+use crate::server::event::{Events, LeaveReason, ServerEvent};
+use crate::server::hub::Hub;
+use crate::server::outbox::Outbox;
+use crate::server::ServerConfig;
+
+/// Connections allowed beyond `max_clients` while they are still in their
+/// handshake; past that, new connections are turned away at accept.
+const HANDSHAKE_SLACK: usize = 128;
+/// How long stopping waits for clients to close after SERVER CLOSE before it
+/// cuts the remaining connections.
+const STOP_LINGER: Duration = Duration::from_secs(2);
+
+/// Why the server could not start, in words for the person who started it.
+#[derive(Debug)]
+pub enum StartError {
+    /// Another program listens on this port.
+    PortInUse { addr: SocketAddr },
+    /// This machine does not have the address.
+    AddressNotAvailable { addr: SocketAddr },
+    /// The port needs privileges the program does not have.
+    PermissionDenied { addr: SocketAddr },
+    /// Anything else the system reported.
+    Other { addr: SocketAddr, source: io::Error },
+}
+
+impl StartError {
+    fn from_bind(addr: SocketAddr, e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::AddrInUse => StartError::PortInUse { addr },
+            io::ErrorKind::AddrNotAvailable => StartError::AddressNotAvailable { addr },
+            io::ErrorKind::PermissionDenied => StartError::PermissionDenied { addr },
+            _ => StartError::Other { addr, source: e },
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::PortInUse { addr } => write!(
+                f,
+                "Port {} is already used by another program. Choose another port, or stop that program.",
+                addr.port()
+            ),
+            StartError::AddressNotAvailable { addr } => write!(
+                f,
+                "This machine has no address {}. Choose one of its own addresses, or all interfaces.",
+                addr.ip()
+            ),
+            StartError::PermissionDenied { addr } if addr.port() < 1024 => write!(
+                f,
+                "Port {} needs administrator rights. Choose a port from 1024 to 65535.",
+                addr.port()
+            ),
+            StartError::PermissionDenied { addr } => {
+                write!(f, "The system does not allow listening on {addr}.")
+            }
+            StartError::Other { addr, source } => write!(f, "Could not listen on {addr}: {source}."),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Other { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A running hub server. Dropping it stops it.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    ctx: Context,
+    stopping: AtomicBool,
+    conns: Mutex<Conns>,
+}
+
+#[derive(Default)]
+struct Conns {
+    next: u64,
+    open: HashMap<u64, Conn>,
+}
+
+struct Conn {
+    outbox: Arc<Outbox>,
+    thread: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `config.bind` and starts accepting clients. Events go to
+    /// `events`, starting with [`ServerEvent::Listening`].
+    pub fn start(config: ServerConfig, events: Events) -> Result<Server, StartError> {
+        let bind = config.bind;
+        let listener = TcpListener::bind(bind).map_err(|e| StartError::from_bind(bind, e))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Other {
+            addr: bind,
+            source: e,
+        })?;
+        let shared = Arc::new(Shared {
+            ctx: Context {
+                hub: Arc::new(Hub::new(
+                    events.clone(),
+                    config.max_clients,
+                    config.max_packet,
+                )),
+                events: events.clone(),
+                config,
+            },
+            stopping: AtomicBool::new(false),
+            conns: Mutex::new(Conns::default()),
+        });
+        let accept = {
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name("accept".into())
+                .spawn(move || accept_loop(&listener, &shared))
+                .map_err(|e| StartError::Other {
+                    addr: bind,
+                    source: e,
+                })?
+        };
+        events.emit(ServerEvent::Listening { addr });
+        Ok(Server {
+            addr,
+            shared,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address the server listens on (with the real port when started
+    /// on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many clients have joined and not left.
+    pub fn client_count(&self) -> usize {
+        self.shared.ctx.hub.len()
+    }
+
+    /// Sends SERVER CLOSE to everyone, waits for every thread and frees the
+    /// port. Clients get [`STOP_LINGER`] to close their end before the
+    /// server cuts them off.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        wake_accept(self.addr);
+        let _ = accept.join();
+
+        self.shared.ctx.hub.close();
+        let conns: Vec<Conn> = self
+            .shared
+            .lock_conns()
+            .open
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        let bye = ServerPacket::ServerClose {
+            message: SERVER_CLOSE_TEXT.to_string(),
+        }
+        .encode();
+        for conn in &conns {
+            if conn.outbox.push(&bye).is_err() {
+                conn.outbox.abort(LeaveReason::ServerStopping);
+            }
+            conn.outbox.finish();
+        }
+        let deadline = Instant::now() + STOP_LINGER;
+        while Instant::now() < deadline && conns.iter().any(|c| !c.thread.is_finished()) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        for conn in conns {
+            if !conn.thread.is_finished() {
+                conn.outbox.abort(LeaveReason::ServerStopping);
+            }
+            let _ = conn.thread.join();
+        }
+        self.shared.ctx.events.emit(ServerEvent::Stopped);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    /// The connection table is only ever inserted into and removed from
+    /// whole, so it is consistent even after a panic elsewhere.
+    fn lock_conns(&self) -> MutexGuard<'_, Conns> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match stream {
+            Ok(stream) => open_connection(stream, shared),
+            // The client gave up between connecting and our accept.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) => {
+                shared.ctx.events.emit(ServerEvent::Error {
+                    message: accept_error_message(&e),
+                });
+                // Out of file descriptors or memory: give the system a
+                // moment rather than spin on the same error.
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn accept_error_message(e: &io::Error) -> String {
+    if e.raw_os_error() == Some(24) {
+        // EMFILE on Unix.
+        "Could not accept a connection: too many open files. Raise the limit (ulimit -n) to serve more clients.".into()
+    } else {
+        format!("Could not accept a connection: {e}")
+    }
+}
+
+fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
+    let Ok(addr) = stream.peer_addr() else {
+        return; // Already gone.
+    };
+    let config = &shared.ctx.config;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.queue.grace));
+    let outbox = match stream.try_clone() {
+        Ok(handle) => Arc::new(Outbox::new(handle, config.queue)),
+        Err(e) => {
+            shared.ctx.events.emit(ServerEvent::Error {
+                message: format!("Could not serve {addr}: {e}"),
+            });
+            return;
+        }
+    };
+
+    let mut conns = shared.lock_conns();
+    if conns.open.len() >= config.max_clients + HANDSHAKE_SLACK {
+        drop(conns);
+        turn_away(stream, addr, shared);
+        return;
+    }
+    let key = conns.next;
+    conns.next += 1;
+    let spawned = {
+        let shared = shared.clone();
+        let outbox = outbox.clone();
+        thread::Builder::new()
+            .name(format!("read {addr}"))
+            .stack_size(READER_STACK)
+            .spawn(move || {
+                connection::serve(stream, addr, outbox, &shared.ctx);
+                shared.lock_conns().open.remove(&key);
+            })
+    };
+    // The table stays locked until the handle is in it, so a connection that
+    // ends at once still finds its own entry to remove.
+    match spawned {
+        Ok(thread) => {
+            conns.open.insert(key, Conn { outbox, thread });
+        }
+        Err(e) => {
+            drop(conns);
+            shared.ctx.events.emit(ServerEvent::Error {
+                message: format!("Could not serve {addr}: {e}"),
+            });
+        }
+    }
+}
+
+/// Refuses a connection at accept, without spending threads on it: one
+/// SERVER CLOSE (understood by every client) written without blocking.
+fn turn_away(mut stream: TcpStream, addr: SocketAddr, shared: &Shared) {
+    let message = "The server is full. Try again later.";
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(
+        &ServerPacket::ServerClose {
+            message: message.into(),
+        }
+        .encode(),
+    );
+    shared.ctx.events.emit(ServerEvent::Refused {
+        addr,
+        name: None,
+        reason: LeaveReason::Refused {
+            code: crate::common::packet::ErrorCode::ServerFull,
+            detail: message.into(),
+        },
+    });
+}
+
+/// Unblocks the accept loop by connecting to it, so it sees the stop flag.
+/// An unspecified bind address is reached through loopback.
+fn wake_accept(addr: SocketAddr) {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let _ = TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), Duration::from_secs(1));
+}

@@ -1,0 +1,126 @@
+//! Server events as lines of text, for the headless log and the window's log.
+//!
+//! Message text comes from strangers: control characters are shown escaped,
+//! so a client cannot move the cursor or recolour the owner's terminal, and
+//! line breaks are shown as `⏎` so every event stays on one line.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Local};
+
+use crate::server::event::{Event, LeaveReason, ServerEvent};
+
+/// An event as one line with a local timestamp.
+pub fn line(event: &Event) -> String {
+    format!("{} {}", timestamp(event.at), describe(&event.what))
+}
+
+/// `2026-11-25 18:40:01.123` in local time.
+pub fn timestamp(at: SystemTime) -> String {
+    DateTime::<Local>::from(at)
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+}
+
+/// What happened, in words.
+pub fn describe(what: &ServerEvent) -> String {
+    match what {
+        ServerEvent::Listening { addr } => format!("listening on {addr}"),
+        ServerEvent::Stopped => "stopped; every client was sent SERVER CLOSE".into(),
+        ServerEvent::Joined {
+            who, addr, hubchat, ..
+        } => {
+            let kind = if *hubchat {
+                "HubChat"
+            } else {
+                "original client"
+            };
+            format!(
+                "{} ({}) joined from {addr} [{kind}]",
+                printable(&who.name),
+                who.id
+            )
+        }
+        ServerEvent::Left { who, reason } => {
+            format!("{} ({}) left: {}", printable(&who.name), who.id, reason)
+        }
+        ServerEvent::Refused { addr, name, reason } => {
+            let asked = match name {
+                Some(name) => format!(" asking for the name \"{}\"", printable(name)),
+                None => String::new(),
+            };
+            let verb = match reason {
+                LeaveReason::ClosedConnection | LeaveReason::SaidGoodbye => "left before joining",
+                _ => "refused",
+            };
+            format!("{addr}{asked} {verb}: {reason}")
+        }
+        ServerEvent::Relayed { from, to, text } => format!(
+            "{} -> {}: {}",
+            printable(&from.name),
+            printable(&to.name),
+            printable(text.strip_suffix('\n').unwrap_or(text))
+        ),
+        ServerEvent::Undeliverable { from, to } => format!(
+            "{} -> {}: not delivered, no such client is connected",
+            printable(&from.name),
+            printable(to)
+        ),
+        ServerEvent::Error { message } => format!("error: {message}"),
+        ServerEvent::Skipped { count } => {
+            format!("({count} more messages were relayed but not logged: the log fell behind)")
+        }
+    }
+}
+
+/// The text with line breaks shown as `⏎` and other control characters
+/// escaped.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('⏎'),
+            c if c.is_control() => {
+                let _ = write!(out, "{}", c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::event::Party;
+
+    fn party(id: &str, name: &str) -> Party {
+        Party {
+            id: id.into(),
+            name: name.into(),
+            color: "blue".into(),
+        }
+    }
+
+    #[test]
+    fn a_relayed_message_reads_sender_arrow_receiver() {
+        let what = ServerEvent::Relayed {
+            from: party("client0", "alice"),
+            to: party("client1", "bob"),
+            text: "hello\n".into(),
+        };
+        assert_eq!(describe(&what), "alice -> bob: hello");
+    }
+
+    #[test]
+    fn terminal_escapes_and_line_breaks_cannot_break_the_log() {
+        assert_eq!(printable("a\nb\x1b[31mc"), "a⏎b\\u{1b}[31mc");
+    }
+
+    #[test]
+    fn timestamps_have_milliseconds() {
+        let t = timestamp(SystemTime::now());
+        assert_eq!(t.len(), "2026-11-25 18:40:01.123".len(), "{t}");
+    }
+}
