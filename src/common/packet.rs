@@ -425,10 +425,36 @@ fn encode_frame<D: Serialize>(flag: &str, data: D) -> Vec<u8> {
     buf
 }
 
-/// JSON separators as Python's `json.dumps` writes them: `", "` and `": "`.
+/// JSON as Python's `json.dumps` writes it by default: `", "` and `": "`
+/// separators, and every non-ASCII character escaped (`\u00e9`, surrogate
+/// pairs above U+FFFF). The original counts characters for its header, which
+/// only equals the byte count when the JSON is ASCII, so escaping keeps even
+/// a sloppy old peer in step, and keeps our frames identical to the
+/// original's.
 struct PythonStyle;
 
 impl serde_json::ser::Formatter for PythonStyle {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if fragment.is_ascii() {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut units = [0u16; 2];
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                w.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn begin_array_value<W: ?Sized + io::Write>(
         &mut self,
         w: &mut W,
@@ -534,6 +560,19 @@ mod tests {
             let frame = packet.encode();
             assert_eq!(ClientPacket::decode(body(&frame)), Ok(packet));
         }
+    }
+
+    #[test]
+    fn non_ascii_text_is_escaped_as_python_does() {
+        let frame = ClientPacket::Message {
+            to: "client1".into(),
+            text: "é 你 🦊\n".into(),
+        }
+        .encode();
+        assert_eq!(
+            String::from_utf8(body(&frame).to_vec()).unwrap(),
+            r#"{"flag": "MESSAGE", "data": {"message": "\u00e9 \u4f60 \ud83e\udd8a\n", "partner_name": "client1"}}"#
+        );
     }
 
     #[test]

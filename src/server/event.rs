@@ -81,8 +81,6 @@ pub enum LeaveReason {
     ClosedConnection,
     /// The connection failed: reset, unreachable, ...
     ConnectionLost { detail: String },
-    /// The client sent nothing usable within the handshake time.
-    HandshakeTimeout,
     /// The client stopped reading and its outgoing queue stayed full.
     StoppedReading,
     /// The client broke the protocol; it was told why where it could be.
@@ -99,7 +97,6 @@ impl fmt::Display for LeaveReason {
                 write!(f, "closed the connection without saying goodbye")
             }
             LeaveReason::ConnectionLost { detail } => write!(f, "connection lost ({detail})"),
-            LeaveReason::HandshakeTimeout => write!(f, "did not introduce itself in time"),
             LeaveReason::StoppedReading => write!(f, "stopped reading; its queue stayed full"),
             LeaveReason::Refused { detail, .. } => write!(f, "{detail}"),
             LeaveReason::ServerStopping => write!(f, "server stopping"),

@@ -276,7 +276,7 @@ impl Hub {
     }
 
     /// How many clients have joined and not left.
-    pub fn len(&self) -> usize {
+    pub fn client_count(&self) -> usize {
         self.lock().members.len()
     }
 

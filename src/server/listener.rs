@@ -161,7 +161,7 @@ impl Server {
 
     /// How many clients have joined and not left.
     pub fn client_count(&self) -> usize {
-        self.shared.ctx.hub.len()
+        self.shared.ctx.hub.client_count()
     }
 
     /// Sends SERVER CLOSE to everyone, waits for every thread and frees the

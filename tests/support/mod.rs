@@ -1,0 +1,250 @@
+//! Helpers for tests that talk to a real server over loopback: start one on
+//! port 0, connect raw clients, speak frames, and read its events.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use hubchat::common::connection::FrameReader;
+use hubchat::common::frame::{self, HEADER_LEN};
+use hubchat::common::packet::{
+    ClientHello, ClientPacket, Info, Roster, ServerPacket, PROTOCOL_VERSION,
+};
+use hubchat::server::{Event, Events, Server, ServerConfig, ServerEvent};
+
+/// Long enough for a loaded CI machine, short enough that a broken test
+/// fails rather than hangs.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A server on 127.0.0.1 with a free port, and the events it reports.
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub events: Events,
+    pub addr: SocketAddr,
+    seen: Vec<Event>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        tune(&mut config);
+        let events = Events::new();
+        let server = Server::start(config, events.clone()).expect("server starts on a free port");
+        let addr = server.local_addr();
+        TestServer {
+            server: Some(server),
+            events,
+            addr,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::client_count)
+    }
+
+    /// Waits for an event matching `pred`, keeping every event seen.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&ServerEvent) -> bool) -> ServerEvent {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(e) = self.seen.iter().find(|e| pred(&e.what)) {
+                return e.what.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no event: {what}; saw {:#?}", self.seen);
+            let batch = self.events.wait(left);
+            self.seen.extend(batch);
+        }
+    }
+
+    /// Every event reported so far (after waiting briefly for stragglers).
+    pub fn events_so_far(&mut self) -> &[Event] {
+        let batch = self.events.wait(Duration::from_millis(50));
+        self.seen.extend(batch);
+        &self.seen
+    }
+
+    /// Waits until the hub counts `n` joined clients.
+    pub fn wait_for_count(&self, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.client_count() != n {
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} clients, have {}",
+                self.client_count()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// A raw client socket that speaks frames.
+pub struct Peer {
+    pub stream: TcpStream,
+    reader: FrameReader<TcpStream>,
+    /// The id the server gave this client, once joined.
+    pub id: String,
+}
+
+impl Peer {
+    pub fn connect(addr: SocketAddr) -> Peer {
+        let stream = TcpStream::connect(addr).expect("connect to the test server");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let reader = FrameReader::new(stream.try_clone().unwrap(), 64 << 20);
+        Peer {
+            stream,
+            reader,
+            id: String::new(),
+        }
+    }
+
+    /// Connects and joins as an original client would: no extensions.
+    pub fn join_original(addr: SocketAddr, name: &str) -> Peer {
+        Self::join(addr, info(name, false))
+    }
+
+    /// Connects and joins as a HubChat client.
+    pub fn join_hubchat(addr: SocketAddr, name: &str) -> Peer {
+        Self::join(addr, info(name, true))
+    }
+
+    fn join(addr: SocketAddr, info: Info) -> Peer {
+        let hubchat = info.hubchat.is_some();
+        let name = info.name.clone();
+        let mut peer = Peer::connect(addr);
+        assert_eq!(peer.recv(), ServerPacket::InfoRequest);
+        peer.send(&ClientPacket::Info(info));
+        if hubchat {
+            match peer.recv() {
+                ServerPacket::Welcome(w) => peer.id = w.id,
+                other => panic!("expected WELCOME, got {other:?}"),
+            }
+        }
+        let roster = peer.recv_roster();
+        let (id, me) = roster
+            .0
+            .last()
+            .expect("the roster lists the newcomer")
+            .clone();
+        assert_eq!(me.name, name.trim());
+        if hubchat {
+            assert_eq!(id, peer.id, "WELCOME and the roster agree on the id");
+        }
+        peer.id = id;
+        peer
+    }
+
+    pub fn send(&mut self, packet: &ClientPacket) {
+        self.send_raw(&packet.encode());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to the server");
+    }
+
+    /// Frames `body` and sends it.
+    pub fn send_body(&mut self, body: &[u8]) {
+        self.send_raw(&frame::encode(body));
+    }
+
+    pub fn message(&mut self, to: &str, text: &str) {
+        self.send(&ClientPacket::Message {
+            to: to.into(),
+            text: text.into(),
+        });
+    }
+
+    /// The next frame's body, raw.
+    pub fn recv_body(&mut self) -> Vec<u8> {
+        match self.reader.read_frame() {
+            Ok(Some(body)) => body.to_vec(),
+            Ok(None) => panic!("server closed the connection"),
+            Err(e) => panic!("reading from the server: {e}"),
+        }
+    }
+
+    pub fn recv(&mut self) -> ServerPacket {
+        let body = self.recv_body();
+        ServerPacket::decode(&body).unwrap_or_else(|e| {
+            panic!(
+                "server sent an undecodable packet ({e}): {}",
+                String::from_utf8_lossy(&body)
+            )
+        })
+    }
+
+    pub fn recv_roster(&mut self) -> Roster {
+        match self.recv() {
+            ServerPacket::AllClients(roster) => roster,
+            other => panic!("expected ALL CLIENTS, got {other:?}"),
+        }
+    }
+
+    /// Expects the next packet to be a message; returns (from, text).
+    pub fn recv_message(&mut self) -> (String, String) {
+        match self.recv() {
+            ServerPacket::Message { from, to, text } => {
+                assert_eq!(to, self.id, "a message names its receiver");
+                (from, text)
+            }
+            other => panic!("expected MESSAGE, got {other:?}"),
+        }
+    }
+
+    /// Expects the server to close the connection after at most the given
+    /// packets; returns the packets that came first.
+    pub fn recv_until_closed(&mut self) -> Vec<ServerPacket> {
+        let mut got = Vec::new();
+        loop {
+            match self.reader.read_frame() {
+                Ok(Some(body)) => got.push(ServerPacket::decode(body).expect("decodable packet")),
+                Ok(None) => return got,
+                Err(e) => panic!("expected a clean close, got {e} after {got:?}"),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a little while.
+    pub fn expect_silence(&mut self, for_: Duration) {
+        self.stream.set_read_timeout(Some(for_)).unwrap();
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+        self.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    }
+}
+
+pub fn info(name: &str, hubchat: bool) -> Info {
+    Info {
+        name: name.into(),
+        color: "blue".into(),
+        image_name: "image_3.png".into(),
+        hubchat: hubchat.then_some(ClientHello {
+            version: PROTOCOL_VERSION,
+        }),
+    }
+}
+
+/// The bytes of a frame as they appear on the wire, for byte-exact checks.
+pub fn wire(body: &str) -> Vec<u8> {
+    let mut out = format!("{:<width$}", body.len(), width = HEADER_LEN).into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
