@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::common::avatar;
 use crate::common::packet::Profile;
 
 /// The longest name a client may take, in characters.
@@ -87,13 +88,7 @@ pub fn name_key(name: &str) -> String {
 /// The number `n` of a built-in picture named `image_<n>.png`, if the name is
 /// one of the original's.
 pub fn original_image_number(image_name: &str) -> Option<u32> {
-    let n = image_name.strip_prefix("image_")?.strip_suffix(".png")?;
-    if n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse()
-        .ok()
-        .filter(|n| (1..=ORIGINAL_IMAGE_COUNT).contains(n))
+    avatar::image_number(image_name).filter(|n| (1..=ORIGINAL_IMAGE_COUNT).contains(n))
 }
 
 /// Whether an original (Tk) client can display this colour.
