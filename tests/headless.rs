@@ -1,0 +1,118 @@
+//! The `hubchat-server` executable, run headless as an owner would.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use hubchat::common::packet::ServerPacket;
+use support::Peer;
+
+const EXE: &str = env!("CARGO_BIN_EXE_hubchat-server");
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(EXE)
+        .args(args)
+        .output()
+        .expect("run hubchat-server")
+}
+
+/// Starts a headless server on a free loopback port; returns it, its port,
+/// and its stdout as lines.
+fn start_headless() -> (Child, u16, impl Iterator<Item = String>) {
+    let mut child = Command::new(EXE)
+        .args(["--headless", "--bind", "127.0.0.1", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hubchat-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| l.expect("utf-8 log line"));
+    let first = lines.next().expect("a first log line");
+    let port = first
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("expected 'listening on 127.0.0.1:PORT', got {first}"));
+    assert!(first.contains(" listening on 127.0.0.1:"), "{first}");
+    (child, port, lines)
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for option in [
+        "--headless",
+        "--bind",
+        "--port",
+        "--max-clients",
+        "--help",
+        "--version",
+    ] {
+        assert!(help.contains(option), "help lacks {option}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_explained_with_exit_status_2() {
+    for (args, says) in [
+        (
+            &["--port", "http"][..],
+            "--port needs a number from 1 to 65535, not \"http\"",
+        ),
+        (&["--bind", "my-laptop"][..], "--bind needs an IP address"),
+        (&["--verbose"][..], "unknown option \"--verbose\""),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(err.contains("--help"), "points to --help: {err}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_explained_with_exit_status_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(&["--headless", "--bind", "127.0.0.1", "--port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("Port {port} is already used by another program")),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_closes_every_client_and_exits_cleanly() {
+    let (mut child, port, mut lines) = start_headless();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut alice = Peer::join_original(addr, "alice");
+    let mut bob = Peer::join_hubchat(addr, "bob");
+    alice.recv_roster();
+    bob.message(&alice.id, "hello over the wire");
+    assert_eq!(alice.recv_message().1, "hello over the wire\n");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    for peer in [&mut alice, &mut bob] {
+        assert!(matches!(
+            peer.recv_until_closed().as_slice(),
+            [ServerPacket::ServerClose { .. }]
+        ));
+    }
+    assert!(child.wait().unwrap().success(), "exit status 0");
+
+    let log: Vec<String> = lines.by_ref().collect();
+    let has = |needle: &str| log.iter().any(|l| l.contains(needle));
+    assert!(has("alice (client0) joined from 127.0.0.1:"), "{log:#?}");
+    assert!(has("bob (client1) joined from"), "{log:#?}");
+    assert!(has("bob -> alice: hello over the wire"), "{log:#?}");
+    assert!(log.last().unwrap().contains("stopped"), "{log:#?}");
+}
