@@ -4,8 +4,10 @@
 //! only HubChat peers are ever sent. See `docs/protocol.md`.
 //!
 //! [`common`] holds what both programs share (framing, packets, profile
-//! rules); [`server`] is the hub, with no GUI code, so it is tested headless
-//! against real sockets.
+//! rules); [`server`] is the hub, whose core has no GUI code, so it is tested
+//! headless against real sockets; [`gui`] holds the FLTK pieces both windows
+//! share.
 
 pub mod common;
+pub mod gui;
 pub mod server;

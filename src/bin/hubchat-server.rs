@@ -12,9 +12,20 @@ fn main() {
             println!("hubchat-server {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        // The window arrives with the next issue; until then every run is
-        // headless.
-        Ok(Command::Run { config, .. }) => cli::run_headless(config.to_config()),
+        Ok(Command::Run {
+            headless: true,
+            config,
+        }) => cli::run_headless(config.to_config()),
+        Ok(Command::Run {
+            headless: false,
+            config,
+        }) if !hubchat::gui::display_available() => {
+            eprintln!(
+                "hubchat-server: no display found, so running without a window (--headless)."
+            );
+            cli::run_headless(config.to_config())
+        }
+        Ok(Command::Run { config, .. }) => hubchat::server::gui::run(&config),
         Err(e) => {
             eprintln!(
                 "hubchat-server: {}\nTry 'hubchat-server --help' for the options.",

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use crate::common::avatar;
 use crate::common::packet::Profile;
+use crate::common::{avatar, color};
 
 /// The longest name a client may take, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -21,20 +21,6 @@ pub const DEFAULT_IMAGE_NAME: &str = "image_1.png";
 
 /// The colour an original peer is shown for anything Tk might not know.
 pub const DEFAULT_COLOR: &str = "gray";
-
-/// The colours the original client offers, all Tk colour names.
-pub const ORIGINAL_COLORS: [&str; 10] = [
-    "gray",
-    "rosybrown",
-    "red",
-    "sienna",
-    "tan",
-    "darkcyan",
-    "blue",
-    "plum",
-    "purple",
-    "slateblue",
-];
 
 /// Why a name cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +79,7 @@ pub fn original_image_number(image_name: &str) -> Option<u32> {
 
 /// Whether an original (Tk) client can display this colour.
 pub fn is_original_color(color: &str) -> bool {
-    let hex = color
-        .strip_prefix('#')
-        .is_some_and(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    hex || ORIGINAL_COLORS.contains(&color)
+    color::parse(color).is_some()
 }
 
 /// The profile as an original client may see it: a picture it has and a

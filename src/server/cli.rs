@@ -44,18 +44,24 @@ pub enum Command {
     },
 }
 
-/// The parts of [`ServerConfig`] the command line sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The parts of [`ServerConfig`] the command line sets; `None` where it
+/// was not given (the window then uses what it remembers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerConfigArgs {
-    pub bind: IpAddr,
-    pub port: u16,
-    pub max_clients: usize,
+    pub bind: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub max_clients: Option<usize>,
 }
 
 impl ServerConfigArgs {
+    /// The configuration, with defaults for what was not given.
     pub fn to_config(&self) -> ServerConfig {
-        let mut config = ServerConfig::new(SocketAddr::new(self.bind, self.port));
-        config.max_clients = self.max_clients;
+        let bind = self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let mut config =
+            ServerConfig::new(SocketAddr::new(bind, self.port.unwrap_or(DEFAULT_PORT)));
+        if let Some(n) = self.max_clients {
+            config.max_clients = n;
+        }
         config
     }
 }
@@ -67,11 +73,7 @@ pub struct UsageError(pub String);
 /// Reads the arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
     let mut headless = false;
-    let mut config = ServerConfigArgs {
-        bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        port: DEFAULT_PORT,
-        max_clients: ServerConfig::default().max_clients,
-    };
+    let mut config = ServerConfigArgs::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -92,21 +94,23 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "--headless" => headless = true,
             "--bind" => {
                 let v = value("an address")?;
-                config.bind = parse_address(&v)?;
+                config.bind = Some(parse_address(&v)?);
             }
             "--port" => {
                 let v = value("a port number")?;
-                config.port = v.trim().parse().map_err(|_| {
+                let port = v.trim().parse().map_err(|_| {
                     UsageError(format!(
                         "--port needs a number from 1 to 65535, not \"{v}\""
                     ))
                 })?;
+                config.port = Some(port);
             }
             "--max-clients" => {
                 let v = value("a number")?;
-                config.max_clients = v.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                let n = v.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                     UsageError(format!("--max-clients needs a number above 0, not \"{v}\""))
                 })?;
+                config.max_clients = Some(n);
             }
             _ => return Err(UsageError(format!("unknown option \"{arg}\""))),
         }
@@ -196,9 +200,9 @@ mod tests {
             Command::Run {
                 headless: true,
                 config: ServerConfigArgs {
-                    bind: "::1".parse().unwrap(),
-                    port: 6000,
-                    max_clients: 7
+                    bind: Some("::1".parse().unwrap()),
+                    port: Some(6000),
+                    max_clients: Some(7)
                 }
             }
         );

@@ -8,10 +8,13 @@
 pub mod cli;
 pub mod connection;
 pub mod event;
+pub mod form;
+pub mod gui;
 pub mod hub;
 pub mod listener;
 pub mod log;
 pub mod outbox;
+pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -1,0 +1,68 @@
+//! Settings remembered between runs, as JSON in the platform's usual place.
+//!
+//! - Linux and other Unix: `$XDG_CONFIG_HOME/hubchat/` or `~/.config/hubchat/`
+//! - Windows: `%APPDATA%\HubChat\`
+//! - macOS: `~/Library/Application Support/HubChat/`
+//!
+//! `HUBCHAT_CONFIG_DIR` overrides the folder (for a portable copy on a USB
+//! stick, and for tests). A missing or unreadable file gives the defaults: a
+//! settings file must never stop the program from starting.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The folder settings live in, if the platform says where home is.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("HUBCHAT_CONFIG_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    platform_config_dir()
+}
+
+#[cfg(target_os = "windows")]
+fn platform_config_dir() -> Option<PathBuf> {
+    std::env::var_os("APPDATA").map(|d| PathBuf::from(d).join("HubChat"))
+}
+
+#[cfg(target_os = "macos")]
+fn platform_config_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Application Support/HubChat"))
+}
+
+#[cfg(not(any(target_os = "windows", target_os = "macos")))]
+fn platform_config_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("hubchat"))
+}
+
+/// Reads `file` from the settings folder, or the defaults if there is none
+/// or it cannot be read.
+pub fn load<T: DeserializeOwned + Default>(file: &str) -> T {
+    config_dir()
+        .and_then(|dir| fs::read(dir.join(file)).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Writes `file` into the settings folder, replacing it whole: a crash in
+/// the middle leaves the old file, not half a new one.
+pub fn save<T: Serialize>(file: &str, value: &T) -> io::Result<()> {
+    let dir = config_dir().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no home folder to keep settings in",
+        )
+    })?;
+    fs::create_dir_all(&dir)?;
+    let json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let tmp = dir.join(format!("{file}.tmp"));
+    fs::write(&tmp, json)?;
+    fs::rename(tmp, dir.join(file))
+}

@@ -1,0 +1,49 @@
+//! Avatar pictures ready to draw, decoded once and shared by every row that
+//! shows them: a list of 10,000 clients draws from the same 30 images.
+
+use fltk::image::PngImage;
+use fltk::prelude::ImageExt;
+
+use crate::common::avatar::{self, BUILTIN};
+
+/// The size avatars are drawn at, in pixels.
+pub const SIZE: i32 = 48;
+
+/// The built-in pictures, decoded.
+pub struct Avatars {
+    builtin: Vec<PngImage>,
+}
+
+impl Avatars {
+    /// Decodes the embedded pictures. They are checked at build time, so a
+    /// failure here means a broken build; such a picture is simply skipped.
+    pub fn load() -> Self {
+        let builtin = BUILTIN
+            .iter()
+            .filter_map(|b| PngImage::from_data(b.png).ok())
+            .collect();
+        Avatars { builtin }
+    }
+
+    /// How many built-in pictures there are.
+    pub fn len(&self) -> usize {
+        self.builtin.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.builtin.is_empty()
+    }
+
+    /// Draws the picture for a wire `image_name` at `(x, y)`.
+    pub fn draw(&mut self, image_name: &str, x: i32, y: i32) {
+        let n = avatar::for_image_name(image_name).number as usize;
+        self.draw_builtin(n, x, y);
+    }
+
+    /// Draws built-in number `n` (1-based) at `(x, y)`.
+    pub fn draw_builtin(&mut self, n: usize, x: i32, y: i32) {
+        if let Some(img) = self.builtin.get_mut(n.saturating_sub(1)) {
+            img.draw(x, y, SIZE, SIZE);
+        }
+    }
+}

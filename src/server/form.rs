@@ -1,0 +1,213 @@
+//! The server window's form, as plain logic: what the owner typed, what it
+//! means, and which field a problem belongs next to.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::netaddr::LocalAddress;
+use crate::server::{StartError, DEFAULT_PORT};
+
+/// What the server window remembers between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// The address last listened on (0.0.0.0 for all interfaces); `None`
+    /// until the server has been started once.
+    pub address: Option<IpAddr>,
+    pub port: u16,
+    pub sound: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            address: None,
+            port: DEFAULT_PORT,
+            sound: true,
+        }
+    }
+}
+
+/// The settings file's name in the settings folder.
+pub const SETTINGS_FILE: &str = "server.json";
+
+/// One entry of the address menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressChoice {
+    Local(LocalAddress),
+    /// 0.0.0.0: every IPv4 interface.
+    AllInterfaces,
+}
+
+impl AddressChoice {
+    pub fn ip(&self) -> IpAddr {
+        match self {
+            AddressChoice::Local(a) => a.ip,
+            AddressChoice::AllInterfaces => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            AddressChoice::Local(a) => a.to_string(),
+            AddressChoice::AllInterfaces => "All interfaces (0.0.0.0)".into(),
+        }
+    }
+}
+
+/// The address menu: this machine's addresses best first, "all interfaces"
+/// just before loopback (which serves no one else).
+pub fn address_choices(detected: &[LocalAddress]) -> Vec<AddressChoice> {
+    let (loopback, lan): (Vec<_>, Vec<_>) =
+        detected.iter().cloned().partition(|a| a.ip.is_loopback());
+    lan.into_iter()
+        .map(AddressChoice::Local)
+        .chain([AddressChoice::AllInterfaces])
+        .chain(loopback.into_iter().map(AddressChoice::Local))
+        .collect()
+}
+
+/// Which menu entry to preselect: the remembered address if this machine
+/// still has it, else the first (the LAN address).
+pub fn preselect(choices: &[AddressChoice], remembered: Option<IpAddr>) -> usize {
+    remembered
+        .and_then(|wanted| choices.iter().position(|c| c.ip() == wanted))
+        .unwrap_or(0)
+}
+
+/// The LAN address to tell clients when listening on all interfaces.
+pub fn advertised(choices: &[AddressChoice]) -> Option<IpAddr> {
+    choices.iter().find_map(|c| match c {
+        AddressChoice::Local(a) if !a.ip.is_loopback() => Some(a.ip),
+        _ => None,
+    })
+}
+
+/// The form field a message is shown beside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Address,
+    Port,
+}
+
+/// Reads the port field.
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("Type the port clients will use: a number from 1 to 65535.".into());
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "\"{text}\" is not a port number. Use a number from 1 to 65535."
+        ));
+    }
+    match text.parse::<u32>() {
+        Ok(port @ 1..=65535) => Ok(port as u16),
+        _ => Err(format!(
+            "Port {text} is out of range. Use a number from 1 to 65535."
+        )),
+    }
+}
+
+/// The socket address to listen on, or the field to complain next to.
+pub fn bind_address(
+    choice: &AddressChoice,
+    port_text: &str,
+) -> Result<SocketAddr, (Field, String)> {
+    let port = parse_port(port_text).map_err(|m| (Field::Port, m))?;
+    Ok(SocketAddr::new(choice.ip(), port))
+}
+
+/// Which field a failure to start belongs next to.
+pub fn start_error_field(e: &StartError) -> Field {
+    match e {
+        StartError::AddressNotAvailable { .. } => Field::Address,
+        StartError::PortInUse { .. }
+        | StartError::PermissionDenied { .. }
+        | StartError::Other { .. } => Field::Port,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(ip: &str) -> LocalAddress {
+        LocalAddress {
+            ip: ip.parse().unwrap(),
+            interface: "eth0".into(),
+        }
+    }
+
+    #[test]
+    fn ports_are_numbers_from_1_to_65535_explained_in_words() {
+        assert_eq!(parse_port(" 5050 "), Ok(5050));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        assert_eq!(
+            parse_port(""),
+            Err("Type the port clients will use: a number from 1 to 65535.".into())
+        );
+        assert_eq!(
+            parse_port("http"),
+            Err("\"http\" is not a port number. Use a number from 1 to 65535.".into())
+        );
+        assert_eq!(
+            parse_port("-1"),
+            Err("\"-1\" is not a port number. Use a number from 1 to 65535.".into())
+        );
+        for out in ["0", "65536", "99999999999"] {
+            assert_eq!(
+                parse_port(out),
+                Err(format!(
+                    "Port {out} is out of range. Use a number from 1 to 65535."
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn the_menu_offers_lan_first_then_all_interfaces_then_loopback() {
+        let choices =
+            address_choices(&[local("192.168.1.20"), local("10.0.0.3"), local("127.0.0.1")]);
+        let labels: Vec<String> = choices.iter().map(AddressChoice::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "192.168.1.20 (eth0)",
+                "10.0.0.3 (eth0)",
+                "All interfaces (0.0.0.0)",
+                "127.0.0.1 (this machine only)"
+            ]
+        );
+        assert_eq!(preselect(&choices, None), 0, "the LAN address by default");
+        assert_eq!(preselect(&choices, Some("0.0.0.0".parse().unwrap())), 2);
+        assert_eq!(preselect(&choices, Some("10.0.0.3".parse().unwrap())), 1);
+        assert_eq!(
+            preselect(&choices, Some("10.9.9.9".parse().unwrap())),
+            0,
+            "a vanished address"
+        );
+        assert_eq!(advertised(&choices), Some("192.168.1.20".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_port_in_use_belongs_next_to_the_port_and_a_missing_address_next_to_the_address() {
+        let addr = "10.0.0.1:5050".parse().unwrap();
+        assert_eq!(
+            start_error_field(&StartError::PortInUse { addr }),
+            Field::Port
+        );
+        assert_eq!(
+            start_error_field(&StartError::AddressNotAvailable { addr }),
+            Field::Address
+        );
+        assert_eq!(
+            bind_address(&AddressChoice::AllInterfaces, "x"),
+            Err((
+                Field::Port,
+                "\"x\" is not a port number. Use a number from 1 to 65535.".into()
+            ))
+        );
+    }
+}

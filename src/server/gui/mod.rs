@@ -1,0 +1,211 @@
+//! The server window: what a double-click on `hubchat-server` opens.
+//!
+//! The loop sleeps in FLTK until the owner does something or the server has
+//! news. Server events arrive through [`Events`], whose waker calls
+//! `app::awake` once per batch; each wake-up applies every pending event to
+//! the [`ServerView`] in one update and redraws what changed. There are no
+//! timers: an idle window costs no CPU.
+
+pub mod window;
+
+use std::thread::{self, JoinHandle};
+
+use fltk::app::{self, Receiver};
+use fltk::prelude::*;
+
+use crate::common::{netaddr, settings};
+use crate::gui::{self, Sound};
+use crate::server::cli::ServerConfigArgs;
+use crate::server::form::{self, AddressChoice, ServerSettings, SETTINGS_FILE};
+use crate::server::view::{Cue, ServerView};
+use crate::server::{Events, Server, ServerConfig};
+use window::{Action, ServerWindow};
+
+/// The window, its model and the server it drives.
+pub struct ServerApp {
+    pub ui: ServerWindow,
+    pub view: ServerView,
+    choices: Vec<AddressChoice>,
+    settings: ServerSettings,
+    max_clients: Option<usize>,
+    events: Events,
+    actions: Receiver<Action>,
+    server: Option<Server>,
+    /// A server being stopped off the GUI thread (stopping waits for
+    /// clients to close, which must not freeze the window).
+    stopping: Option<JoinHandle<()>>,
+    quitting: bool,
+}
+
+impl ServerApp {
+    /// Builds the window (not yet shown) from the remembered settings and
+    /// the command line, which wins where given.
+    pub fn new(args: &ServerConfigArgs) -> Self {
+        let mut settings: ServerSettings = settings::load(SETTINGS_FILE);
+        if let Some(ip) = args.bind {
+            settings.address = Some(ip);
+        }
+        if let Some(port) = args.port {
+            settings.port = port;
+        }
+        let detected = netaddr::detect();
+        let mut choices = form::address_choices(&detected);
+        // An address given on the command line is offered even if it was
+        // not detected: starting will say whether this machine has it.
+        if let Some(ip) = args.bind.filter(|ip| !ip.is_unspecified()) {
+            if !choices.iter().any(|c| c.ip() == ip) {
+                choices.insert(
+                    0,
+                    AddressChoice::Local(netaddr::LocalAddress {
+                        ip,
+                        interface: String::new(),
+                    }),
+                );
+            }
+        }
+        let selected = form::preselect(&choices, settings.address);
+        let (tx, actions) = app::channel::<Action>();
+        let ui = ServerWindow::new(&choices, selected, settings.port, settings.sound, tx);
+        let view = ServerView::new(form::advertised(&choices));
+        let mut app = ServerApp {
+            ui,
+            view,
+            choices,
+            settings,
+            max_clients: args.max_clients,
+            events: Events::with_waker(app::awake),
+            actions,
+            server: None,
+            stopping: None,
+            quitting: false,
+        };
+        app.ui.show_state(&app.view);
+        app
+    }
+
+    /// Handles everything pending: the owner's actions and the server's
+    /// events. Returns false once the window has been closed.
+    pub fn pump(&mut self) -> bool {
+        while let Some(action) = self.actions.recv() {
+            self.act(action);
+        }
+        let batch = self.events.drain();
+        if !batch.is_empty() {
+            self.apply(&batch);
+        }
+        !self.quitting
+    }
+
+    /// Does what a control asked for.
+    pub fn act(&mut self, action: Action) {
+        match action {
+            Action::StartStop if self.server.is_some() => self.stop(),
+            Action::StartStop => self.start(),
+            Action::SoundToggled => {
+                self.settings.sound = self.ui.sound.is_checked();
+                self.save_settings();
+            }
+            Action::Quit => self.quit(),
+        }
+    }
+
+    fn start(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.ui.show_error(None);
+        let index = usize::try_from(self.ui.address.value()).unwrap_or(0);
+        let Some(choice) = self.choices.get(index).cloned() else {
+            return;
+        };
+        let bind = match form::bind_address(&choice, &self.ui.port.value()) {
+            Ok(bind) => bind,
+            Err((field, message)) => return self.complain(field, &message),
+        };
+        let mut config = ServerConfig::new(bind);
+        if let Some(n) = self.max_clients {
+            config.max_clients = n;
+        }
+        match Server::start(config, self.events.clone()) {
+            Ok(server) => {
+                self.server = Some(server);
+                self.settings.address = Some(bind.ip());
+                self.settings.port = bind.port();
+                self.save_settings();
+            }
+            Err(e) => self.complain(form::start_error_field(&e), &e.to_string()),
+        }
+    }
+
+    fn complain(&mut self, field: form::Field, message: &str) {
+        self.ui.show_error(Some((field, message)));
+        gui::play(Sound::Error, self.settings.sound);
+    }
+
+    fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.view.stopping();
+            self.ui.show_state(&self.view);
+            self.stopping = Some(thread::spawn(move || server.stop()));
+        }
+    }
+
+    /// Closing the window stops the server (every client is sent SERVER
+    /// CLOSE) and ends the program.
+    fn quit(&mut self) {
+        self.ui.window.hide();
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+        if let Some(stopping) = self.stopping.take() {
+            let _ = stopping.join();
+        }
+        self.save_settings();
+        self.quitting = true;
+    }
+
+    fn apply(&mut self, batch: &[crate::server::Event]) {
+        let changes = self.view.apply(batch);
+        if changes.state {
+            if self.view.state == crate::server::view::RunState::Stopped {
+                if let Some(stopping) = self.stopping.take() {
+                    let _ = stopping.join();
+                }
+            }
+            self.ui.show_state(&self.view);
+        }
+        if changes.rows {
+            self.ui.show_rows(&self.view);
+        }
+        let cut = self.view.log_appended(&changes.new_lines);
+        self.ui.append_log(&changes.new_lines, cut);
+        if changes.cues.contains(&Cue::Error) {
+            gui::play(Sound::Error, self.settings.sound);
+        } else if !changes.cues.is_empty() {
+            gui::play(Sound::Notice, self.settings.sound);
+        }
+    }
+
+    fn save_settings(&self) {
+        // Not being able to remember settings must not disturb the owner.
+        let _ = settings::save(SETTINGS_FILE, &self.settings);
+    }
+}
+
+/// Opens the server window and runs until it is closed. Returns the exit
+/// status.
+pub fn run(args: &ServerConfigArgs) -> i32 {
+    let app = app::App::default();
+    gui::init_look();
+    let mut server_app = ServerApp::new(args);
+    server_app.ui.window.show();
+    // Ctrl+C in a terminal, or SIGTERM at logout, close the window properly.
+    let tx = app::Sender::<Action>::get();
+    let _ = ctrlc::set_handler(move || tx.send(Action::Quit));
+    while app.wait() {
+        if !server_app.pump() {
+            break;
+        }
+    }
+    0
+}

@@ -1,0 +1,478 @@
+//! What the server window shows, derived from server events by plain code.
+//!
+//! The window owns a [`ServerView`]; each time it wakes it hands over every
+//! event that arrived since the last wake-up and gets back a [`Changes`]
+//! saying what to redraw: rows, new log lines, the status line, and which
+//! sounds to play. Nothing here touches FLTK, so the whole of what the owner
+//! sees is tested headless.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::{DateTime, Local};
+
+use crate::common::color::{self, Rgb};
+use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
+use crate::server::log::{describe, printable};
+
+/// How many log lines the window keeps; older ones scroll away for good.
+pub const MAX_LOG_LINES: usize = 5_000;
+
+/// One connected client as the clients panel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    /// The `k` of `client<k>`: rows are kept in join order by it.
+    pub order: u64,
+    pub id: String,
+    pub name: String,
+    /// Its colour as shown (legible on the panel's background).
+    pub color: Rgb,
+    pub image_name: String,
+    pub addr: SocketAddr,
+    /// Local time of joining, `HH:MM:SS`.
+    pub joined: String,
+}
+
+/// How a piece of a log line is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ink {
+    /// The timestamp.
+    Time,
+    /// Ordinary text.
+    Plain,
+    /// A client's name, in its colour.
+    Name(Rgb),
+    /// Server lifecycle: listening, stopped, joined, left.
+    Notice,
+    /// Something went wrong.
+    Error,
+}
+
+/// One line of the log, as pieces in their inks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine(pub Vec<(Ink, String)>);
+
+impl LogLine {
+    /// The line's text without inks.
+    pub fn text(&self) -> String {
+        self.0.iter().map(|(_, s)| s.as_str()).collect()
+    }
+}
+
+/// A sound the window should play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    Joined,
+    Left,
+    Error,
+}
+
+/// Whether the server runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    Stopped,
+    Running { addr: SocketAddr },
+    Stopping,
+}
+
+/// What changed in one update.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub rows: bool,
+    pub state: bool,
+    pub new_lines: Vec<LogLine>,
+    /// At most one of each, however many events asked for it.
+    pub cues: Vec<Cue>,
+}
+
+/// Everything the server window displays.
+#[derive(Debug)]
+pub struct ServerView {
+    pub state: RunState,
+    pub rows: Vec<ClientRow>,
+    /// The address to tell clients when listening on all interfaces.
+    pub advertised: Option<IpAddr>,
+    /// Byte length of each line in the log, oldest first, to trim it.
+    line_lengths: VecDeque<usize>,
+}
+
+impl ServerView {
+    pub fn new(advertised: Option<IpAddr>) -> Self {
+        ServerView {
+            state: RunState::Stopped,
+            rows: Vec::new(),
+            advertised,
+            line_lengths: VecDeque::new(),
+        }
+    }
+
+    /// Applies a batch of events.
+    pub fn apply(&mut self, events: &[Event]) -> Changes {
+        let mut changes = Changes::default();
+        for event in events {
+            self.apply_one(event, &mut changes);
+        }
+        changes
+    }
+
+    /// The server is on its way down (the window asked it to stop).
+    pub fn stopping(&mut self) {
+        self.state = RunState::Stopping;
+    }
+
+    /// Records that `lines` were appended to the log; returns how many bytes
+    /// to cut from its front to keep [`MAX_LOG_LINES`]. Lines are counted
+    /// with their newline.
+    pub fn log_appended(&mut self, lines: &[LogLine]) -> usize {
+        for line in lines {
+            self.line_lengths.push_back(line.text().len() + 1);
+        }
+        let mut cut = 0;
+        while self.line_lengths.len() > MAX_LOG_LINES {
+            cut += self.line_lengths.pop_front().unwrap_or(0);
+        }
+        cut
+    }
+
+    /// How many lines the log holds.
+    pub fn log_len(&self) -> usize {
+        self.line_lengths.len()
+    }
+
+    fn apply_one(&mut self, event: &Event, changes: &mut Changes) {
+        let time = clock(event.at);
+        let (line, cue) = match &event.what {
+            ServerEvent::Listening { addr } => {
+                self.state = RunState::Running { addr: *addr };
+                changes.state = true;
+                (notice(&time, describe(&event.what)), None)
+            }
+            ServerEvent::Stopped => {
+                self.state = RunState::Stopped;
+                self.rows.clear();
+                changes.state = true;
+                changes.rows = true;
+                (notice(&time, describe(&event.what)), None)
+            }
+            ServerEvent::Joined {
+                who,
+                image_name,
+                addr,
+                hubchat,
+            } => {
+                self.add_row(who, image_name, *addr, &time);
+                changes.rows = true;
+                let kind = if *hubchat {
+                    "HubChat"
+                } else {
+                    "original client"
+                };
+                let rest = format!(" ({}) joined from {addr} [{kind}]", who.id);
+                (named(&time, who, Ink::Notice, rest), Some(Cue::Joined))
+            }
+            ServerEvent::Left { who, reason } => {
+                self.remove_row(&who.id);
+                changes.rows = true;
+                let ink = if leaving_is_trouble(reason) {
+                    Ink::Error
+                } else {
+                    Ink::Notice
+                };
+                let rest = format!(" ({}) left: {reason}", who.id);
+                (named(&time, who, ink, rest), Some(Cue::Left))
+            }
+            ServerEvent::Relayed { from, to, text } => {
+                let mut pieces = vec![
+                    (Ink::Time, format!("{time}  ")),
+                    (
+                        Ink::Name(color::for_display(&from.color)),
+                        printable(&from.name),
+                    ),
+                    (Ink::Plain, " -> ".into()),
+                    (
+                        Ink::Name(color::for_display(&to.color)),
+                        printable(&to.name),
+                    ),
+                ];
+                let text = text.strip_suffix('\n').unwrap_or(text);
+                pieces.push((Ink::Plain, format!(": {}", printable(text))));
+                (LogLine(pieces), None)
+            }
+            // A connection that closed before joining (a port check, a
+            // client that changed its mind) is no one's error.
+            ServerEvent::Refused {
+                reason: LeaveReason::ClosedConnection | LeaveReason::SaidGoodbye,
+                ..
+            } => (notice(&time, describe(&event.what)), None),
+            ServerEvent::Refused { .. }
+            | ServerEvent::Undeliverable { .. }
+            | ServerEvent::Error { .. } => (
+                line_in(&time, Ink::Error, describe(&event.what)),
+                Some(Cue::Error),
+            ),
+            ServerEvent::Skipped { .. } => (notice(&time, describe(&event.what)), None),
+        };
+        changes.new_lines.push(line);
+        if let Some(cue) = cue {
+            if !changes.cues.contains(&cue) {
+                changes.cues.push(cue);
+            }
+        }
+    }
+
+    fn add_row(&mut self, who: &Party, image_name: &str, addr: SocketAddr, time: &str) {
+        let order = id_order(&who.id);
+        let row = ClientRow {
+            order,
+            id: who.id.to_string(),
+            name: who.name.to_string(),
+            color: color::for_display(&who.color),
+            image_name: image_name.to_string(),
+            addr,
+            joined: time.to_string(),
+        };
+        let at = self.rows.partition_point(|r| r.order < order);
+        self.rows.insert(at, row);
+    }
+
+    fn remove_row(&mut self, id: &str) {
+        let order = id_order(id);
+        let at = self.rows.partition_point(|r| r.order < order);
+        if self.rows.get(at).is_some_and(|r| r.id == id) {
+            self.rows.remove(at);
+        }
+    }
+
+    /// The window title.
+    pub fn title(&self) -> String {
+        match &self.state {
+            RunState::Running { addr } => {
+                format!("HubChat Server - running on {}", self.shown_addr(*addr))
+            }
+            RunState::Stopping => "HubChat Server - stopping".into(),
+            RunState::Stopped => "HubChat Server - stopped".into(),
+        }
+    }
+
+    /// The status line: what clients should type, and how many are here.
+    pub fn status(&self) -> String {
+        match &self.state {
+            RunState::Running { addr } => {
+                let ip = self.shown_ip(*addr);
+                let count = match self.rows.len() {
+                    0 => "no clients connected yet".to_string(),
+                    1 => "1 client connected".to_string(),
+                    n => format!("{n} clients connected"),
+                };
+                format!("Clients connect to {ip}, port {}  ·  {count}", addr.port())
+            }
+            RunState::Stopping => "Stopping: telling every client the server is closing...".into(),
+            RunState::Stopped => "Stopped. Choose an address and a port, then press Start.".into(),
+        }
+    }
+
+    /// The address clients should type: the advertised LAN address when
+    /// listening on all interfaces.
+    fn shown_ip(&self, addr: SocketAddr) -> String {
+        match (addr.ip().is_unspecified(), self.advertised) {
+            (true, Some(ip)) => ip.to_string(),
+            _ => addr.ip().to_string(),
+        }
+    }
+
+    fn shown_addr(&self, addr: SocketAddr) -> String {
+        let ip = self.shown_ip(addr);
+        if ip.contains(':') {
+            format!("[{ip}]:{}", addr.port())
+        } else {
+            format!("{ip}:{}", addr.port())
+        }
+    }
+}
+
+/// Leaving for these reasons deserves the owner's attention.
+fn leaving_is_trouble(reason: &LeaveReason) -> bool {
+    matches!(
+        reason,
+        LeaveReason::StoppedReading
+            | LeaveReason::Refused { .. }
+            | LeaveReason::ConnectionLost { .. }
+    )
+}
+
+fn id_order(id: &str) -> u64 {
+    id.strip_prefix("client")
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+fn clock(at: std::time::SystemTime) -> String {
+    DateTime::<Local>::from(at).format("%H:%M:%S").to_string()
+}
+
+fn line_in(time: &str, ink: Ink, text: String) -> LogLine {
+    LogLine(vec![(Ink::Time, format!("{time}  ")), (ink, text)])
+}
+
+fn notice(time: &str, text: String) -> LogLine {
+    line_in(time, Ink::Notice, text)
+}
+
+fn named(time: &str, who: &Party, ink: Ink, rest: String) -> LogLine {
+    LogLine(vec![
+        (Ink::Time, format!("{time}  ")),
+        (
+            Ink::Name(color::for_display(&who.color)),
+            printable(&who.name),
+        ),
+        (ink, rest),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn ev(what: ServerEvent) -> Event {
+        Event {
+            at: SystemTime::now(),
+            what,
+        }
+    }
+
+    fn party(k: u64, name: &str, color: &str) -> Party {
+        Party {
+            id: format!("client{k}").into(),
+            name: name.into(),
+            color: color.into(),
+        }
+    }
+
+    fn joined(k: u64, name: &str) -> Event {
+        ev(ServerEvent::Joined {
+            who: party(k, name, "blue"),
+            image_name: "image_2.png".into(),
+            addr: format!("10.0.0.{k}:4000").parse().unwrap(),
+            hubchat: false,
+        })
+    }
+
+    fn listening(addr: &str) -> Event {
+        ev(ServerEvent::Listening {
+            addr: addr.parse().unwrap(),
+        })
+    }
+
+    #[test]
+    fn rows_appear_on_join_and_vanish_on_leave_in_join_order() {
+        let mut view = ServerView::new(None);
+        let changes = view.apply(&[
+            listening("0.0.0.0:5050"),
+            joined(0, "alice"),
+            joined(2, "carol"),
+            joined(1, "bob"),
+        ]);
+        assert!(changes.rows);
+        let names: Vec<&str> = view.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        view.apply(&[ev(ServerEvent::Left {
+            who: party(1, "bob", "blue"),
+            reason: LeaveReason::SaidGoodbye,
+        })]);
+        let names: Vec<&str> = view.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["alice", "carol"]);
+        assert_eq!(view.rows[0].addr, "10.0.0.0:4000".parse().unwrap());
+    }
+
+    #[test]
+    fn the_status_says_what_clients_should_type_and_how_many_are_here() {
+        let mut view = ServerView::new(Some("192.168.1.20".parse().unwrap()));
+        assert_eq!(
+            view.status(),
+            "Stopped. Choose an address and a port, then press Start."
+        );
+        assert_eq!(view.title(), "HubChat Server - stopped");
+        view.apply(&[listening("0.0.0.0:5050")]);
+        assert_eq!(
+            view.status(),
+            "Clients connect to 192.168.1.20, port 5050  ·  no clients connected yet"
+        );
+        assert_eq!(
+            view.title(),
+            "HubChat Server - running on 192.168.1.20:5050"
+        );
+        view.apply(&[joined(0, "alice"), joined(1, "bob")]);
+        assert_eq!(
+            view.status(),
+            "Clients connect to 192.168.1.20, port 5050  ·  2 clients connected"
+        );
+    }
+
+    #[test]
+    fn a_specific_address_is_shown_as_it_is_with_ipv6_in_brackets() {
+        let mut view = ServerView::new(Some("192.168.1.20".parse().unwrap()));
+        view.apply(&[listening("[fd00::7]:6000")]);
+        assert_eq!(view.title(), "HubChat Server - running on [fd00::7]:6000");
+        assert!(view
+            .status()
+            .starts_with("Clients connect to fd00::7, port 6000"));
+    }
+
+    #[test]
+    fn stopping_clears_the_rows() {
+        let mut view = ServerView::new(None);
+        view.apply(&[listening("127.0.0.1:5050"), joined(0, "alice")]);
+        view.stopping();
+        assert_eq!(view.title(), "HubChat Server - stopping");
+        view.apply(&[ev(ServerEvent::Stopped)]);
+        assert!(view.rows.is_empty());
+        assert_eq!(view.state, RunState::Stopped);
+    }
+
+    #[test]
+    fn a_relayed_message_is_logged_with_names_in_their_colours() {
+        let mut view = ServerView::new(None);
+        let changes = view.apply(&[ev(ServerEvent::Relayed {
+            from: party(0, "alice", "red"),
+            to: party(1, "bob", "tan"),
+            text: "hi\nthere\n".into(),
+        })]);
+        let line = &changes.new_lines[0];
+        assert!(
+            line.text().ends_with("alice -> bob: hi⏎there"),
+            "{}",
+            line.text()
+        );
+        assert_eq!(
+            line.0[1],
+            (Ink::Name(color::for_display("red")), "alice".into())
+        );
+        assert_eq!(line.0[3].0, Ink::Name(color::for_display("tan")));
+    }
+
+    #[test]
+    fn errors_stand_out_and_each_sound_plays_once_per_batch() {
+        let mut view = ServerView::new(None);
+        let refused = ev(ServerEvent::Refused {
+            addr: "10.0.0.9:1".parse().unwrap(),
+            name: Some("alice".into()),
+            reason: LeaveReason::Refused {
+                code: crate::common::packet::ErrorCode::NameTaken,
+                detail: "taken".into(),
+            },
+        });
+        let changes = view.apply(&[joined(0, "a"), joined(1, "b"), refused.clone(), refused]);
+        assert_eq!(changes.cues, [Cue::Joined, Cue::Error]);
+        assert_eq!(changes.new_lines[2].0[1].0, Ink::Error);
+    }
+
+    #[test]
+    fn the_log_keeps_the_last_lines_and_says_how_much_to_cut() {
+        let mut view = ServerView::new(None);
+        let line = LogLine(vec![(Ink::Plain, "x".repeat(9))]);
+        let batch = vec![line; MAX_LOG_LINES + 3];
+        assert_eq!(view.log_appended(&batch), 3 * 10);
+        assert_eq!(view.log_len(), MAX_LOG_LINES);
+    }
+}
