@@ -10,4 +10,5 @@
 
 pub mod common;
 pub mod gui;
+pub mod load;
 pub mod server;

@@ -1,0 +1,37 @@
+//! `hubchat-load`: measures a server with many simulated clients. See
+//! `hubchat-load --help`.
+
+use std::io::Write;
+
+use hubchat::load::{self, cli};
+
+fn main() {
+    let status = match cli::parse(std::env::args().skip(1)) {
+        Ok(cli::Command::Help) => {
+            print!("{}", cli::USAGE);
+            0
+        }
+        Ok(cli::Command::Run(opts)) => match load::run(&opts) {
+            Ok(report) => {
+                // A closed pipe (| head) must not turn a result into a panic.
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{}", cli::table(&opts, &report));
+                let _ = writeln!(out, "{}", cli::json(&opts, &report));
+                if report.clean() {
+                    0
+                } else {
+                    1
+                }
+            }
+            Err(e) => {
+                eprintln!("hubchat-load: cannot reach {}: {e}", opts.server);
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("hubchat-load: {e}\nTry 'hubchat-load --help' for the options.");
+            2
+        }
+    };
+    std::process::exit(status);
+}
