@@ -31,6 +31,7 @@ fn main() {
 
     let port = free_port();
     let args = ServerConfigArgs {
+        start: false,
         bind: Some("127.0.0.1".parse().unwrap()),
         port: Some(port),
         max_clients: None,

@@ -469,12 +469,15 @@ fn write_loop(
                 w - in_flight
             }
             Pace::Rate(r) => {
-                let due = begun + Duration::from_secs_f64(sent as f64 / r);
-                let now = Instant::now();
-                if due > now {
-                    thread::sleep(due - now);
+                // Everything due by now goes in one write; then sleep until
+                // the next one is due.
+                let due = (begun.elapsed().as_secs_f64() * r) as u64 + 1;
+                if due <= sent {
+                    let next = begun + Duration::from_secs_f64(sent as f64 / r);
+                    thread::sleep(next.saturating_duration_since(Instant::now()));
+                    continue;
                 }
-                1
+                due - sent
             }
         };
         batch.clear();

@@ -12,7 +12,7 @@ use crate::server::event::{Events, ServerEvent};
 use crate::server::{log, Server, ServerConfig, DEFAULT_PORT};
 
 pub const USAGE: &str = "\
-Usage: hubchat-server [--headless] [--bind ADDRESS] [--port PORT] [--max-clients N]
+Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT] [--max-clients N]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -21,6 +21,8 @@ Options:
       --headless         Run without a window, printing every event to
                          standard output as one timestamped line. Stop with
                          Ctrl+C or SIGTERM: every client is sent SERVER CLOSE.
+      --start            Open the window and start the server at once, as if
+                         Start were pressed (for starting at login).
       --bind ADDRESS     The address to listen on: one of this machine's
                          addresses, 0.0.0.0 for all IPv4 interfaces, or :: for
                          all interfaces (IPv6, and IPv4 where the system
@@ -48,6 +50,8 @@ pub enum Command {
 /// was not given (the window then uses what it remembers).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerConfigArgs {
+    /// Start at once (the window; headless always starts).
+    pub start: bool,
     pub bind: Option<IpAddr>,
     pub port: Option<u16>,
     pub max_clients: Option<usize>,
@@ -92,6 +96,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--headless" => headless = true,
+            "--start" => config.start = true,
             "--bind" => {
                 let v = value("an address")?;
                 config.bind = Some(parse_address(&v)?);
@@ -200,6 +205,7 @@ mod tests {
             Command::Run {
                 headless: true,
                 config: ServerConfigArgs {
+                    start: false,
                     bind: Some("::1".parse().unwrap()),
                     port: Some(6000),
                     max_clients: Some(7)

@@ -18,6 +18,11 @@ use crate::server::log::{describe, printable};
 /// How many log lines the window keeps; older ones scroll away for good.
 pub const MAX_LOG_LINES: usize = 5_000;
 
+/// How many new lines one update adds at most. Nobody reads thousands of
+/// lines a second; drawing them would only make the window slow to answer.
+/// The rest are counted in one summary line.
+pub const MAX_LINES_PER_UPDATE: usize = 300;
+
 /// One connected client as the clients panel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRow {
@@ -106,12 +111,30 @@ impl ServerView {
         }
     }
 
-    /// Applies a batch of events.
+    /// Applies a batch of events. Under a flood only the latest
+    /// [`MAX_LINES_PER_UPDATE`] lines are built; the rest are counted.
     pub fn apply(&mut self, events: &[Event]) -> Changes {
         let mut changes = Changes::default();
         for event in events {
-            self.apply_one(event, &mut changes);
+            if let Some(cue) = self.take_effect(event, &mut changes) {
+                if !changes.cues.contains(&cue) {
+                    changes.cues.push(cue);
+                }
+            }
         }
+        let shown = if events.len() > MAX_LINES_PER_UPDATE {
+            // Room for the summary line itself.
+            let hidden = events.len() - (MAX_LINES_PER_UPDATE - 1);
+            let time = clock(events[hidden].at);
+            changes.new_lines.push(notice(
+                &time,
+                format!("({hidden} more lines arrived too fast to show; the latest follow)"),
+            ));
+            &events[hidden..]
+        } else {
+            events
+        };
+        changes.new_lines.extend(shown.iter().map(line));
         changes
     }
 
@@ -139,84 +162,46 @@ impl ServerView {
         self.line_lengths.len()
     }
 
-    fn apply_one(&mut self, event: &Event, changes: &mut Changes) {
-        let time = clock(event.at);
-        let (line, cue) = match &event.what {
+    /// Applies what an event changes besides the log; returns the sound it
+    /// calls for.
+    fn take_effect(&mut self, event: &Event, changes: &mut Changes) -> Option<Cue> {
+        match &event.what {
             ServerEvent::Listening { addr } => {
                 self.state = RunState::Running { addr: *addr };
                 changes.state = true;
-                (notice(&time, describe(&event.what)), None)
+                None
             }
             ServerEvent::Stopped => {
                 self.state = RunState::Stopped;
                 self.rows.clear();
                 changes.state = true;
                 changes.rows = true;
-                (notice(&time, describe(&event.what)), None)
+                None
             }
             ServerEvent::Joined {
                 who,
                 image_name,
                 addr,
-                hubchat,
+                ..
             } => {
-                self.add_row(who, image_name, *addr, &time);
+                self.add_row(who, image_name, *addr, &clock(event.at));
                 changes.rows = true;
-                let kind = if *hubchat {
-                    "HubChat"
-                } else {
-                    "original client"
-                };
-                let rest = format!(" ({}) joined from {addr} [{kind}]", who.id);
-                (named(&time, who, Ink::Notice, rest), Some(Cue::Joined))
+                Some(Cue::Joined)
             }
-            ServerEvent::Left { who, reason } => {
+            ServerEvent::Left { who, .. } => {
                 self.remove_row(&who.id);
                 changes.rows = true;
-                let ink = if leaving_is_trouble(reason) {
-                    Ink::Error
-                } else {
-                    Ink::Notice
-                };
-                let rest = format!(" ({}) left: {reason}", who.id);
-                (named(&time, who, ink, rest), Some(Cue::Left))
+                Some(Cue::Left)
             }
-            ServerEvent::Relayed { from, to, text } => {
-                let mut pieces = vec![
-                    (Ink::Time, format!("{time}  ")),
-                    (
-                        Ink::Name(color::for_display(&from.color)),
-                        printable(&from.name),
-                    ),
-                    (Ink::Plain, " -> ".into()),
-                    (
-                        Ink::Name(color::for_display(&to.color)),
-                        printable(&to.name),
-                    ),
-                ];
-                let text = text.strip_suffix('\n').unwrap_or(text);
-                pieces.push((Ink::Plain, format!(": {}", printable(text))));
-                (LogLine(pieces), None)
-            }
-            // A connection that closed before joining (a port check, a
-            // client that changed its mind) is no one's error.
             ServerEvent::Refused {
                 reason: LeaveReason::ClosedConnection | LeaveReason::SaidGoodbye,
                 ..
-            } => (notice(&time, describe(&event.what)), None),
+            }
+            | ServerEvent::Relayed { .. }
+            | ServerEvent::Skipped { .. } => None,
             ServerEvent::Refused { .. }
             | ServerEvent::Undeliverable { .. }
-            | ServerEvent::Error { .. } => (
-                line_in(&time, Ink::Error, describe(&event.what)),
-                Some(Cue::Error),
-            ),
-            ServerEvent::Skipped { .. } => (notice(&time, describe(&event.what)), None),
-        };
-        changes.new_lines.push(line);
-        if let Some(cue) = cue {
-            if !changes.cues.contains(&cue) {
-                changes.cues.push(cue);
-            }
+            | ServerEvent::Error { .. } => Some(Cue::Error),
         }
     }
 
@@ -286,6 +271,60 @@ impl ServerView {
             format!("[{ip}]:{}", addr.port())
         } else {
             format!("{ip}:{}", addr.port())
+        }
+    }
+}
+
+/// An event as a log line.
+fn line(event: &Event) -> LogLine {
+    let time = clock(event.at);
+    match &event.what {
+        ServerEvent::Joined {
+            who, addr, hubchat, ..
+        } => {
+            let kind = if *hubchat {
+                "HubChat"
+            } else {
+                "original client"
+            };
+            let rest = format!(" ({}) joined from {addr} [{kind}]", who.id);
+            named(&time, who, Ink::Notice, rest)
+        }
+        ServerEvent::Left { who, reason } => {
+            let ink = if leaving_is_trouble(reason) {
+                Ink::Error
+            } else {
+                Ink::Notice
+            };
+            named(&time, who, ink, format!(" ({}) left: {reason}", who.id))
+        }
+        ServerEvent::Relayed { from, to, text } => {
+            let text = text.strip_suffix('\n').unwrap_or(text);
+            LogLine(vec![
+                (Ink::Time, format!("{time}  ")),
+                (
+                    Ink::Name(color::for_display(&from.color)),
+                    printable(&from.name),
+                ),
+                (Ink::Plain, " -> ".into()),
+                (
+                    Ink::Name(color::for_display(&to.color)),
+                    printable(&to.name),
+                ),
+                (Ink::Plain, format!(": {}", printable(text))),
+            ])
+        }
+        // A connection that closed before joining (a port check, a client
+        // that changed its mind) is no one's error.
+        ServerEvent::Refused {
+            reason: LeaveReason::ClosedConnection | LeaveReason::SaidGoodbye,
+            ..
+        } => notice(&time, describe(&event.what)),
+        ServerEvent::Refused { .. }
+        | ServerEvent::Undeliverable { .. }
+        | ServerEvent::Error { .. } => line_in(&time, Ink::Error, describe(&event.what)),
+        ServerEvent::Listening { .. } | ServerEvent::Stopped | ServerEvent::Skipped { .. } => {
+            notice(&time, describe(&event.what))
         }
     }
 }
@@ -465,6 +504,31 @@ mod tests {
         let changes = view.apply(&[joined(0, "a"), joined(1, "b"), refused.clone(), refused]);
         assert_eq!(changes.cues, [Cue::Joined, Cue::Error]);
         assert_eq!(changes.new_lines[2].0[1].0, Ink::Error);
+    }
+
+    #[test]
+    fn a_flood_shows_its_latest_lines_and_counts_the_rest() {
+        let mut view = ServerView::new(None);
+        let batch: Vec<Event> = (0..1000)
+            .map(|i| {
+                ev(ServerEvent::Relayed {
+                    from: party(0, "a", "red"),
+                    to: party(1, "b", "red"),
+                    text: format!("m{i}"),
+                })
+            })
+            .collect();
+        let changes = view.apply(&batch);
+        assert_eq!(changes.new_lines.len(), MAX_LINES_PER_UPDATE);
+        assert!(changes.new_lines[0]
+            .text()
+            .contains("(701 more lines arrived too fast to show"));
+        assert!(changes
+            .new_lines
+            .last()
+            .unwrap()
+            .text()
+            .ends_with("a -> b: m999"));
     }
 
     #[test]

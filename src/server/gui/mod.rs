@@ -8,7 +8,10 @@
 
 pub mod window;
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use fltk::app::{self, Receiver};
 use fltk::prelude::*;
@@ -35,7 +38,16 @@ pub struct ServerApp {
     /// clients to close, which must not freeze the window).
     stopping: Option<JoinHandle<()>>,
     quitting: bool,
+    /// When the window last applied server events, to update at most
+    /// [`FRAME`] apart under a flood.
+    last_update: Instant,
+    /// Whether a one-shot timer to come back for pending events is set.
+    timer_set: Rc<Cell<bool>>,
 }
+
+/// The shortest time between two updates from server events. A flood is
+/// shown 30 times a second; in between, the window answers the owner.
+const FRAME: Duration = Duration::from_millis(33);
 
 impl ServerApp {
     /// Builds the window (not yet shown) from the remembered settings and
@@ -78,6 +90,8 @@ impl ServerApp {
             server: None,
             stopping: None,
             quitting: false,
+            last_update: Instant::now() - FRAME,
+            timer_set: Rc::new(Cell::new(false)),
         };
         app.ui.show_state(&app.view);
         app
@@ -89,9 +103,21 @@ impl ServerApp {
         while let Some(action) = self.actions.recv() {
             self.act(action);
         }
-        let batch = self.events.drain();
-        if !batch.is_empty() {
-            self.apply(&batch);
+        let since = self.last_update.elapsed();
+        if since >= FRAME {
+            let batch = self.events.drain();
+            if !batch.is_empty() {
+                self.apply(&batch);
+                self.last_update = Instant::now();
+            }
+        } else if !self.timer_set.get() {
+            // Events that arrive meanwhile wait in the queue (which counts
+            // rather than stores a flood); a one-shot timer brings the loop
+            // back for them. The timer exists only while events arrive, so
+            // an idle window still sleeps.
+            self.timer_set.set(true);
+            let timer_set = self.timer_set.clone();
+            app::add_timeout3((FRAME - since).as_secs_f64(), move |_| timer_set.set(false));
         }
         !self.quitting
     }
@@ -199,6 +225,9 @@ pub fn run(args: &ServerConfigArgs) -> i32 {
     gui::init_look();
     let mut server_app = ServerApp::new(args);
     server_app.ui.window.show();
+    if args.start {
+        server_app.act(Action::StartStop);
+    }
     // Ctrl+C in a terminal, or SIGTERM at logout, close the window properly.
     let tx = app::Sender::<Action>::get();
     let _ = ctrlc::set_handler(move || tx.send(Action::Quit));
