@@ -30,7 +30,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# fltk-sys needs cmake 3.28 or newer; Debian 12 ships 3.25, so take it from PyPI.
+# fltk-sys needs cmake 3.28 or newer; Debian 12 ships 3.25, so take it from
+# PyPI. pip --user puts it in ~/.local/bin, which may not be on PATH yet.
+export PATH="$HOME/.local/bin:$PATH"
 cmake_ok() {
   command -v cmake >/dev/null 2>&1 || return 1
   local v
@@ -42,7 +44,6 @@ if ! cmake_ok; then
   python3 -m pip install --quiet --user cmake 2>/dev/null \
     || python3 -m pip install --quiet --user --break-system-packages cmake \
     || python3 -m pip install --quiet cmake
-  export PATH="$HOME/.local/bin:$PATH"
   cmake_ok || { echo "install-deps: cmake 3.28+ is still not on PATH (try adding ~/.local/bin)" >&2; exit 1; }
 fi
 
