@@ -39,10 +39,7 @@ pub fn for_image_name(image_name: &str) -> &'static Builtin {
 /// The `N` of `image_N.png` (no sign, no leading zero).
 pub fn image_number(image_name: &str) -> Option<u32> {
     let n = image_name.strip_prefix("image_")?.strip_suffix(".png")?;
-    if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse().ok()
+    u32::try_from(super::canonical_number(n)?).ok()
 }
 
 #[cfg(test)]

@@ -44,6 +44,11 @@ const SERVER_CLOSE: &str = "SERVER CLOSE";
 const ERROR: &str = "ERROR";
 const WELCOME: &str = "WELCOME";
 
+/// The `k` of a `client<k>` id, the only form of id a server hands out.
+pub fn client_number(id: &str) -> Option<u64> {
+    super::canonical_number(id.strip_prefix("client")?)
+}
+
 /// How a client presents itself to others: the entries of a roster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -667,5 +672,16 @@ mod tests {
         .unwrap();
         let ids: Vec<&str> = roster.0.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["client10", "client2"]);
+    }
+
+    #[test]
+    fn only_canonical_client_ids_name_a_client() {
+        assert_eq!(client_number("client0"), Some(0));
+        assert_eq!(client_number("client42"), Some(42));
+        for bad in [
+            "client", "client01", "client+1", "client-1", "Client1", "client1 ", "bob",
+        ] {
+            assert_eq!(client_number(bad), None, "{bad}");
+        }
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::connection::FrameReader;
 use crate::common::frame::DEFAULT_MAX_BODY;
-use crate::common::packet::{ClientPacket, Info, ServerPacket};
+use crate::common::packet::{client_number, ClientPacket, Info, ServerPacket};
 use stamp::Tally;
 
 /// Who sends to whom.
@@ -305,7 +305,7 @@ struct RosterCount {
 
 impl RosterCount {
     fn add<'a>(&mut self, ids: impl Iterator<Item = &'a str>) {
-        for k in ids.filter_map(client_number) {
+        for k in ids.filter_map(client_number).map(|k| k as usize) {
             let (word, bit) = (k / 64, 1u64 << (k % 64));
             if word >= self.bits.len() {
                 self.bits.resize(word + 1, 0);
@@ -318,7 +318,7 @@ impl RosterCount {
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some(k) = client_number(id) {
+        if let Some(k) = client_number(id).map(|k| k as usize) {
             if let Some(word) = self.bits.get_mut(k / 64) {
                 if *word & (1 << (k % 64)) != 0 {
                     *word &= !(1 << (k % 64));
@@ -327,10 +327,6 @@ impl RosterCount {
             }
         }
     }
-}
-
-fn client_number(id: &str) -> Option<usize> {
-    id.strip_prefix("client")?.parse().ok()
 }
 
 /// Reads one client's packets until the server closes it.

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Local};
 
-use crate::server::event::{Event, LeaveReason, ServerEvent};
+use std::net::SocketAddr;
+
+use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
 
 /// An event as one line with a local timestamp.
 pub fn line(event: &Event) -> String {
@@ -31,15 +33,10 @@ pub fn describe(what: &ServerEvent) -> String {
         ServerEvent::Joined {
             who, addr, hubchat, ..
         } => {
-            let kind = if *hubchat {
-                "HubChat"
-            } else {
-                "original client"
-            };
             format!(
-                "{} ({}) joined from {addr} [{kind}]",
+                "{}{}",
                 printable(&who.name),
-                who.id
+                joined_detail(who, *addr, *hubchat)
             )
         }
         ServerEvent::Left { who, reason } => {
@@ -74,6 +71,16 @@ pub fn describe(what: &ServerEvent) -> String {
     }
 }
 
+/// What follows a newcomer's name: ` (client0) joined from ADDR [kind]`.
+pub fn joined_detail(who: &Party, addr: SocketAddr, hubchat: bool) -> String {
+    let kind = if hubchat {
+        "HubChat"
+    } else {
+        "original client"
+    };
+    format!(" ({}) joined from {addr} [{kind}]", who.id)
+}
+
 /// The text with line breaks shown as `⏎` and other control characters
 /// escaped.
 pub fn printable(text: &str) -> String {
@@ -93,7 +100,6 @@ pub fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::event::Party;
 
     fn party(id: &str, name: &str) -> Party {
         Party {

@@ -12,8 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use chrono::{DateTime, Local};
 
 use crate::common::color::{self, Rgb};
+use crate::common::packet::client_number;
 use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
-use crate::server::log::{describe, printable};
+use crate::server::log::{describe, joined_detail, printable};
 
 /// How many log lines the window keeps; older ones scroll away for good.
 pub const MAX_LOG_LINES: usize = 5_000;
@@ -281,15 +282,7 @@ fn line(event: &Event) -> LogLine {
     match &event.what {
         ServerEvent::Joined {
             who, addr, hubchat, ..
-        } => {
-            let kind = if *hubchat {
-                "HubChat"
-            } else {
-                "original client"
-            };
-            let rest = format!(" ({}) joined from {addr} [{kind}]", who.id);
-            named(&time, who, Ink::Notice, rest)
-        }
+        } => named(&time, who, Ink::Notice, joined_detail(who, *addr, *hubchat)),
         ServerEvent::Left { who, reason } => {
             let ink = if leaving_is_trouble(reason) {
                 Ink::Error
@@ -340,9 +333,7 @@ fn leaving_is_trouble(reason: &LeaveReason) -> bool {
 }
 
 fn id_order(id: &str) -> u64 {
-    id.strip_prefix("client")
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(u64::MAX)
+    client_number(id).unwrap_or(u64::MAX)
 }
 
 fn clock(at: std::time::SystemTime) -> String {
