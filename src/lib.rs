@@ -8,6 +8,7 @@
 //! headless against real sockets; [`gui`] holds the FLTK pieces both windows
 //! share.
 
+pub mod client;
 pub mod common;
 pub mod gui;
 pub mod load;
