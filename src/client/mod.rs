@@ -1,6 +1,8 @@
-//! The client: its session with a server (no GUI code, tested headless).
+//! The client: its session with a server and the model of what it shows
+//! (no GUI code, tested headless).
 //! The client window is still to come.
 
+pub mod model;
 pub mod session;
 
 pub use session::{ConnectError, ServerKind, Session, SessionConfig, SessionEvent};

@@ -1,0 +1,363 @@
+//! What the client shows, as plain data: the list of clients and one
+//! conversation per partner, derived from session events.
+//!
+//! Conversations are keyed by the partner's name (ignoring case), not its
+//! id: a partner who leaves and comes back gets a new id, and the same
+//! window, transcript and all, takes it up again. The window layer asks the
+//! model what changed and draws it; nothing here touches FLTK.
+
+use std::collections::HashMap;
+
+use crate::client::session::SessionEvent;
+use crate::common::color::{self, Rgb};
+use crate::common::packet::Profile;
+use crate::common::profile::name_key;
+
+/// One client in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub id: String,
+    pub profile: Profile,
+    /// Its colour as shown.
+    pub color: Rgb,
+    /// This is us: marked in the list, not clickable.
+    pub is_me: bool,
+}
+
+/// Who wrote a line of a transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    Me,
+    Partner,
+    /// The program itself: "bob left", "connection lost".
+    Notice,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub author: Author,
+    pub text: String,
+}
+
+/// Everything said with one partner this session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The partner's name as last seen.
+    pub partner: String,
+    /// The partner's id while connected.
+    pub partner_id: Option<String>,
+    pub lines: Vec<Line>,
+    /// Messages received while the user was not looking.
+    pub unread: usize,
+}
+
+impl Conversation {
+    /// Whether the user can write: the partner is here.
+    pub fn can_send(&self) -> bool {
+        self.partner_id.is_some()
+    }
+}
+
+/// What an event changed, for the window to redraw.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Update {
+    /// The list of clients changed.
+    pub list: bool,
+    /// Conversations that changed, by key.
+    pub conversations: Vec<String>,
+    /// A message arrived in this conversation: open, restore and raise it.
+    pub incoming: Option<String>,
+    /// The session is over, with this reason.
+    pub lost: Option<String>,
+}
+
+/// The client's whole state while connected.
+#[derive(Debug, Default)]
+pub struct ClientModel {
+    pub me: String,
+    /// In the order the server listed them.
+    pub contacts: Vec<Contact>,
+    /// By name key.
+    pub conversations: HashMap<String, Conversation>,
+    /// The conversation the user is looking at, if any.
+    pub viewing: Option<String>,
+}
+
+impl ClientModel {
+    /// A model for a session that joined with id `me`.
+    pub fn new(me: &str) -> Self {
+        ClientModel {
+            me: me.to_string(),
+            ..ClientModel::default()
+        }
+    }
+
+    /// The conversation key for a name.
+    pub fn key(name: &str) -> String {
+        name_key(name)
+    }
+
+    /// The contact with this id.
+    pub fn contact(&self, id: &str) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.id == id)
+    }
+
+    /// Applies one session event.
+    pub fn apply(&mut self, event: SessionEvent) -> Update {
+        let mut update = Update::default();
+        match event {
+            SessionEvent::Listed(entries) => {
+                for (id, profile) in entries {
+                    if self.contact(&id).is_some() {
+                        continue; // the original repeats the whole list
+                    }
+                    self.arrived(&id, &profile, &mut update);
+                    self.contacts.push(Contact {
+                        is_me: id == self.me,
+                        color: color::for_display(&profile.color),
+                        id,
+                        profile,
+                    });
+                    update.list = true;
+                }
+            }
+            SessionEvent::Left { id } => {
+                if let Some(at) = self.contacts.iter().position(|c| c.id == id) {
+                    let gone = self.contacts.remove(at);
+                    update.list = true;
+                    let key = Self::key(&gone.profile.name);
+                    if let Some(c) = self.conversations.get_mut(&key) {
+                        c.partner_id = None;
+                        c.lines.push(notice(format!("{} left.", gone.profile.name)));
+                        update.conversations.push(key);
+                    }
+                }
+            }
+            SessionEvent::Message { from, text } => {
+                let Some(sender) = self.contact(&from).cloned() else {
+                    return update; // from no one we know: nothing to show it in
+                };
+                let key = self.open(&sender.id).unwrap_or_default();
+                let looking = self.viewing.as_deref() == Some(key.as_str());
+                if let Some(c) = self.conversations.get_mut(&key) {
+                    c.lines.push(Line {
+                        author: Author::Partner,
+                        text: text.strip_suffix('\n').unwrap_or(&text).to_string(),
+                    });
+                    if !looking {
+                        c.unread += 1;
+                    }
+                }
+                update.list = true; // unread count
+                update.conversations.push(key.clone());
+                update.incoming = Some(key);
+            }
+            SessionEvent::Refused { message, .. } => {
+                if let Some(key) = self.viewing.clone() {
+                    if let Some(c) = self.conversations.get_mut(&key) {
+                        c.lines.push(notice(message));
+                        update.conversations.push(key);
+                    }
+                }
+            }
+            SessionEvent::Lost { reason } => {
+                for (key, c) in &mut self.conversations {
+                    c.partner_id = None;
+                    c.lines.push(notice(format!("Disconnected: {reason}")));
+                    update.conversations.push(key.clone());
+                }
+                self.contacts.clear();
+                update.list = true;
+                update.lost = Some(reason);
+            }
+        }
+        update
+    }
+
+    /// Opens (or finds) the conversation with the client `id`; returns its
+    /// key. `None` for ourselves or an unknown id.
+    pub fn open(&mut self, id: &str) -> Option<String> {
+        let contact = self.contact(id)?.clone();
+        if contact.is_me {
+            return None;
+        }
+        let key = Self::key(&contact.profile.name);
+        self.conversations
+            .entry(key.clone())
+            .or_insert_with(|| Conversation {
+                partner: contact.profile.name.clone(),
+                partner_id: Some(contact.id.clone()),
+                lines: Vec::new(),
+                unread: 0,
+            });
+        Some(key)
+    }
+
+    /// The user is looking at this conversation: its messages are read.
+    pub fn look_at(&mut self, key: Option<&str>) {
+        self.viewing = key.map(str::to_string);
+        if let Some(c) = key.and_then(|k| self.conversations.get_mut(k)) {
+            c.unread = 0;
+        }
+    }
+
+    /// Records a message the user sends; returns the id to send it to, or
+    /// `None` if there is nothing to send (blank) or no one to send it to.
+    pub fn say(&mut self, key: &str, text: &str) -> Option<String> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        let c = self.conversations.get_mut(key)?;
+        let to = c.partner_id.clone()?;
+        c.lines.push(Line {
+            author: Author::Me,
+            text: text.to_string(),
+        });
+        Some(to)
+    }
+
+    /// Unread messages from the contact with this id.
+    pub fn unread(&self, id: &str) -> usize {
+        self.contact(id)
+            .and_then(|c| self.conversations.get(&Self::key(&c.profile.name)))
+            .map_or(0, |c| c.unread)
+    }
+
+    /// A partner with a known conversation came back: take it up again.
+    fn arrived(&mut self, id: &str, profile: &Profile, update: &mut Update) {
+        let key = Self::key(&profile.name);
+        if let Some(c) = self.conversations.get_mut(&key) {
+            if c.partner_id.is_none() {
+                c.partner_id = Some(id.to_string());
+                c.partner = profile.name.clone();
+                c.lines.push(notice(format!("{} is back.", profile.name)));
+                update.conversations.push(key);
+            }
+        }
+    }
+}
+
+fn notice(text: String) -> Line {
+    Line {
+        author: Author::Notice,
+        text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str) -> Profile {
+        Profile {
+            name: name.into(),
+            color: "blue".into(),
+            image_name: "image_1.png".into(),
+        }
+    }
+
+    fn listed(entries: &[(&str, &str)]) -> SessionEvent {
+        SessionEvent::Listed(
+            entries
+                .iter()
+                .map(|(id, n)| (id.to_string(), p(n)))
+                .collect(),
+        )
+    }
+
+    fn msg(from: &str, text: &str) -> SessionEvent {
+        SessionEvent::Message {
+            from: from.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_list_holds_everyone_once_with_ourselves_marked() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        // The original server sends the whole list again on every join.
+        m.apply(listed(&[
+            ("client0", "alice"),
+            ("client1", "me"),
+            ("client2", "bob"),
+        ]));
+        let ids: Vec<&str> = m.contacts.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["client0", "client1", "client2"]);
+        assert!(m.contacts[1].is_me);
+        assert_eq!(m.open("client1"), None, "no conversation with ourselves");
+    }
+
+    #[test]
+    fn an_incoming_message_opens_its_conversation_and_counts_as_unread() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        let u = m.apply(msg("client0", "hello\n"));
+        assert_eq!(u.incoming.as_deref(), Some("alice"));
+        assert_eq!(m.unread("client0"), 1);
+        assert_eq!(m.conversations["alice"].lines[0].text, "hello");
+        m.look_at(Some("alice"));
+        assert_eq!(m.unread("client0"), 0);
+        m.apply(msg("client0", "again"));
+        assert_eq!(m.unread("client0"), 0, "read while looking");
+    }
+
+    #[test]
+    fn blank_messages_are_not_sent_and_others_go_to_the_partner() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        let key = m.open("client0").unwrap();
+        assert_eq!(m.say(&key, "  \n\t"), None);
+        assert_eq!(m.say(&key, "hi"), Some("client0".into()));
+        assert_eq!(
+            m.conversations[&key].lines,
+            [Line {
+                author: Author::Me,
+                text: "hi".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_partner_leaving_disables_the_conversation_and_coming_back_enables_it() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "Alice"), ("client1", "me")]));
+        let key = m.open("client0").unwrap();
+        m.apply(SessionEvent::Left {
+            id: "client0".into(),
+        });
+        assert!(!m.conversations[&key].can_send());
+        assert_eq!(m.say(&key, "hello?"), None);
+        m.apply(listed(&[("client5", "alice")]));
+        let c = &m.conversations[&key];
+        assert_eq!(c.partner_id.as_deref(), Some("client5"));
+        let notes: Vec<&str> = c.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(notes, ["Alice left.", "alice is back."]);
+    }
+
+    #[test]
+    fn losing_the_connection_is_shown_in_every_conversation() {
+        let mut m = ClientModel::new("client2");
+        m.apply(listed(&[
+            ("client0", "a"),
+            ("client1", "b"),
+            ("client2", "me"),
+        ]));
+        m.open("client0");
+        m.open("client1");
+        let u = m.apply(SessionEvent::Lost {
+            reason: "Server is closing...".into(),
+        });
+        assert_eq!(u.lost.as_deref(), Some("Server is closing..."));
+        assert_eq!(u.conversations.len(), 2);
+        for c in m.conversations.values() {
+            assert!(!c.can_send());
+            assert_eq!(
+                c.lines.last().unwrap().text,
+                "Disconnected: Server is closing..."
+            );
+        }
+        assert!(m.contacts.is_empty());
+    }
+}
