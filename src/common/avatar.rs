@@ -17,6 +17,100 @@ pub struct Builtin {
 
 include!(concat!(env!("OUT_DIR"), "/avatars.rs"));
 
+/// The side of an avatar, in pixels.
+pub const SIDE: u32 = 48;
+
+/// The largest picture file accepted, from a user's disk or the network.
+pub const MAX_FILE_BYTES: usize = 4 << 20;
+
+/// The largest width or height decoded: a small file must not unpack into
+/// gigabytes of pixels.
+pub const MAX_DIMENSION: u32 = 4096;
+
+/// A custom avatar ready to draw: `SIDE` x `SIDE` RGBA pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    pub rgba: Vec<u8>,
+}
+
+/// Why a picture cannot be used as an avatar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PictureError {
+    TooLarge { bytes: usize },
+    Unreadable { detail: String },
+}
+
+impl std::fmt::Display for PictureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PictureError::TooLarge { bytes } => write!(
+                f,
+                "The picture is {} KB; choose one under {} KB.",
+                bytes / 1024,
+                MAX_FILE_BYTES / 1024
+            ),
+            PictureError::Unreadable { detail } => {
+                write!(
+                    f,
+                    "This is not a picture HubChat can read (PNG, JPEG, GIF or BMP): {detail}."
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PictureError {}
+
+/// Turns untrusted picture bytes (PNG, JPEG, GIF or BMP, from a file or the
+/// network) into an avatar: decoded by the memory-safe `image` crate under
+/// size limits, cropped to a centred square and scaled to `SIDE` pixels.
+pub fn decode_picture(bytes: &[u8]) -> Result<Picture, PictureError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(PictureError::TooLarge { bytes: bytes.len() });
+    }
+    let unreadable = |e: &dyn std::fmt::Display| PictureError::Unreadable {
+        detail: e.to_string(),
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unreadable(&e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(128 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| unreadable(&e))?;
+    let side = img.width().min(img.height());
+    if side == 0 {
+        return Err(unreadable(&"the picture is empty"));
+    }
+    let square = img.crop_imm(
+        (img.width() - side) / 2,
+        (img.height() - side) / 2,
+        side,
+        side,
+    );
+    let small = square.resize_exact(SIDE, SIDE, image::imageops::FilterType::Lanczos3);
+    Ok(Picture {
+        rgba: small.to_rgba8().into_raw(),
+    })
+}
+
+/// Encodes an avatar as PNG, the form it travels in.
+pub fn encode_picture(picture: &Picture) -> Vec<u8> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut out);
+    // Encoding 48x48 RGBA into memory cannot fail.
+    let _ = image::ImageEncoder::write_image(
+        encoder,
+        &picture.rgba,
+        SIDE,
+        SIDE,
+        image::ExtendedColorType::Rgba8,
+    );
+    out
+}
+
 impl Builtin {
     /// The name this avatar has on the wire.
     pub fn image_name(&self) -> String {
@@ -53,6 +147,66 @@ mod tests {
             assert_eq!(b.number as usize, i + 1);
             assert!(b.png.starts_with(b"\x89PNG"), "{} is a PNG", b.name);
         }
+    }
+
+    fn sample(format: image::ImageFormat, w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, _| {
+            if x < w / 2 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut out, format)
+            .unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn pictures_in_every_supported_format_become_48_pixel_squares() {
+        use image::ImageFormat::*;
+        for format in [Png, Jpeg, Gif, Bmp] {
+            let pic = decode_picture(&sample(format, 120, 60))
+                .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            assert_eq!(pic.rgba.len(), (SIDE * SIDE * 4) as usize, "{format:?}");
+            // Centre-cropped: the left edge is red, the right edge blue.
+            assert!(pic.rgba[0] > 200 && pic.rgba[2] < 60, "{format:?}");
+            let last = pic.rgba.len() - 4;
+            assert!(
+                pic.rgba[last + 2] > 200 && pic.rgba[last] < 60,
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_avatar_survives_png_encoding() {
+        let pic = decode_picture(&sample(image::ImageFormat::Png, 48, 48)).unwrap();
+        assert_eq!(decode_picture(&encode_picture(&pic)).unwrap(), pic);
+    }
+
+    #[test]
+    fn garbage_huge_files_and_pixel_bombs_are_refused_with_reasons() {
+        assert!(matches!(
+            decode_picture(b"GIF89a not really"),
+            Err(PictureError::Unreadable { .. })
+        ));
+        assert!(matches!(
+            decode_picture(&[0u8; 100]),
+            Err(PictureError::Unreadable { .. })
+        ));
+        assert!(matches!(
+            decode_picture(&vec![0u8; MAX_FILE_BYTES + 1]),
+            Err(PictureError::TooLarge { .. })
+        ));
+        // A picture wider than anyone needs is not decoded at all.
+        let bomb = sample(image::ImageFormat::Png, 5000, 1);
+        assert!(
+            matches!(decode_picture(&bomb), Err(PictureError::Unreadable { .. })),
+            "over the width limit"
+        );
     }
 
     #[test]
