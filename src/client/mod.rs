@@ -2,6 +2,8 @@
 //! (no GUI code, tested headless).
 //! The client window is still to come.
 
+pub mod form;
+pub mod gui;
 pub mod model;
 pub mod session;
 

@@ -1,0 +1,13 @@
+//! `hubchat-client`: the desktop client.
+
+fn main() {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("Usage: hubchat-client\n\nOpens the HubChat client window. Settings are remembered between runs.");
+        return;
+    }
+    if !hubchat::gui::display_available() {
+        eprintln!("hubchat-client: no display found; the client needs a graphical desktop.");
+        std::process::exit(1);
+    }
+    std::process::exit(hubchat::client::gui::run());
+}

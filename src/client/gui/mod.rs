@@ -1,0 +1,582 @@
+//! The client window: what a double-click on `hubchat-client` opens.
+//!
+//! Connecting runs on a worker thread; the session's reader thread sends
+//! its events through a channel and wakes the FLTK loop, which applies them
+//! to the [`ClientModel`] and redraws. No timers: an idle client sleeps.
+
+pub mod chat;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver};
+use fltk::app::{self, Sender};
+use fltk::button::Button;
+use fltk::draw;
+use fltk::enums::{Align, CallbackTrigger, Color, Event, Font};
+use fltk::frame::Frame;
+use fltk::group::Flex;
+use fltk::input::Input;
+use fltk::menu::Choice;
+use fltk::prelude::*;
+use fltk::table::{TableContext, TableRow};
+use fltk::text::{TextBuffer, TextDisplay, WrapMode};
+use fltk::window::DoubleWindow;
+
+use crate::client::form::{self, ClientSettings, Field, SETTINGS_FILE};
+use crate::client::model::{ClientModel, Contact};
+use crate::client::session::{ConnectError, Session, SessionConfig, SessionEvent};
+use crate::common::avatar::BUILTIN;
+use crate::common::color::{self, ORIGINAL_PALETTE};
+use crate::common::settings;
+use crate::gui::{self, avatars::Avatars, Sound};
+use chat::ChatWindow;
+
+/// What the controls ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    ConnectDisconnect,
+    Open(usize),
+    Send(String),
+    Quit,
+}
+
+/// What the worker threads report.
+enum Incoming {
+    Joined(Result<Session, ConnectError>),
+    Event(SessionEvent),
+}
+
+const ROW_HEIGHT: i32 = 58;
+
+/// A list row: the contact and its unread count.
+type Rows = Rc<RefCell<Vec<(Contact, usize)>>>;
+
+pub struct ClientApp {
+    pub window: DoubleWindow,
+    pub host: Input,
+    pub port: Input,
+    pub name: Input,
+    pub color: Choice,
+    pub avatar: Choice,
+    pub connect: Button,
+    pub error: Frame,
+    pub status: TextBuffer,
+    status_view: TextDisplay,
+    pub list: TableRow,
+    rows: Rows,
+    pub model: Option<ClientModel>,
+    session: Option<Session>,
+    connecting: bool,
+    /// Events that arrived before the join finished (the first roster).
+    early: Vec<SessionEvent>,
+    incoming: Receiver<Incoming>,
+    incoming_tx: crossbeam_channel::Sender<Incoming>,
+    pub chats: HashMap<String, ChatWindow>,
+    actions: app::Receiver<Msg>,
+    tx: Sender<Msg>,
+    quitting: bool,
+}
+
+impl ClientApp {
+    pub fn new() -> Self {
+        let saved: ClientSettings = settings::load(SETTINGS_FILE);
+        let (tx, actions) = app::channel::<Msg>();
+        let mut window = DoubleWindow::default()
+            .with_size(460, 640)
+            .with_label("HubChat");
+        window.set_color(gui::WINDOW);
+        window.size_range(380, 480, 0, 0);
+        let mut page = Flex::default_fill().column();
+        page.set_margin(12);
+        page.set_pad(6);
+
+        let mut row1 = Flex::default().row();
+        row1.set_pad(6);
+        let l = label("Server");
+        row1.fixed(&l, 52);
+        let mut host = Input::default();
+        host.set_value(&saved.host);
+        host.set_tooltip("The server's address: what its window says clients connect to.");
+        let l = label("Port");
+        row1.fixed(&l, 34);
+        let mut port = Input::default();
+        port.set_value(&saved.port.to_string());
+        row1.fixed(&port, 70);
+        row1.end();
+        page.fixed(&row1, 30);
+
+        let mut row2 = Flex::default().row();
+        row2.set_pad(6);
+        let l = label("Name");
+        row2.fixed(&l, 52);
+        let mut name = Input::default();
+        name.set_value(&saved.name);
+        let mut color = Choice::default();
+        for (c, _) in ORIGINAL_PALETTE {
+            color.add_choice(c);
+        }
+        let selected = ORIGINAL_PALETTE
+            .iter()
+            .position(|(c, _)| *c == saved.color)
+            .unwrap_or(6);
+        color.set_value(selected as i32);
+        color.set_tooltip("The colour of your name");
+        row2.fixed(&color, 110);
+        row2.end();
+        page.fixed(&row2, 30);
+
+        let mut row3 = Flex::default().row();
+        row3.set_pad(6);
+        let l = label("Avatar");
+        row3.fixed(&l, 52);
+        let mut avatar = Choice::default();
+        for b in BUILTIN {
+            avatar.add_choice(&gui::menu_label(&format!("{} {}", b.number, b.name)));
+        }
+        let n = crate::common::avatar::for_image_name(&saved.image_name).number;
+        avatar.set_value(n as i32 - 1);
+        let mut connect = Button::default().with_label("Connect");
+        connect.set_label_font(gui::BOLD);
+        connect.emit(tx, Msg::ConnectDisconnect);
+        row3.fixed(&connect, 110);
+        row3.end();
+        page.fixed(&row3, 30);
+
+        let mut error = Frame::default();
+        error.set_align(Align::Left | Align::Inside | Align::Wrap);
+        error.set_label_color(gui::ERROR);
+        error.set_label_size(gui::TEXT_SIZE - 1);
+        page.fixed(&error, 34);
+
+        let status = TextBuffer::default();
+        let mut status_view = TextDisplay::default();
+        status_view.set_buffer(status.clone());
+        status_view.wrap_mode(WrapMode::AtBounds, 0);
+        status_view.set_frame(gui::PANEL_FRAME);
+        status_view.set_text_size(gui::TEXT_SIZE - 1);
+        page.fixed(&status_view, 110);
+
+        let mut heading = label("Connected clients (click one to chat)");
+        heading.set_label_font(gui::BOLD);
+        page.fixed(&heading, 22);
+        let rows: Rows = Rc::new(RefCell::new(Vec::new()));
+        let list = client_list(rows.clone(), tx);
+        page.end();
+        window.end();
+        window.resizable(&page);
+        window.set_callback(move |_| {
+            if app::event() == Event::Close {
+                tx.send(Msg::Quit);
+            }
+        });
+        let (incoming_tx, incoming) = unbounded();
+        ClientApp {
+            window,
+            host,
+            port,
+            name,
+            color,
+            avatar,
+            connect,
+            error,
+            status,
+            status_view,
+            list,
+            rows,
+            model: None,
+            session: None,
+            connecting: false,
+            early: Vec::new(),
+            incoming,
+            incoming_tx,
+            chats: HashMap::new(),
+            actions,
+            tx,
+            quitting: false,
+        }
+    }
+
+    /// Handles everything pending. Returns false once the window closed.
+    pub fn pump(&mut self) -> bool {
+        while let Some(msg) = self.actions.recv() {
+            self.act(msg);
+        }
+        while let Ok(incoming) = self.incoming.try_recv() {
+            match incoming {
+                Incoming::Joined(result) => self.joined(result),
+                Incoming::Event(e) => self.event(e),
+            }
+        }
+        !self.quitting
+    }
+
+    pub fn act(&mut self, msg: Msg) {
+        match msg {
+            Msg::ConnectDisconnect if self.session.is_some() => {
+                if let Some(s) = self.session.take() {
+                    s.disconnect();
+                }
+            }
+            Msg::ConnectDisconnect => self.start_connect(),
+            Msg::Open(row) => {
+                let id = self.rows.borrow().get(row).map(|(c, _)| c.id.clone());
+                if let Some(key) = id.and_then(|id| self.model.as_mut()?.open(&id)) {
+                    self.show_chat(&key, true);
+                }
+            }
+            Msg::Send(key) => self.send(&key),
+            Msg::Quit => {
+                for chat in self.chats.values_mut() {
+                    chat.window.hide();
+                }
+                self.window.hide();
+                if let Some(s) = self.session.take() {
+                    s.disconnect();
+                }
+                self.quitting = true;
+            }
+        }
+    }
+
+    fn start_connect(&mut self) {
+        if self.connecting {
+            return;
+        }
+        self.error.set_label("");
+        let (host, port, name) =
+            match form::check(&self.host.value(), &self.port.value(), &self.name.value()) {
+                Ok(ok) => ok,
+                Err((field, message)) => return self.complain(field, &message),
+            };
+        let settings = ClientSettings {
+            host: host.clone(),
+            port,
+            name: name.clone(),
+            color: ORIGINAL_PALETTE[self.color.value().max(0) as usize]
+                .0
+                .to_string(),
+            image_name: BUILTIN[self.avatar.value().max(0) as usize].image_name(),
+        };
+        let _ = settings::save(SETTINGS_FILE, &settings);
+        let config = SessionConfig {
+            host,
+            port,
+            name,
+            color: settings.color,
+            image_name: settings.image_name,
+            timeout: Duration::from_secs(8),
+        };
+        self.connecting = true;
+        self.set_form(false);
+        self.connect.set_label("Connecting...");
+        self.connect.deactivate();
+        self.log(&format!(
+            "Connecting to {}, port {}...",
+            config.host, config.port
+        ));
+        let tx = self.incoming_tx.clone();
+        thread::spawn(move || {
+            let events = tx.clone();
+            let result = Session::connect(&config, move |e| {
+                let _ = events.send(Incoming::Event(e));
+                app::awake();
+            });
+            let _ = tx.send(Incoming::Joined(result));
+            app::awake();
+        });
+    }
+
+    fn joined(&mut self, result: Result<Session, ConnectError>) {
+        self.connecting = false;
+        self.connect.activate();
+        match result {
+            Ok(session) => {
+                let kind = match session.kind {
+                    crate::client::ServerKind::HubChat { .. } => "a HubChat server",
+                    crate::client::ServerKind::Original => "an original messenger server",
+                };
+                self.log(&format!("Connected to {kind} as {}.", session.id));
+                self.model = Some(ClientModel::new(&session.id));
+                self.session = Some(session);
+                self.connect.set_label("Disconnect");
+                for e in std::mem::take(&mut self.early) {
+                    self.event(e);
+                }
+            }
+            Err(e) => {
+                self.early.clear();
+                self.set_form(true);
+                self.connect.set_label("Connect");
+                let field = match e {
+                    ConnectError::Rejected { .. } => Field::Name,
+                    ConnectError::Refused { .. } | ConnectError::TimedOut { .. } => Field::Port,
+                    _ => Field::Host,
+                };
+                self.log(&format!("Could not connect: {e}"));
+                self.complain(field, &e.to_string());
+            }
+        }
+    }
+
+    fn event(&mut self, e: SessionEvent) {
+        let Some(model) = self.model.as_mut() else {
+            self.early.push(e);
+            return;
+        };
+        let first_roster = model.contacts.is_empty();
+        match &e {
+            // The first roster lists who was already here, not newcomers.
+            SessionEvent::Listed(_) if first_roster => {}
+            SessionEvent::Listed(entries) => {
+                for (id, p) in entries {
+                    if model.contact(id).is_none() && *id != model.me {
+                        self.status.append(&stamped(&format!("{} joined.", p.name)));
+                    }
+                }
+            }
+            SessionEvent::Left { id } => {
+                if let Some(c) = model.contact(id) {
+                    self.status
+                        .append(&stamped(&format!("{} left.", c.profile.name)));
+                }
+            }
+            SessionEvent::Refused { message, .. } => self.status.append(&stamped(message)),
+            _ => {}
+        }
+        let update = model.apply(e);
+        if update.list {
+            self.show_list();
+        }
+        for key in &update.conversations {
+            self.show_chat(key, false);
+        }
+        if let Some(key) = update.incoming {
+            self.show_chat(&key, true);
+            gui::play(Sound::Notice, true);
+        }
+        if let Some(reason) = update.lost {
+            self.log(&format!("Disconnected: {reason}"));
+            self.session = None;
+            self.model = None;
+            self.set_form(true);
+            self.connect.set_label("Connect");
+            self.rows.borrow_mut().clear();
+            self.list.set_rows(0);
+            self.list.redraw();
+        }
+        self.status_view.scroll(self.status.length(), 0);
+    }
+
+    /// Shows (creating if needed) a conversation window; `raise` brings it
+    /// up, restoring it if minimised or hidden.
+    fn show_chat(&mut self, key: &str, raise: bool) {
+        let Some(model) = self.model.as_ref() else {
+            return;
+        };
+        let Some(c) = model.conversations.get(key) else {
+            return;
+        };
+        let me = model
+            .contact(&model.me)
+            .map(|m| (m.profile.name.clone(), m.color));
+        let (me_name, me_color) = me.unwrap_or_else(|| ("me".into(), color::FALLBACK));
+        let partner_color = c
+            .partner_id
+            .as_ref()
+            .and_then(|id| model.contact(id))
+            .map_or(color::FALLBACK, |p| p.color);
+        let chat = self.chats.entry(key.to_string()).or_insert_with(|| {
+            ChatWindow::new(key, c, (&me_name, me_color), partner_color, self.tx)
+        });
+        chat.show_lines(c, &me_name);
+        if raise {
+            chat.window.show();
+        }
+        if chat.window.shown() && chat.window.visible() {
+            if let Some(m) = self.model.as_mut() {
+                if raise {
+                    m.look_at(Some(key));
+                }
+            }
+            self.show_list();
+        }
+    }
+
+    fn send(&mut self, key: &str) {
+        let (Some(model), Some(session)) = (self.model.as_mut(), self.session.as_ref()) else {
+            return;
+        };
+        let Some(chat) = self.chats.get_mut(key) else {
+            return;
+        };
+        let typed = chat.input.value();
+        let text = typed.trim_end_matches(['\n', '\r']);
+        if let Some(to) = model.say(key, text) {
+            session.send(&to, text);
+            chat.input.set_value("");
+            if let Some(c) = model.conversations.get(key) {
+                let me = model
+                    .contact(&model.me)
+                    .map(|m| m.profile.name.clone())
+                    .unwrap_or_default();
+                chat.show_lines(c, &me);
+            }
+        }
+    }
+
+    fn show_list(&mut self) {
+        let Some(model) = self.model.as_ref() else {
+            return;
+        };
+        *self.rows.borrow_mut() = model
+            .contacts
+            .iter()
+            .map(|c| (c.clone(), model.unread(&c.id)))
+            .collect();
+        self.list.set_rows(model.contacts.len() as i32);
+        self.list.set_row_height_all(ROW_HEIGHT);
+        let (x, y, w, h) = (self.list.x(), self.list.y(), self.list.w(), self.list.h());
+        self.list.resize(x, y, w, h);
+        self.list.redraw();
+    }
+
+    fn complain(&mut self, _field: Field, message: &str) {
+        self.error.set_label(message);
+        self.error.redraw();
+        gui::play(Sound::Error, true);
+    }
+
+    fn log(&mut self, line: &str) {
+        self.status.append(&stamped(line));
+        self.status_view.scroll(self.status.length(), 0);
+    }
+
+    fn set_form(&mut self, on: bool) {
+        for w in [
+            &mut self.host as &mut dyn WidgetExt,
+            &mut self.port,
+            &mut self.name,
+            &mut self.color,
+            &mut self.avatar,
+        ] {
+            if on {
+                w.activate();
+            } else {
+                w.deactivate();
+            }
+        }
+    }
+}
+
+impl Default for ClientApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A status line with the local time in front.
+fn stamped(line: &str) -> String {
+    format!("{}  {line}\n", chrono::Local::now().format("%H:%M:%S"))
+}
+
+fn label(text: &str) -> Frame {
+    let mut f = Frame::default().with_label(text);
+    f.set_align(Align::Left | Align::Inside);
+    f
+}
+
+/// The list of clients: avatar, name in colour, "(you)" or unread count.
+fn client_list(rows: Rows, tx: Sender<Msg>) -> TableRow {
+    let mut table = TableRow::default();
+    table.set_cols(1);
+    table.set_row_height_all(ROW_HEIGHT);
+    table.set_color(gui::PANEL);
+    table.set_scrollbar_size(14);
+    table.end();
+    fit(&mut table);
+    table.resize_callback(|t, _, _, _, _| fit(t));
+    table.set_trigger(CallbackTrigger::Release);
+    {
+        let rows = rows.clone();
+        table.set_callback(move |t| {
+            let row = t.callback_row();
+            if t.callback_context() == TableContext::Cell && row >= 0 {
+                let mine = rows
+                    .borrow()
+                    .get(row as usize)
+                    .is_some_and(|(c, _)| c.is_me);
+                if !mine {
+                    tx.send(Msg::Open(row as usize));
+                }
+            }
+        });
+    }
+    let mut avatars = Avatars::load();
+    table.draw_cell(move |_, ctx, row, _, x, y, w, h| {
+        if ctx != TableContext::Cell {
+            return;
+        }
+        let rows = rows.borrow();
+        let Some((c, unread)) = rows.get(row as usize) else {
+            return;
+        };
+        draw::push_clip(x, y, w, h);
+        draw::set_draw_color(if row % 2 == 1 {
+            Color::from_rgb(0xf6, 0xf7, 0xf9)
+        } else {
+            gui::PANEL
+        });
+        draw::draw_rectf(x, y, w, h);
+        avatars.draw(&c.profile.image_name, x + 6, y + (h - 48) / 2);
+        draw::set_font(gui::BOLD, gui::TEXT_SIZE + 1);
+        draw::set_draw_color(gui::color(c.color));
+        draw::draw_text2(
+            &c.profile.name,
+            x + 64,
+            y,
+            w - 140,
+            h,
+            Align::Left | Align::Inside,
+        );
+        draw::set_font(Font::Helvetica, gui::TEXT_SIZE - 1);
+        let note = if c.is_me {
+            draw::set_draw_color(gui::MUTED);
+            "(you)".to_string()
+        } else if *unread > 0 {
+            draw::set_draw_color(gui::ERROR);
+            format!("{unread} new")
+        } else {
+            String::new()
+        };
+        draw::draw_text2(&note, x + w - 76, y, 70, h, Align::Right | Align::Inside);
+        draw::pop_clip();
+    });
+    table
+}
+
+fn fit(table: &mut TableRow) {
+    let width = table.w() - 2 * table.frame().dx() - table.scrollbar_size();
+    if width > 0 && table.col_width(0) != width {
+        table.set_col_width(0, width);
+    }
+}
+
+/// Opens the client window and runs until it is closed.
+pub fn run() -> i32 {
+    let app = app::App::default();
+    gui::init_look();
+    let mut client = ClientApp::new();
+    client.window.show();
+    let tx = app::Sender::<Msg>::get();
+    let _ = ctrlc::set_handler(move || tx.send(Msg::Quit));
+    while app.wait() {
+        if !client.pump() {
+            break;
+        }
+    }
+    0
+}
