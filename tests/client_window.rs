@@ -1,0 +1,123 @@
+//! Two client windows in one process, under Xvfb, talking through a real
+//! server: connect from the form, open a chat from the list, send with the
+//! window's own action, and see the partner's window open by itself.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fltk::app;
+use fltk::prelude::*;
+use hubchat::client::gui::{ClientApp, Msg};
+use support::TestServer;
+
+fn main() {
+    if !hubchat::gui::display_available() {
+        println!("skipped: no display; run under xvfb-run (scripts/test.sh does)");
+        println!("test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
+        return;
+    }
+    let config = std::env::temp_dir().join(format!("hubchat-client-test-{}", std::process::id()));
+    std::env::set_var("HUBCHAT_CONFIG_DIR", &config);
+    let _app = app::App::default();
+    hubchat::gui::init_look();
+    let server = TestServer::start();
+    let port = server.addr.port().to_string();
+    let mut passed = 0;
+
+    print!("test a mistake in the form is explained and nothing connects ... ");
+    let mut alice = ClientApp::new();
+    alice.window.show();
+    alice.host.set_value("127.0.0.1");
+    alice.port.set_value("port");
+    alice.name.set_value("alice");
+    alice.act(Msg::ConnectDisconnect);
+    assert_eq!(
+        alice.error.label(),
+        "\"port\" is not a port number. Use a number from 1 to 65535."
+    );
+    assert!(alice.model.is_none());
+    println!("ok");
+    passed += 1;
+
+    print!("test two windows connect and list each other ... ");
+    alice.port.set_value(&port);
+    alice.act(Msg::ConnectDisconnect);
+    let mut bob = ClientApp::new();
+    bob.window.show();
+    bob.host.set_value("127.0.0.1");
+    bob.port.set_value(&port);
+    bob.name.set_value("bob");
+    pump_until(&mut [&mut alice], "alice connected", |a| {
+        a[0].model.is_some()
+    });
+    bob.act(Msg::ConnectDisconnect);
+    pump_until(&mut [&mut alice, &mut bob], "both listed", |w| {
+        w.iter()
+            .all(|c| c.model.as_ref().is_some_and(|m| m.contacts.len() == 2))
+    });
+    assert_eq!(alice.list.rows(), 2);
+    assert_eq!(alice.connect.label(), "Disconnect");
+    assert!(!alice.name.active(), "the form is locked while connected");
+    println!("ok");
+    passed += 1;
+
+    print!("test a message opens the partner's window by itself, and the answer comes back ... ");
+    alice.act(Msg::Open(1)); // bob's row
+    let chat = alice.chats.get_mut("bob").expect("alice's window with bob");
+    chat.input.set_value("lunch at noon?");
+    alice.act(Msg::Send("bob".into()));
+    pump_until(&mut [&mut alice, &mut bob], "bob's window", |w| {
+        w[1].chats.contains_key("alice")
+    });
+    assert!(
+        bob.chats["alice"].window.shown(),
+        "opened by the incoming message"
+    );
+    let said = &bob.model.as_ref().unwrap().conversations["alice"].lines[0].text;
+    assert_eq!(said, "lunch at noon?");
+    bob.chats.get_mut("alice").unwrap().input.set_value("   ");
+    bob.act(Msg::Send("alice".into()));
+    bob.chats.get_mut("alice").unwrap().input.set_value("yes!");
+    bob.act(Msg::Send("alice".into()));
+    pump_until(&mut [&mut alice, &mut bob], "the answer", |w| {
+        w[0].model.as_ref().unwrap().conversations["bob"]
+            .lines
+            .len()
+            == 2
+    });
+    let lines = &alice.model.as_ref().unwrap().conversations["bob"].lines;
+    assert_eq!(lines[1].text, "yes!", "the blank message was not sent");
+    println!("ok");
+    passed += 1;
+
+    print!("test disconnecting is shown in the partner's window ... ");
+    bob.act(Msg::ConnectDisconnect);
+    pump_until(&mut [&mut alice, &mut bob], "bob gone", |w| {
+        w[0].model.as_ref().unwrap().contacts.len() == 1
+    });
+    let c = &alice.model.as_ref().unwrap().conversations["bob"];
+    assert!(!c.can_send());
+    assert!(
+        !alice.chats["bob"].input.active(),
+        "input disabled while bob is away"
+    );
+    println!("ok");
+    passed += 1;
+
+    alice.act(Msg::Quit);
+    bob.act(Msg::Quit);
+    let _ = std::fs::remove_dir_all(&config);
+    println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+fn pump_until(apps: &mut [&mut ClientApp], what: &str, done: impl Fn(&[&mut ClientApp]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(apps) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        let _ = app::wait_for(0.01);
+        for a in apps.iter_mut() {
+            a.pump();
+        }
+    }
+}
