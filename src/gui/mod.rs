@@ -6,7 +6,10 @@ pub mod avatars;
 
 use fltk::app;
 use fltk::dialog::{beep, BeepType};
-use fltk::enums::{Color, Font, FrameType};
+use fltk::enums::{Align, Color, Font, FrameType};
+use fltk::frame::Frame;
+use fltk::prelude::*;
+use fltk::table::TableRow;
 
 use crate::common::color::Rgb;
 
@@ -86,4 +89,56 @@ pub fn menu_label(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A label left-aligned in its cell.
+pub fn label(text: &str) -> Frame {
+    let mut f = Frame::default().with_label(text);
+    f.set_align(Align::Left | Align::Inside);
+    f
+}
+
+/// A bold label over a panel.
+pub fn heading(text: &str) -> Frame {
+    let mut f = label(text);
+    f.set_label_font(BOLD);
+    f
+}
+
+/// Where a form's mistakes are written: red, wrapping, under the fields.
+pub fn error_label() -> Frame {
+    let mut f = Frame::default();
+    f.set_align(Align::Left | Align::Inside | Align::Top | Align::Wrap);
+    f.set_label_color(ERROR);
+    f.set_label_size(TEXT_SIZE - 1);
+    f
+}
+
+/// Enables or disables a widget.
+pub fn set_active<W: WidgetExt>(w: &mut W, on: bool) {
+    if on {
+        w.activate();
+    } else {
+        w.deactivate();
+    }
+}
+
+/// Makes a one-column table whose column always spans its inside, leaving
+/// room for the scrollbar so rows do not jump when it appears. (Setting any
+/// frame on an FLTK table stops its scrollbar from being drawn: keep the
+/// default.)
+pub fn one_column_table(table: &mut TableRow) {
+    fn fit(table: &mut TableRow) {
+        let width = table.w() - 2 * table.frame().dx() - table.scrollbar_size();
+        if width > 0 && table.col_width(0) != width {
+            table.set_col_width(0, width);
+        }
+    }
+    table.set_cols(1);
+    table.set_col_header(false);
+    table.set_row_header(false);
+    table.set_color(PANEL);
+    table.set_scrollbar_size(14);
+    fit(table);
+    table.resize_callback(|t, _, _, _, _| fit(t));
 }

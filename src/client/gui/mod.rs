@@ -96,12 +96,12 @@ impl ClientApp {
 
         let mut row1 = Flex::default().row();
         row1.set_pad(6);
-        let l = label("Server");
+        let l = gui::label("Server");
         row1.fixed(&l, 52);
         let mut host = Input::default();
         host.set_value(&saved.host);
         host.set_tooltip("The server's address: what its window says clients connect to.");
-        let l = label("Port");
+        let l = gui::label("Port");
         row1.fixed(&l, 34);
         let mut port = Input::default();
         port.set_value(&saved.port.to_string());
@@ -111,7 +111,7 @@ impl ClientApp {
 
         let mut row2 = Flex::default().row();
         row2.set_pad(6);
-        let l = label("Name");
+        let l = gui::label("Name");
         row2.fixed(&l, 52);
         let mut name = Input::default();
         name.set_value(&saved.name);
@@ -131,7 +131,7 @@ impl ClientApp {
 
         let mut row3 = Flex::default().row();
         row3.set_pad(6);
-        let l = label("Avatar");
+        let l = gui::label("Avatar");
         row3.fixed(&l, 52);
         let mut avatar = Choice::default();
         for b in BUILTIN {
@@ -146,10 +146,7 @@ impl ClientApp {
         row3.end();
         page.fixed(&row3, 30);
 
-        let mut error = Frame::default();
-        error.set_align(Align::Left | Align::Inside | Align::Wrap);
-        error.set_label_color(gui::ERROR);
-        error.set_label_size(gui::TEXT_SIZE - 1);
+        let error = gui::error_label();
         page.fixed(&error, 34);
 
         let status = TextBuffer::default();
@@ -160,8 +157,7 @@ impl ClientApp {
         status_view.set_text_size(gui::TEXT_SIZE - 1);
         page.fixed(&status_view, 110);
 
-        let mut heading = label("Connected clients (click one to chat)");
-        heading.set_label_font(gui::BOLD);
+        let heading = gui::heading("Connected clients (click one to chat)");
         page.fixed(&heading, 22);
         let rows: Rows = Rc::new(RefCell::new(Vec::new()));
         let list = client_list(rows.clone(), tx);
@@ -483,22 +479,12 @@ fn stamped(line: &str) -> String {
     format!("{}  {line}\n", chrono::Local::now().format("%H:%M:%S"))
 }
 
-fn label(text: &str) -> Frame {
-    let mut f = Frame::default().with_label(text);
-    f.set_align(Align::Left | Align::Inside);
-    f
-}
-
 /// The list of clients: avatar, name in colour, "(you)" or unread count.
 fn client_list(rows: Rows, tx: Sender<Msg>) -> TableRow {
     let mut table = TableRow::default();
-    table.set_cols(1);
-    table.set_row_height_all(ROW_HEIGHT);
-    table.set_color(gui::PANEL);
-    table.set_scrollbar_size(14);
     table.end();
-    fit(&mut table);
-    table.resize_callback(|t, _, _, _, _| fit(t));
+    gui::one_column_table(&mut table);
+    table.set_row_height_all(ROW_HEIGHT);
     table.set_trigger(CallbackTrigger::Release);
     {
         let rows = rows.clone();
@@ -556,13 +542,6 @@ fn client_list(rows: Rows, tx: Sender<Msg>) -> TableRow {
         draw::pop_clip();
     });
     table
-}
-
-fn fit(table: &mut TableRow) {
-    let width = table.w() - 2 * table.frame().dx() - table.scrollbar_size();
-    if width > 0 && table.col_width(0) != width {
-        table.set_col_width(0, width);
-    }
 }
 
 /// Opens the client window and runs until it is closed.

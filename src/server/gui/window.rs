@@ -76,7 +76,7 @@ impl ServerWindow {
         // The form: address, port, start, sound.
         let mut form = Flex::default().row();
         form.set_pad(8);
-        let address_label = label("Address");
+        let address_label = gui::label("Address");
         form.fixed(&address_label, 62);
         let mut address = Choice::default();
         for choice in choices {
@@ -84,7 +84,7 @@ impl ServerWindow {
         }
         address.set_value(selected as i32);
         address.set_tooltip("The address clients connect to. The LAN address suits most offices.");
-        let port_label = label("Port");
+        let port_label = gui::label("Port");
         form.fixed(&port_label, 34);
         let mut port_input = Input::default();
         port_input.set_value(&port.to_string());
@@ -109,8 +109,8 @@ impl ServerWindow {
         errors.set_pad(8);
         let spacer = Frame::default();
         errors.fixed(&spacer, 62);
-        let address_error = error_label();
-        let port_error = error_label();
+        let address_error = gui::error_label();
+        let port_error = gui::error_label();
         errors.fixed(&port_error, 34 + 80 + 110 + 80 + 3 * 8 + 60);
         errors.end();
         page.fixed(&errors, 30);
@@ -128,7 +128,7 @@ impl ServerWindow {
         panels.set_pad(12);
         let mut left = Flex::default().column();
         left.set_pad(4);
-        let clients_title = heading("Connected clients");
+        let clients_title = gui::heading("Connected clients");
         left.fixed(&clients_title, 22);
         let rows = Rc::new(RefCell::new(Vec::new()));
         let clients = clients_table(rows.clone());
@@ -136,7 +136,7 @@ impl ServerWindow {
         panels.fixed(&left, CLIENTS_WIDTH);
         let mut right = Flex::default().column();
         right.set_pad(4);
-        let log_title = heading("Log");
+        let log_title = gui::heading("Log");
         right.fixed(&log_title, 22);
         let log_text = TextBuffer::default();
         let log_styles = TextBuffer::default();
@@ -207,9 +207,9 @@ impl ServerWindow {
             RunState::Stopping => ("Stopping...", false, false),
         };
         self.start.set_label(label);
-        set_active(&mut self.start, button_on);
-        set_active(&mut self.address, form_on);
-        set_active(&mut self.port, form_on);
+        gui::set_active(&mut self.start, button_on);
+        gui::set_active(&mut self.address, form_on);
+        gui::set_active(&mut self.port, form_on);
         self.window.redraw();
     }
 
@@ -294,51 +294,15 @@ impl ServerWindow {
     }
 }
 
-fn label(text: &str) -> Frame {
-    let mut f = Frame::default().with_label(text);
-    f.set_align(Align::Left | Align::Inside);
-    f
-}
-
-fn heading(text: &str) -> Frame {
-    let mut f = label(text);
-    f.set_label_font(gui::BOLD);
-    f
-}
-
-fn error_label() -> Frame {
-    let mut f = Frame::default();
-    f.set_align(Align::Left | Align::Inside | Align::Top | Align::Wrap);
-    f.set_label_color(gui::ERROR);
-    f.set_label_size(gui::TEXT_SIZE - 1);
-    f
-}
-
-fn set_active<W: WidgetExt>(w: &mut W, on: bool) {
-    if on {
-        w.activate();
-    } else {
-        w.deactivate();
-    }
-}
-
 /// The clients panel: a table that draws only the rows in view, so ten
 /// thousand clients cost no more than ten. Each row: avatar, name in its
 /// colour, address and time of joining.
 fn clients_table(rows: Rc<RefCell<Vec<ClientRow>>>) -> TableRow {
     let mut table = TableRow::default();
-    table.set_cols(1);
-    table.set_row_height_all(ROW_HEIGHT);
-    table.set_col_header(false);
-    table.set_row_header(false);
-    table.set_color(gui::PANEL);
-    // Setting any frame on an FLTK table stops its scrollbar from being
-    // drawn; the default thin frame is kept.
-    table.set_scrollbar_size(14);
     table.end();
+    gui::one_column_table(&mut table);
+    table.set_row_height_all(ROW_HEIGHT);
     let mut avatars = Avatars::load();
-    fit_column(&mut table);
-    table.resize_callback(|t, _, _, _, _| fit_column(t));
     table.draw_cell(move |_, ctx, row, _col, x, y, w, h| {
         if ctx == TableContext::Cell {
             if let Some(r) = rows.borrow().get(row as usize) {
@@ -347,16 +311,6 @@ fn clients_table(rows: Rc<RefCell<Vec<ClientRow>>>) -> TableRow {
         }
     });
     table
-}
-
-/// Keeps the single column as wide as the table's inside, leaving room for
-/// the scrollbar so rows do not jump when it appears.
-fn fit_column(table: &mut TableRow) {
-    let border = 2 * table.frame().dx();
-    let width = table.w() - border - table.scrollbar_size();
-    if width > 0 && table.col_width(0) != width {
-        table.set_col_width(0, width);
-    }
 }
 
 fn draw_client_row(
