@@ -25,8 +25,19 @@ fn main() {
     let port = server.addr.port().to_string();
     let mut passed = 0;
 
-    print!("test a mistake in the form is explained and nothing connects ... ");
+    print!("test a remembered custom colour is offered and chosen ... ");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("client.json"), r##"{"color": "#2e7d32"}"##).unwrap();
     let mut alice = ClientApp::new();
+    let chosen = alice.color.value() as usize;
+    assert_eq!(alice.colors[chosen], "#2e7d32");
+    assert_eq!(alice.colors.len(), 11, "the ten colours and the custom one");
+    // FLTK counts the menu's end marker as an item.
+    assert_eq!(alice.color.size() as usize - 1, 12, "then Other colour...");
+    println!("ok");
+    passed += 1;
+
+    print!("test a mistake in the form is explained and nothing connects ... ");
     alice.window.show();
     alice.host.set_value("127.0.0.1");
     alice.port.set_value("port");
@@ -59,6 +70,11 @@ fn main() {
     assert_eq!(alice.list.rows(), 2);
     assert_eq!(alice.connect.label(), "Disconnect");
     assert!(!alice.name.active(), "the form is locked while connected");
+    let seen = &bob.model.as_ref().unwrap().contacts[0].profile;
+    assert_eq!(
+        (seen.name.as_str(), seen.color.as_str()),
+        ("alice", "#2e7d32")
+    );
     println!("ok");
     passed += 1;
 

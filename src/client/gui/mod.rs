@@ -39,6 +39,7 @@ use chat::ChatWindow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     ConnectDisconnect,
+    ColorPicked,
     Open(usize),
     Send(String),
     Quit,
@@ -61,6 +62,9 @@ pub struct ClientApp {
     pub port: Input,
     pub name: Input,
     pub color: Choice,
+    /// The colours the colour menu offers, in order; "Other colour..."
+    /// follows them.
+    pub colors: Vec<String>,
     pub avatar: Choice,
     pub connect: Button,
     pub error: Frame,
@@ -116,15 +120,18 @@ impl ClientApp {
         let mut name = Input::default();
         name.set_value(&saved.name);
         let mut color = Choice::default();
-        for (c, _) in ORIGINAL_PALETTE {
-            color.add_choice(c);
-        }
-        let selected = ORIGINAL_PALETTE
+        let mut colors: Vec<String> = ORIGINAL_PALETTE
             .iter()
-            .position(|(c, _)| *c == saved.color)
-            .unwrap_or(6);
+            .map(|(c, _)| c.to_string())
+            .collect();
+        if color::parse(&saved.color).is_some() && !colors.contains(&saved.color) {
+            colors.push(saved.color.clone());
+        }
+        fill_colors(&mut color, &colors);
+        let selected = colors.iter().position(|c| *c == saved.color).unwrap_or(6);
         color.set_value(selected as i32);
         color.set_tooltip("The colour of your name");
+        color.emit(tx, Msg::ColorPicked);
         row2.fixed(&color, 110);
         row2.end();
         page.fixed(&row2, 30);
@@ -176,6 +183,7 @@ impl ClientApp {
             port,
             name,
             color,
+            colors,
             avatar,
             connect,
             error,
@@ -218,6 +226,7 @@ impl ClientApp {
                 }
             }
             Msg::ConnectDisconnect => self.start_connect(),
+            Msg::ColorPicked => self.pick_other_color(),
             Msg::Open(row) => {
                 let id = self.rows.borrow().get(row).map(|(c, _)| c.id.clone());
                 if let Some(key) = id.and_then(|id| self.model.as_mut()?.open(&id)) {
@@ -252,10 +261,15 @@ impl ClientApp {
             host: host.clone(),
             port,
             name: name.clone(),
-            color: ORIGINAL_PALETTE[self.color.value().max(0) as usize]
-                .0
-                .to_string(),
-            image_name: BUILTIN[self.avatar.value().max(0) as usize].image_name(),
+            color: self
+                .colors
+                .get(self.color.value().max(0) as usize)
+                .cloned()
+                .unwrap_or_else(|| "blue".into()),
+            image_name: BUILTIN
+                .get(self.avatar.value().max(0) as usize)
+                .unwrap_or(&BUILTIN[0])
+                .image_name(),
         };
         let _ = settings::save(SETTINGS_FILE, &settings);
         let config = SessionConfig {
@@ -284,6 +298,29 @@ impl ClientApp {
             let _ = tx.send(Incoming::Joined(result));
             app::awake();
         });
+    }
+
+    /// "Other colour..." opens the system's colour chooser; the colour picked
+    /// joins the menu as `#rrggbb`, which original clients understand too.
+    fn pick_other_color(&mut self) {
+        let index = self.color.value().max(0) as usize;
+        if index < self.colors.len() {
+            return;
+        }
+        match fltk::dialog::color_chooser("Your colour", fltk::dialog::ColorMode::Byte) {
+            Some((r, g, b)) => {
+                let hex = color::Rgb(r, g, b).to_string();
+                if !self.colors.contains(&hex) {
+                    self.colors.push(hex.clone());
+                    fill_colors(&mut self.color, &self.colors);
+                }
+                let at = self.colors.iter().position(|c| *c == hex).unwrap_or(0);
+                self.color.set_value(at as i32);
+            }
+            None => {
+                self.color.set_value(6);
+            }
+        }
     }
 
     fn joined(&mut self, result: Result<Session, ConnectError>) {
@@ -472,6 +509,15 @@ impl Default for ClientApp {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Fills the colour menu: the colours, then "Other colour...".
+fn fill_colors(menu: &mut Choice, colors: &[String]) {
+    menu.clear();
+    for c in colors {
+        menu.add_choice(&gui::menu_label(c));
+    }
+    menu.add_choice("Other colour...");
 }
 
 /// A status line with the local time in front.
