@@ -48,12 +48,22 @@ fn main() {
         "\"port\" is not a port number. Use a number from 1 to 65535."
     );
     assert!(alice.model.is_none());
+    assert_ne!(
+        alice.port.color(),
+        alice.host.color(),
+        "the port field is marked"
+    );
     println!("ok");
     passed += 1;
 
     print!("test two windows connect and list each other ... ");
     alice.port.set_value(&port);
     alice.act(Msg::ConnectDisconnect);
+    assert_eq!(
+        alice.port.color(),
+        alice.host.color(),
+        "the mark is cleared"
+    );
     let mut bob = ClientApp::new();
     bob.window.show();
     bob.host.set_value("127.0.0.1");

@@ -52,6 +52,8 @@ enum Incoming {
 }
 
 const ROW_HEIGHT: i32 = 58;
+/// The background of a field with a mistake in it.
+const FIELD_ERROR: Color = Color::from_rgb(0xfd, 0xe8, 0xe6);
 
 /// A list row: the contact and its unread count.
 type Rows = Rc<RefCell<Vec<(Contact, usize)>>>;
@@ -251,7 +253,7 @@ impl ClientApp {
         if self.connecting {
             return;
         }
-        self.error.set_label("");
+        self.clear_complaint();
         let (host, port, name) =
             match form::check(&self.host.value(), &self.port.value(), &self.name.value()) {
                 Ok(ok) => ok,
@@ -477,10 +479,29 @@ impl ClientApp {
         self.list.redraw();
     }
 
-    fn complain(&mut self, _field: Field, message: &str) {
+    /// Shows a mistake under the form and marks the field it is about: a
+    /// tinted background and the keyboard focus, so it can be fixed at once.
+    fn complain(&mut self, field: Field, message: &str) {
         self.error.set_label(message);
         self.error.redraw();
+        let input = match field {
+            Field::Host => &mut self.host,
+            Field::Port => &mut self.port,
+            Field::Name => &mut self.name,
+        };
+        input.set_color(FIELD_ERROR);
+        let _ = input.take_focus();
+        input.redraw();
         gui::play(Sound::Error, true);
+    }
+
+    /// Clears the mistake shown, if any.
+    fn clear_complaint(&mut self) {
+        self.error.set_label("");
+        for input in [&mut self.host, &mut self.port, &mut self.name] {
+            input.set_color(Color::BackGround2);
+            input.redraw();
+        }
     }
 
     fn log(&mut self, line: &str) {
