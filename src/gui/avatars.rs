@@ -25,15 +25,6 @@ impl Avatars {
         Avatars { builtin }
     }
 
-    /// How many built-in pictures there are.
-    pub fn len(&self) -> usize {
-        self.builtin.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.builtin.is_empty()
-    }
-
     /// Draws the picture for a wire `image_name` at `(x, y)`.
     pub fn draw(&mut self, image_name: &str, x: i32, y: i32) {
         let n = avatar::for_image_name(image_name).number as usize;
@@ -41,7 +32,7 @@ impl Avatars {
     }
 
     /// Draws built-in number `n` (1-based) at `(x, y)`.
-    pub fn draw_builtin(&mut self, n: usize, x: i32, y: i32) {
+    fn draw_builtin(&mut self, n: usize, x: i32, y: i32) {
         if let Some(img) = self.builtin.get_mut(n.saturating_sub(1)) {
             img.draw(x, y, SIZE, SIZE);
         }
