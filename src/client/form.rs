@@ -1,8 +1,11 @@
 //! The client window's form as plain logic: what is remembered, and what
 //! the user typed checked with the mistake placed next to its field.
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::common::avatar::{self, Picture};
 use crate::common::profile::validate_name;
 use crate::server::DEFAULT_PORT;
 
@@ -14,7 +17,29 @@ pub struct ClientSettings {
     pub port: u16,
     pub name: String,
     pub color: String,
+    /// The built-in avatar: what original peers see, and what HubChat peers
+    /// see when there is no custom picture.
     pub image_name: String,
+    /// The custom avatar, a 48x48 PNG in base64; empty for none.
+    pub picture: String,
+}
+
+impl ClientSettings {
+    /// The custom avatar's PNG and pixels, if there is one and it is sound
+    /// (the file may have been edited by hand).
+    pub fn picture(&self) -> Option<(Vec<u8>, Picture)> {
+        if self.picture.is_empty() {
+            return None;
+        }
+        let png = BASE64.decode(self.picture.as_bytes()).ok()?;
+        let picture = avatar::check_wire_picture(&png).ok()?;
+        Some((png, picture))
+    }
+
+    /// Remembers a custom avatar's PNG, or none.
+    pub fn set_picture(&mut self, png: Option<&[u8]>) {
+        self.picture = png.map(|p| BASE64.encode(p)).unwrap_or_default();
+    }
 }
 
 impl Default for ClientSettings {
@@ -25,6 +50,7 @@ impl Default for ClientSettings {
             name: String::new(),
             color: "blue".into(),
             image_name: "image_1.png".into(),
+            picture: String::new(),
         }
     }
 }
@@ -96,5 +122,23 @@ mod tests {
         let (field, message) = check("h", "5050", "   ").unwrap_err();
         assert_eq!(field, Field::Name);
         assert!(message.starts_with("The name is empty"), "{message}");
+    }
+
+    #[test]
+    fn a_custom_avatar_is_remembered_and_a_damaged_one_forgotten() {
+        let picture = Picture {
+            rgba: vec![200; 48 * 48 * 4],
+        };
+        let png = avatar::encode_picture(&picture);
+        let mut s = ClientSettings::default();
+        assert_eq!(s.picture(), None);
+        s.set_picture(Some(&png));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: ClientSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.picture(), Some((png, picture)));
+        s.picture = "bm90IGEgcGljdHVyZQ==".into(); // "not a picture"
+        assert_eq!(s.picture(), None);
+        s.set_picture(None);
+        assert!(s.picture.is_empty());
     }
 }

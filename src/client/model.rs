@@ -7,8 +7,12 @@
 //! model what changed and draws it; nothing here touches FLTK.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Local};
 
 use crate::client::session::SessionEvent;
+use crate::common::avatar::Picture;
 use crate::common::color::{self, Rgb};
 use crate::common::packet::Profile;
 use crate::common::profile::name_key;
@@ -22,6 +26,8 @@ pub struct Contact {
     pub color: Rgb,
     /// This is us: marked in the list, not clickable.
     pub is_me: bool,
+    /// Its own avatar picture, if it sent one (HubChat only).
+    pub picture: Option<Arc<Picture>>,
 }
 
 /// Who wrote a line of a transcript.
@@ -38,6 +44,19 @@ pub enum Author {
 pub struct Line {
     pub author: Author,
     pub text: String,
+    /// When it was received or sent, not when it was drawn: a message that
+    /// arrived while its window was closed keeps its own time.
+    pub at: DateTime<Local>,
+}
+
+impl Line {
+    fn now(author: Author, text: String) -> Self {
+        Line {
+            author,
+            text,
+            at: Local::now(),
+        }
+    }
 }
 
 /// Everything said with one partner this session.
@@ -115,6 +134,7 @@ impl ClientModel {
                     self.arrived(&id, &profile, &mut update);
                     self.contacts.push(Contact {
                         is_me: id == self.me,
+                        picture: None,
                         color: color::for_display(&profile.color),
                         id,
                         profile,
@@ -141,10 +161,10 @@ impl ClientModel {
                 let key = self.open(&sender.id).unwrap_or_default();
                 let looking = self.viewing.as_deref() == Some(key.as_str());
                 if let Some(c) = self.conversations.get_mut(&key) {
-                    c.lines.push(Line {
-                        author: Author::Partner,
-                        text: text.strip_suffix('\n').unwrap_or(&text).to_string(),
-                    });
+                    c.lines.push(Line::now(
+                        Author::Partner,
+                        text.strip_suffix('\n').unwrap_or(&text).to_string(),
+                    ));
                     if !looking {
                         c.unread += 1;
                     }
@@ -152,6 +172,17 @@ impl ClientModel {
                 update.list = true; // unread count
                 update.conversations.push(key.clone());
                 update.incoming = Some(key);
+            }
+            SessionEvent::Picture { id, picture } => {
+                let Some(contact) = self.contacts.iter_mut().find(|c| c.id == id) else {
+                    return update;
+                };
+                contact.picture = Some(Arc::new(picture));
+                let key = Self::key(&contact.profile.name);
+                update.list = true;
+                if self.conversations.contains_key(&key) {
+                    update.conversations.push(key);
+                }
             }
             SessionEvent::Refused { message, .. } => {
                 if let Some(key) = self.viewing.clone() {
@@ -210,10 +241,7 @@ impl ClientModel {
         }
         let c = self.conversations.get_mut(key)?;
         let to = c.partner_id.clone()?;
-        c.lines.push(Line {
-            author: Author::Me,
-            text: text.to_string(),
-        });
+        c.lines.push(Line::now(Author::Me, text.to_string()));
         Some(to)
     }
 
@@ -239,10 +267,7 @@ impl ClientModel {
 }
 
 fn notice(text: String) -> Line {
-    Line {
-        author: Author::Notice,
-        text,
-    }
+    Line::now(Author::Notice, text)
 }
 
 #[cfg(test)]
@@ -310,12 +335,11 @@ mod tests {
         let key = m.open("client0").unwrap();
         assert_eq!(m.say(&key, "  \n\t"), None);
         assert_eq!(m.say(&key, "hi"), Some("client0".into()));
+        let lines = &m.conversations[&key].lines;
+        assert_eq!(lines.len(), 1);
         assert_eq!(
-            m.conversations[&key].lines,
-            [Line {
-                author: Author::Me,
-                text: "hi".into()
-            }]
+            (&lines[0].author, lines[0].text.as_str()),
+            (&Author::Me, "hi")
         );
     }
 
@@ -359,5 +383,40 @@ mod tests {
             );
         }
         assert!(m.contacts.is_empty());
+    }
+
+    #[test]
+    fn a_line_keeps_the_time_it_arrived_not_the_time_it_is_drawn() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        let before = Local::now();
+        m.apply(msg("client0", "hello"));
+        let after = Local::now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let at = m.conversations["alice"].lines[0].at;
+        assert!(before <= at && at <= after);
+    }
+
+    #[test]
+    fn a_picture_replaces_the_builtin_avatar_of_its_client_only() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        m.open("client0");
+        let picture = Picture {
+            rgba: vec![7; 48 * 48 * 4],
+        };
+        let u = m.apply(SessionEvent::Picture {
+            id: "client0".into(),
+            picture: picture.clone(),
+        });
+        assert!(u.list);
+        assert_eq!(u.conversations, ["alice"], "the window header shows it");
+        assert_eq!(m.contacts[0].picture.as_deref(), Some(&picture));
+        assert_eq!(m.contacts[1].picture, None);
+        let u = m.apply(SessionEvent::Picture {
+            id: "client9".into(),
+            picture,
+        });
+        assert_eq!(u, Update::default(), "a picture of no one we know");
     }
 }

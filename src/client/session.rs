@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Sender};
 
+use crate::common::avatar::{self, Picture};
 use crate::common::connection::{FrameReader, ReadError};
 use crate::common::frame::DEFAULT_MAX_BODY;
 use crate::common::packet::{
@@ -31,6 +32,9 @@ pub struct SessionConfig {
     pub name: String,
     pub color: String,
     pub image_name: String,
+    /// Our own avatar as a 48x48 PNG, sent only to a HubChat server;
+    /// everyone else sees `image_name`.
+    pub picture: Option<Vec<u8>>,
     pub timeout: Duration,
 }
 
@@ -50,6 +54,9 @@ pub enum SessionEvent {
     Left { id: String },
     /// A message for us.
     Message { from: String, text: String },
+    /// A client's own avatar picture, decoded; a picture that cannot be
+    /// decoded is dropped, and that client keeps its built-in avatar.
+    Picture { id: String, picture: Picture },
     /// The server refused something but the session goes on.
     Refused { code: ErrorCode, message: String },
     /// The session is over; `reason` says why, for the user.
@@ -156,6 +163,9 @@ impl Session {
                 }
             }
         });
+        if let (ServerKind::HubChat { .. }, Some(png)) = (kind, &config.picture) {
+            let _ = outgoing.send(ClientPacket::Picture { png: png.clone() }.encode());
+        }
         let reader = thread::spawn(move || read_loop(reader, &sink));
         Ok(Session {
             id,
@@ -370,6 +380,11 @@ fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent)) {
                 code: r.code,
                 message: r.message,
             }),
+            ServerPacket::Picture { id, png } => {
+                if let Ok(picture) = avatar::decode_picture(&png) {
+                    sink(SessionEvent::Picture { id, picture });
+                }
+            }
             ServerPacket::ServerClose { message } => break message,
             ServerPacket::InfoRequest | ServerPacket::Welcome(_) | ServerPacket::Unknown { .. } => {
             }

@@ -96,6 +96,38 @@ pub fn decode_picture(bytes: &[u8]) -> Result<Picture, PictureError> {
     })
 }
 
+/// The largest avatar PNG accepted on the wire. A 48x48 RGBA PNG of pure
+/// noise is about 9.3 KB, so every honest avatar fits.
+pub const MAX_WIRE_BYTES: usize = 16 << 10;
+
+/// Checks an avatar received in a PICTURE packet before a server keeps and
+/// forwards it: at most [`MAX_WIRE_BYTES`], a PNG, exactly `SIDE` pixels
+/// square. Decoded by the memory-safe `image` crate under tight limits.
+pub fn check_wire_picture(png: &[u8]) -> Result<Picture, PictureError> {
+    if png.len() > MAX_WIRE_BYTES {
+        return Err(PictureError::TooLarge { bytes: png.len() });
+    }
+    let unreadable = |detail: String| PictureError::Unreadable { detail };
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(SIDE);
+    limits.max_image_height = Some(SIDE);
+    limits.max_alloc = Some(1 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| unreadable(e.to_string()))?;
+    if (img.width(), img.height()) != (SIDE, SIDE) {
+        return Err(unreadable(format!(
+            "an avatar is {SIDE}x{SIDE} pixels, not {}x{}",
+            img.width(),
+            img.height()
+        )));
+    }
+    Ok(Picture {
+        rgba: img.to_rgba8().into_raw(),
+    })
+}
+
 /// Encodes an avatar as PNG, the form it travels in.
 pub fn encode_picture(picture: &Picture) -> Vec<u8> {
     let mut out = Vec::new();
@@ -225,5 +257,30 @@ mod tests {
         ] {
             assert_eq!(for_image_name(other).number, 1, "{other}");
         }
+    }
+
+    #[test]
+    fn the_wire_takes_exactly_what_the_client_makes_and_nothing_else() {
+        // The worst case for PNG: noise. It still fits the wire limit.
+        let mut seed = 12345u32;
+        let rgba = (0..SIDE * SIDE * 4)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (seed >> 16) as u8
+            })
+            .collect();
+        let noise = Picture { rgba };
+        let png = encode_picture(&noise);
+        assert!(png.len() <= MAX_WIRE_BYTES, "{} bytes", png.len());
+        assert_eq!(check_wire_picture(&png).unwrap(), noise);
+
+        let jpeg = sample(image::ImageFormat::Jpeg, 48, 48);
+        assert!(check_wire_picture(&jpeg).is_err(), "only PNG on the wire");
+        let big = sample(image::ImageFormat::Png, 64, 64);
+        assert!(check_wire_picture(&big).is_err(), "only 48x48");
+        assert!(matches!(
+            check_wire_picture(&vec![0u8; MAX_WIRE_BYTES + 1]),
+            Err(PictureError::TooLarge { .. })
+        ));
     }
 }

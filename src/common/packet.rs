@@ -19,6 +19,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,7 @@ const DISCONNECT: &str = "DISCONNECT";
 const SERVER_CLOSE: &str = "SERVER CLOSE";
 const ERROR: &str = "ERROR";
 const WELCOME: &str = "WELCOME";
+const PICTURE: &str = "PICTURE";
 
 /// The `k` of a `client<k>` id, the only form of id a server hands out.
 pub fn client_number(id: &str) -> Option<u64> {
@@ -154,6 +157,8 @@ pub enum ErrorCode {
     ServerFull,
     /// The client did not send its information in time.
     HandshakeTimeout,
+    /// A PICTURE was not a 48x48 PNG within the size limit; it was ignored.
+    PictureInvalid,
     /// A code from a newer server that this program does not know.
     #[serde(other)]
     Other,
@@ -175,6 +180,8 @@ pub enum ClientPacket {
     Message { to: String, text: String },
     /// The client is leaving.
     Disconnect,
+    /// The client's own avatar picture, PNG bytes (extension).
+    Picture { png: Vec<u8> },
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
 }
@@ -200,6 +207,8 @@ pub enum ServerPacket {
     ServerClose { message: String },
     /// Something the client did was refused (extension).
     Error(ErrorReport),
+    /// The avatar picture of the client `id`, PNG bytes (extension).
+    Picture { id: String, png: Vec<u8> },
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
 }
@@ -290,6 +299,24 @@ struct MessageIn<'a> {
     source_client: Option<Cow<'a, str>>,
 }
 
+/// The data of a PICTURE packet. A client sends only `picture`; the server
+/// adds whose picture it is.
+#[derive(Serialize, Deserialize)]
+struct PictureData<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    picture: Cow<'a, str>,
+}
+
+impl<'a> PictureData<'a> {
+    fn png(&self, env: &RawEnvelope) -> Result<Vec<u8>, DecodeError> {
+        BASE64
+            .decode(self.picture.as_bytes())
+            .map_err(|e| env.wrong_shape(format!("its picture is not base64 ({e})")))
+    }
+}
+
 #[derive(Deserialize)]
 struct ServerCloseData {
     message: String,
@@ -310,6 +337,10 @@ impl ClientPacket {
             }
             // The original sends a fixed sentence; its content does not matter.
             DISCONNECT => ClientPacket::Disconnect,
+            PICTURE => {
+                let p: PictureData = env.object()?;
+                ClientPacket::Picture { png: p.png(&env)? }
+            }
             other => ClientPacket::Unknown {
                 flag: other.to_string(),
             },
@@ -329,6 +360,13 @@ impl ClientPacket {
                 },
             ),
             ClientPacket::Disconnect => encode_frame(DISCONNECT, DISCONNECT_REQUEST_TEXT),
+            ClientPacket::Picture { png } => encode_frame(
+                PICTURE,
+                PictureData {
+                    id: None,
+                    picture: BASE64.encode(png).into(),
+                },
+            ),
             ClientPacket::Unknown { flag } => encode_frame(flag, ()),
         }
     }
@@ -362,6 +400,15 @@ impl ServerPacket {
                 }
             }
             ERROR => ServerPacket::Error(env.object()?),
+            PICTURE => {
+                let p: PictureData = env.object()?;
+                let png = p.png(&env)?;
+                let id = p.id.ok_or_else(|| env.wrong_shape("missing field `id`"))?;
+                ServerPacket::Picture {
+                    id: id.into_owned(),
+                    png,
+                }
+            }
             other => ServerPacket::Unknown {
                 flag: other.to_string(),
             },
@@ -380,6 +427,13 @@ impl ServerPacket {
                 encode_frame(SERVER_CLOSE, ServerCloseOut { message })
             }
             ServerPacket::Error(report) => encode_frame(ERROR, report),
+            ServerPacket::Picture { id, png } => encode_frame(
+                PICTURE,
+                PictureData {
+                    id: Some(id.as_str().into()),
+                    picture: BASE64.encode(png).into(),
+                },
+            ),
             ServerPacket::Unknown { flag } => encode_frame(flag, ()),
         }
     }
@@ -560,11 +614,38 @@ mod tests {
                 text: "héllo\n".into(),
             },
             ClientPacket::Disconnect,
+            ClientPacket::Picture {
+                png: b"\x89PNG\r\n\x1a\n bytes of any value \x00\xff".to_vec(),
+            },
         ];
         for packet in packets {
             let frame = packet.encode();
             assert_eq!(ClientPacket::decode(body(&frame)), Ok(packet));
         }
+    }
+
+    #[test]
+    fn a_picture_travels_as_base64_and_must_decode() {
+        let frame = ServerPacket::Picture {
+            id: "client2".into(),
+            png: b"PNG".to_vec(),
+        }
+        .encode();
+        assert_eq!(
+            body(&frame),
+            br#"{"flag": "PICTURE", "data": {"id": "client2", "picture": "UE5H"}}"#
+        );
+        assert!(matches!(
+            ClientPacket::decode(br#"{"flag": "PICTURE", "data": {"picture": "not base64!"}}"#),
+            Err(DecodeError::WrongShape { .. })
+        ));
+        assert!(
+            matches!(
+                ServerPacket::decode(br#"{"flag": "PICTURE", "data": {"picture": "UE5H"}}"#),
+                Err(DecodeError::WrongShape { .. })
+            ),
+            "the server names whose picture it is"
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Avatar pictures ready to draw, decoded once and shared by every row that
 //! shows them: a list of 10,000 clients draws from the same 30 images.
 
-use fltk::image::PngImage;
+use fltk::enums::ColorDepth;
+use fltk::image::{PngImage, RgbImage};
 use fltk::prelude::ImageExt;
 
-use crate::common::avatar::{self, BUILTIN};
+use crate::common::avatar::{self, Picture, BUILTIN};
 
 /// The size avatars are drawn at, in pixels.
 pub const SIZE: i32 = 48;
@@ -25,8 +26,14 @@ impl Avatars {
         Avatars { builtin }
     }
 
-    /// Draws the picture for a wire `image_name` at `(x, y)`.
-    pub fn draw(&mut self, image_name: &str, x: i32, y: i32) {
+    /// Draws a client's avatar at `(x, y)`: its own picture if it sent one
+    /// (already decoded from untrusted bytes), else the built-in its wire
+    /// `image_name` names.
+    pub fn draw(&mut self, picture: Option<&Picture>, image_name: &str, x: i32, y: i32) {
+        if let Some(mut img) = picture.and_then(to_image) {
+            img.draw(x, y, SIZE, SIZE);
+            return;
+        }
         let n = avatar::for_image_name(image_name).number as usize;
         self.draw_builtin(n, x, y);
     }
@@ -37,4 +44,11 @@ impl Avatars {
             img.draw(x, y, SIZE, SIZE);
         }
     }
+}
+
+/// An avatar picture as an FLTK image. Cheap (48x48): made when drawn, so
+/// nothing has to be forgotten when its client leaves.
+pub fn to_image(picture: &Picture) -> Option<RgbImage> {
+    let side = avatar::SIDE as i32;
+    RgbImage::new(&picture.rgba, side, side, ColorDepth::Rgba8).ok()
 }

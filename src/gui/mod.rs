@@ -2,6 +2,7 @@
 //! sounds. Everything that decides *what* to show lives in plain modules
 //! (`server::view`, ...); this is only *how* it is drawn.
 
+pub mod attention;
 pub mod avatars;
 
 use fltk::app;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError};
 use crate::common::frame::FrameError;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
@@ -150,7 +151,7 @@ fn handshake(
         };
         let info = match packet {
             Ok(ClientPacket::Info(info)) => info,
-            Ok(ClientPacket::Unknown { .. }) => continue,
+            Ok(ClientPacket::Unknown { .. }) | Ok(ClientPacket::Picture { .. }) => continue,
             Ok(ClientPacket::Disconnect) => {
                 return Err(End::quietly(LeaveReason::SaidGoodbye).into())
             }
@@ -207,6 +208,22 @@ fn relay_loop(
                 }
             }
             Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
+            // An original client cannot have sent it: skip it like any flag
+            // it does not know.
+            Ok(ClientPacket::Picture { png }) if hubchat => {
+                if let Err(e) = avatar::check_wire_picture(&png) {
+                    let report = ErrorReport {
+                        code: ErrorCode::PictureInvalid,
+                        message: format!("Your avatar was not accepted: {e}"),
+                    };
+                    if outbox.push(&ServerPacket::Error(report).encode()).is_err() {
+                        outbox.abort(LeaveReason::StoppedReading);
+                    }
+                } else {
+                    ctx.hub.set_picture(me, png);
+                }
+            }
+            Ok(ClientPacket::Picture { .. }) => continue,
             // A second INFO (HubChat does not change profiles mid-session)
             // and flags from newer programs are skipped, as the original does.
             Ok(ClientPacket::Info(_)) | Ok(ClientPacket::Unknown { .. }) => continue,

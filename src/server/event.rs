@@ -48,6 +48,9 @@ pub enum ServerEvent {
         /// Whether it is a HubChat client (rather than the original).
         hubchat: bool,
     },
+    /// A joined HubChat client sent its avatar picture (a checked 48x48
+    /// PNG), and the other HubChat clients have been sent it.
+    Pictured { who: Party, png: Vec<u8> },
     /// A joined client is gone, and the others have been told.
     Left { who: Party, reason: LeaveReason },
     /// A connection was closed before it joined.

@@ -74,6 +74,8 @@ struct Member {
     original_profile: Profile,
     hubchat: bool,
     outbox: Arc<Outbox>,
+    /// The client's PICTURE frame, for HubChat peers, once it sent one.
+    picture: Option<Arc<Vec<u8>>>,
 }
 
 impl Member {
@@ -152,6 +154,7 @@ impl Hub {
             profile,
             hubchat,
             outbox,
+            picture: None,
         };
 
         let mut newcomer_overflowed = false;
@@ -174,6 +177,11 @@ impl Hub {
             .outbox
             .push(&ServerPacket::AllClients(Roster(entries)).encode())
             .is_err();
+        if hubchat {
+            for frame in reg.members.values().filter_map(|m| m.picture.as_ref()) {
+                newcomer_overflowed |= member.outbox.push(frame).is_err();
+            }
+        }
 
         // Everyone else: just the newcomer, encoded once per kind of peer.
         let one = |hubchat_receiver: bool| {
@@ -243,6 +251,38 @@ impl Hub {
             text,
         });
         Ok(())
+    }
+
+    /// Keeps a client's avatar picture (already checked) and passes it to
+    /// every other HubChat client; original clients never see it.
+    pub fn set_picture(&self, who: &Party, png: Vec<u8>) {
+        let Some(k) = client_number(&who.id) else {
+            return;
+        };
+        let frame = Arc::new(
+            ServerPacket::Picture {
+                id: who.id.to_string(),
+                png: png.clone(),
+            }
+            .encode(),
+        );
+        let mut reg = self.lock();
+        let Some(member) = reg.members.get_mut(&k) else {
+            return;
+        };
+        member.picture = Some(frame.clone());
+        let dropped: Vec<u64> = reg
+            .members
+            .iter()
+            .filter(|(&other, m)| other != k && m.hubchat)
+            .filter(|(_, m)| m.outbox.push(&frame).is_err())
+            .map(|(&other, _)| other)
+            .collect();
+        self.events.emit(ServerEvent::Pictured {
+            who: who.clone(),
+            png,
+        });
+        self.drop_overflowed(&mut reg, dropped);
     }
 
     fn undeliverable(&self, from: &Party, to: &str) -> Result<(), UnknownPartner> {

@@ -42,6 +42,12 @@ pub fn describe(what: &ServerEvent) -> String {
         ServerEvent::Left { who, reason } => {
             format!("{} ({}) left: {}", printable(&who.name), who.id, reason)
         }
+        ServerEvent::Pictured { who, png } => format!(
+            "{} ({}) sent a custom avatar ({} bytes)",
+            printable(&who.name),
+            who.id,
+            png.len()
+        ),
         ServerEvent::Refused { addr, name, reason } => {
             let asked = match name {
                 Some(name) => format!(" asking for the name \"{}\"", printable(name)),

@@ -8,9 +8,11 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use chrono::{DateTime, Local};
 
+use crate::common::avatar::{self, Picture};
 use crate::common::color::{self, Rgb};
 use crate::common::packet::client_number;
 use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
@@ -34,6 +36,8 @@ pub struct ClientRow {
     /// Its colour as shown (legible on the panel's background).
     pub color: Rgb,
     pub image_name: String,
+    /// Its own avatar picture, if it sent one (HubChat clients only).
+    pub picture: Option<Arc<Picture>>,
     pub addr: SocketAddr,
     /// Local time of joining, `HH:MM:SS`.
     pub joined: String,
@@ -194,6 +198,15 @@ impl ServerView {
                 changes.rows = true;
                 Some(Cue::Left)
             }
+            ServerEvent::Pictured { who, png } => {
+                if let Some(row) = self.row_mut(&who.id) {
+                    // Checked by the server already; decoded again here
+                    // because the view trusts nothing it did not decode.
+                    row.picture = avatar::decode_picture(png).ok().map(Arc::new);
+                    changes.rows = true;
+                }
+                None
+            }
             ServerEvent::Refused {
                 reason: LeaveReason::ClosedConnection | LeaveReason::SaidGoodbye,
                 ..
@@ -214,11 +227,18 @@ impl ServerView {
             name: who.name.to_string(),
             color: color::for_display(&who.color),
             image_name: image_name.to_string(),
+            picture: None,
             addr,
             joined: time.to_string(),
         };
         let at = self.rows.partition_point(|r| r.order < order);
         self.rows.insert(at, row);
+    }
+
+    fn row_mut(&mut self, id: &str) -> Option<&mut ClientRow> {
+        let order = id_order(id);
+        let at = self.rows.partition_point(|r| r.order < order);
+        self.rows.get_mut(at).filter(|r| r.id == id)
     }
 
     fn remove_row(&mut self, id: &str) {
@@ -316,6 +336,12 @@ fn line(event: &Event) -> LogLine {
         ServerEvent::Refused { .. }
         | ServerEvent::Undeliverable { .. }
         | ServerEvent::Error { .. } => line_in(&time, Ink::Error, describe(&event.what)),
+        ServerEvent::Pictured { who, .. } => named(
+            &time,
+            who,
+            Ink::Notice,
+            format!(" ({}) sent a custom avatar", who.id),
+        ),
         ServerEvent::Listening { .. } | ServerEvent::Stopped | ServerEvent::Skipped { .. } => {
             notice(&time, describe(&event.what))
         }

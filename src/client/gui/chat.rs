@@ -1,8 +1,14 @@
-//! One conversation window: a transcript and a box to write in.
+//! One conversation window: a header with both avatars, a transcript and a
+//! box to write in.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
 
 use fltk::app::{self, Sender};
 use fltk::button::Button;
-use fltk::enums::{Color, Event, Font, Key};
+use fltk::draw;
+use fltk::enums::{Align, Color, Event, Font, Key};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::MultilineInput;
@@ -12,14 +18,30 @@ use fltk::window::DoubleWindow;
 
 use super::Msg;
 use crate::client::model::{Author, Conversation};
+use crate::common::avatar::Picture;
 use crate::common::color::Rgb;
-use crate::gui;
+use crate::gui::{self, attention, avatars::Avatars};
+
+/// One side of a conversation as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Face {
+    pub name: String,
+    pub color: Rgb,
+    pub image_name: String,
+    pub picture: Option<Arc<Picture>>,
+}
+
+/// Us on the left, the partner on the right.
+type Faces = Rc<RefCell<(Face, Face)>>;
 
 pub struct ChatWindow {
     pub window: DoubleWindow,
     pub input: MultilineInput,
     pub send: Button,
     header: Frame,
+    faces: Faces,
+    /// Whether the window has the keyboard focus: the user is looking.
+    focused: Rc<Cell<bool>>,
     text: TextBuffer,
     styles: TextBuffer,
     transcript: TextDisplay,
@@ -31,10 +53,13 @@ impl ChatWindow {
     pub fn new(
         key: &str,
         conversation: &Conversation,
-        me: (&str, Rgb),
-        partner: Rgb,
+        faces: (Face, Face),
+        avatars: Rc<RefCell<Avatars>>,
         tx: Sender<Msg>,
     ) -> Self {
+        let (me_color, partner_color) = (faces.0.color, faces.1.color);
+        let me_name = faces.0.name.clone();
+        let faces: Faces = Rc::new(RefCell::new(faces));
         let mut window = DoubleWindow::default()
             .with_size(520, 460)
             .with_label(&format!("{} - HubChat", conversation.partner));
@@ -44,8 +69,11 @@ impl ChatWindow {
         col.set_margin(10);
         col.set_pad(6);
         let mut header = Frame::default();
-        header.set_label_font(gui::BOLD);
-        col.fixed(&header, 24);
+        {
+            let faces = faces.clone();
+            header.draw(move |f| draw_header(f, &faces.borrow(), &mut avatars.borrow_mut()));
+        }
+        col.fixed(&header, 52);
         let text = TextBuffer::default();
         let styles = TextBuffer::default();
         let mut transcript = TextDisplay::default();
@@ -61,12 +89,12 @@ impl ChatWindow {
                     size: gui::TEXT_SIZE,
                 },
                 StyleTableEntry {
-                    color: gui::color(me.1),
+                    color: gui::color(me_color),
                     font: gui::BOLD,
                     size: gui::TEXT_SIZE,
                 },
                 StyleTableEntry {
-                    color: gui::color(partner),
+                    color: gui::color(partner_color),
                     font: gui::BOLD,
                     size: gui::TEXT_SIZE,
                 },
@@ -107,20 +135,51 @@ impl ChatWindow {
                 w.hide();
             }
         });
+        // Getting the keyboard focus means the user is looking: stop asking
+        // the taskbar for attention.
+        let focused = Rc::new(Cell::new(false));
+        {
+            let focused = focused.clone();
+            window.handle(move |w, ev| {
+                match ev {
+                    Event::Focus => {
+                        focused.set(true);
+                        attention::request(w, false);
+                    }
+                    Event::Unfocus => focused.set(false),
+                    Event::Hide => focused.set(false),
+                    _ => {}
+                }
+                false
+            });
+        }
         let mut chat = ChatWindow {
             window,
             input,
             send,
             header,
+            faces,
+            focused,
             text,
             styles,
             transcript,
             shown: 0,
         };
-        chat.header
-            .set_label(&format!("{}  ↔  {}", me.0, conversation.partner));
-        chat.show_lines(conversation, me.0);
+        chat.show_lines(conversation, &me_name);
         chat
+    }
+
+    /// Updates the header (a new picture, a partner back under a new id).
+    pub fn set_faces(&mut self, faces: (Face, Face)) {
+        if *self.faces.borrow() != faces {
+            *self.faces.borrow_mut() = faces;
+            self.header.redraw();
+        }
+    }
+
+    /// Whether the user is looking at this window (it has the keyboard).
+    pub fn has_focus(&self) -> bool {
+        self.focused.get() && self.window.shown() && self.window.visible()
     }
 
     /// Appends the lines not yet shown and enables input only while the
@@ -137,7 +196,7 @@ impl ChatWindow {
             } else {
                 'A'
             };
-            let time = chrono::Local::now().format("%H:%M  ").to_string();
+            let time = line.at.format("%H:%M  ").to_string();
             let body = format!("{}\n", line.text);
             self.text.append(&time);
             self.styles.append(&"D".repeat(time.len()));
@@ -158,4 +217,41 @@ impl ChatWindow {
         }
         self.window.redraw();
     }
+}
+
+/// The header: our avatar and name on the left, the partner's on the right.
+fn draw_header(f: &Frame, faces: &(Face, Face), avatars: &mut Avatars) {
+    let (x, y, w, h) = (f.x(), f.y(), f.w(), f.h());
+    let size = crate::gui::avatars::SIZE;
+    let top = y + (h - size) / 2;
+    let (me, partner) = faces;
+    draw::set_font(gui::BOLD, gui::TEXT_SIZE + 1);
+    avatars.draw(me.picture.as_deref(), &me.image_name, x, top);
+    draw::set_draw_color(gui::color(me.color));
+    let half = (w - 2 * size - 40) / 2;
+    draw::draw_text2(
+        &me.name,
+        x + size + 8,
+        y,
+        half,
+        h,
+        Align::Left | Align::Inside,
+    );
+    draw::set_draw_color(gui::MUTED);
+    draw::draw_text2("↔", x + w / 2 - 12, y, 24, h, Align::Center | Align::Inside);
+    avatars.draw(
+        partner.picture.as_deref(),
+        &partner.image_name,
+        x + w - size,
+        top,
+    );
+    draw::set_draw_color(gui::color(partner.color));
+    draw::draw_text2(
+        &partner.name,
+        x + w - size - 8 - half,
+        y,
+        half,
+        h,
+        Align::Right | Align::Inside,
+    );
 }

@@ -5,10 +5,12 @@
 //! to the [`ClientModel`] and redraws. No timers: an idle client sleeps.
 
 pub mod chat;
+pub mod picker;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -29,20 +31,34 @@ use fltk::window::DoubleWindow;
 use crate::client::form::{self, ClientSettings, Field, SETTINGS_FILE};
 use crate::client::model::{ClientModel, Contact};
 use crate::client::session::{ConnectError, Session, SessionConfig, SessionEvent};
-use crate::common::avatar::BUILTIN;
+use crate::common::avatar;
 use crate::common::color::{self, ORIGINAL_PALETTE};
 use crate::common::settings;
-use crate::gui::{self, avatars::Avatars, Sound};
-use chat::ChatWindow;
+use crate::gui::{self, attention, avatars::Avatars, Sound};
+use chat::{ChatWindow, Face};
+use picker::{AvatarChoice, AvatarPicker};
 
 /// What the controls ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     ConnectDisconnect,
     ColorPicked,
+    PickAvatar,
     Open(usize),
     Send(String),
     Quit,
+}
+
+/// How a conversation window is brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Show {
+    /// The user clicked its row: show, raise and focus it.
+    Asked,
+    /// A message arrived: show, restore and raise it, but leave the
+    /// keyboard focus where the user is typing.
+    Unasked,
+    /// Only update it if it is open.
+    IfOpen,
 }
 
 /// What the worker threads report.
@@ -67,7 +83,12 @@ pub struct ClientApp {
     /// The colours the colour menu offers, in order; "Other colour..."
     /// follows them.
     pub colors: Vec<String>,
-    pub avatar: Choice,
+    /// Shows the current avatar; opens the picker.
+    pub avatar: Button,
+    /// The built-in avatar and the custom picture, if any, in use.
+    pub avatar_choice: AvatarChoice,
+    builtin: u32,
+    avatars: Rc<RefCell<Avatars>>,
     pub connect: Button,
     pub error: Frame,
     pub status: TextBuffer,
@@ -142,18 +163,32 @@ impl ClientApp {
         row3.set_pad(6);
         let l = gui::label("Avatar");
         row3.fixed(&l, 52);
-        let mut avatar = Choice::default();
-        for b in BUILTIN {
-            avatar.add_choice(&gui::menu_label(&format!("{} {}", b.number, b.name)));
-        }
-        let n = crate::common::avatar::for_image_name(&saved.image_name).number;
-        avatar.set_value(n as i32 - 1);
+        let builtin = avatar::for_image_name(&saved.image_name).number;
+        let avatar_choice = match saved.picture() {
+            Some((png, picture)) => AvatarChoice::Custom {
+                png,
+                picture: Arc::new(picture),
+            },
+            None => AvatarChoice::Builtin(builtin),
+        };
+        let mut avatar = Button::default();
+        avatar.set_tooltip("Your avatar: click to choose another, or a picture of your own");
+        avatar.set_color(gui::PANEL);
+        picker::show_on(&mut avatar, &avatar_choice);
+        avatar.emit(tx, Msg::PickAvatar);
+        row3.fixed(&avatar, 58);
+        let mut hint = gui::label("Click to change");
+        hint.set_label_color(gui::MUTED);
+        let mut side = Flex::default().column();
+        Frame::default();
         let mut connect = Button::default().with_label("Connect");
         connect.set_label_font(gui::BOLD);
         connect.emit(tx, Msg::ConnectDisconnect);
-        row3.fixed(&connect, 110);
+        side.fixed(&connect, 30);
+        side.end();
+        row3.fixed(&side, 110);
         row3.end();
-        page.fixed(&row3, 30);
+        page.fixed(&row3, 58);
 
         let error = gui::error_label();
         page.fixed(&error, 34);
@@ -169,7 +204,8 @@ impl ClientApp {
         let heading = gui::heading("Connected clients (click one to chat)");
         page.fixed(&heading, 22);
         let rows: Rows = Rc::new(RefCell::new(Vec::new()));
-        let list = client_list(rows.clone(), tx);
+        let avatars = Rc::new(RefCell::new(Avatars::load()));
+        let list = client_list(rows.clone(), avatars.clone(), tx);
         page.end();
         window.end();
         window.resizable(&page);
@@ -187,6 +223,9 @@ impl ClientApp {
             color,
             colors,
             avatar,
+            avatar_choice,
+            builtin,
+            avatars,
             connect,
             error,
             status,
@@ -229,10 +268,16 @@ impl ClientApp {
             }
             Msg::ConnectDisconnect => self.start_connect(),
             Msg::ColorPicked => self.pick_other_color(),
+            Msg::PickAvatar => {
+                let current = self.builtin;
+                if let Some(choice) = AvatarPicker::new(current).run(&self.window) {
+                    self.set_avatar(choice);
+                }
+            }
             Msg::Open(row) => {
                 let id = self.rows.borrow().get(row).map(|(c, _)| c.id.clone());
                 if let Some(key) = id.and_then(|id| self.model.as_mut()?.open(&id)) {
-                    self.show_chat(&key, true);
+                    self.show_chat(&key, Show::Asked);
                 }
             }
             Msg::Send(key) => self.send(&key),
@@ -268,11 +313,17 @@ impl ClientApp {
                 .get(self.color.value().max(0) as usize)
                 .cloned()
                 .unwrap_or_else(|| "blue".into()),
-            image_name: BUILTIN
-                .get(self.avatar.value().max(0) as usize)
-                .unwrap_or(&BUILTIN[0])
+            image_name: avatar::builtin(self.builtin)
+                .unwrap_or(&avatar::BUILTIN[0])
                 .image_name(),
+            picture: String::new(),
         };
+        let mut settings = settings;
+        let png = match &self.avatar_choice {
+            AvatarChoice::Custom { png, .. } => Some(png.clone()),
+            AvatarChoice::Builtin(_) => None,
+        };
+        settings.set_picture(png.as_deref());
         let _ = settings::save(SETTINGS_FILE, &settings);
         let config = SessionConfig {
             host,
@@ -280,6 +331,7 @@ impl ClientApp {
             name,
             color: settings.color,
             image_name: settings.image_name,
+            picture: png,
             timeout: Duration::from_secs(8),
         };
         self.connecting = true;
@@ -300,6 +352,16 @@ impl ClientApp {
             let _ = tx.send(Incoming::Joined(result));
             app::awake();
         });
+    }
+
+    /// Uses a new avatar: a built-in replaces any custom picture; a custom
+    /// picture keeps the last built-in for original peers.
+    pub fn set_avatar(&mut self, choice: AvatarChoice) {
+        if let AvatarChoice::Builtin(n) = choice {
+            self.builtin = n;
+        }
+        picker::show_on(&mut self.avatar, &choice);
+        self.avatar_choice = choice;
     }
 
     /// "Other colour..." opens the system's colour chooser; the colour picked
@@ -335,11 +397,20 @@ impl ClientApp {
                     crate::client::ServerKind::Original => "an original messenger server",
                 };
                 self.log(&format!("Connected to {kind} as {}.", session.id));
+                let hubchat = matches!(session.kind, crate::client::ServerKind::HubChat { .. });
+                let me = session.id.clone();
                 self.model = Some(ClientModel::new(&session.id));
                 self.session = Some(session);
                 self.connect.set_label("Disconnect");
                 for e in std::mem::take(&mut self.early) {
                     self.event(e);
+                }
+                // The server does not send us our own picture back; only
+                // HubChat peers see it, so only then is it shown as ours.
+                if let (true, AvatarChoice::Custom { picture, .. }) = (hubchat, &self.avatar_choice)
+                {
+                    let picture = (**picture).clone();
+                    self.event(SessionEvent::Picture { id: me, picture });
                 }
             }
             Err(e) => {
@@ -387,10 +458,16 @@ impl ClientApp {
             self.show_list();
         }
         for key in &update.conversations {
-            self.show_chat(key, false);
+            self.show_chat(key, Show::IfOpen);
         }
         if let Some(key) = update.incoming {
-            self.show_chat(&key, true);
+            let looking = self.chats.get(&key).is_some_and(|c| c.has_focus());
+            self.show_chat(&key, Show::Unasked);
+            if !looking {
+                if let Some(chat) = self.chats.get(&key) {
+                    attention::request(&chat.window, true);
+                }
+            }
             gui::play(Sound::Notice, true);
         }
         if let Some(reason) = update.lost {
@@ -406,9 +483,9 @@ impl ClientApp {
         self.status_view.scroll(self.status.length(), 0);
     }
 
-    /// Shows (creating if needed) a conversation window; `raise` brings it
-    /// up, restoring it if minimised or hidden.
-    fn show_chat(&mut self, key: &str, raise: bool) {
+    /// Updates (creating if needed) a conversation window, and shows it as
+    /// `how` says.
+    fn show_chat(&mut self, key: &str, how: Show) {
         let Some(model) = self.model.as_ref() else {
             return;
         };
@@ -417,23 +494,30 @@ impl ClientApp {
         };
         let me = model
             .contact(&model.me)
-            .map(|m| (m.profile.name.clone(), m.color));
-        let (me_name, me_color) = me.unwrap_or_else(|| ("me".into(), color::FALLBACK));
-        let partner_color = c
+            .map_or_else(|| face_of_nobody("me"), face);
+        let partner = c
             .partner_id
             .as_ref()
             .and_then(|id| model.contact(id))
-            .map_or(color::FALLBACK, |p| p.color);
-        let chat = self.chats.entry(key.to_string()).or_insert_with(|| {
-            ChatWindow::new(key, c, (&me_name, me_color), partner_color, self.tx)
-        });
+            .map_or_else(|| face_of_nobody(&c.partner), face);
+        let me_name = me.name.clone();
+        let (avatars, tx) = (self.avatars.clone(), self.tx);
+        let faces = (me, partner);
+        let chat = self
+            .chats
+            .entry(key.to_string())
+            .or_insert_with(|| ChatWindow::new(key, c, faces.clone(), avatars, tx));
+        chat.set_faces(faces);
         chat.show_lines(c, &me_name);
-        if raise {
-            chat.window.show();
+        match how {
+            Show::Asked => chat.window.show(),
+            Show::Unasked => attention::show_unasked(&mut chat.window),
+            Show::IfOpen => {}
         }
+        let raised = how != Show::IfOpen;
         if chat.window.shown() && chat.window.visible() {
             if let Some(m) = self.model.as_mut() {
-                if raise {
+                if raised {
                     m.look_at(Some(key));
                 }
             }
@@ -546,8 +630,28 @@ fn stamped(line: &str) -> String {
     format!("{}  {line}\n", chrono::Local::now().format("%H:%M:%S"))
 }
 
+/// How a contact appears in a conversation's header.
+fn face(c: &Contact) -> Face {
+    Face {
+        name: c.profile.name.clone(),
+        color: c.color,
+        image_name: c.profile.image_name.clone(),
+        picture: c.picture.clone(),
+    }
+}
+
+/// The header of a conversation whose partner is not connected.
+fn face_of_nobody(name: &str) -> Face {
+    Face {
+        name: name.to_string(),
+        color: color::FALLBACK,
+        image_name: String::new(),
+        picture: None,
+    }
+}
+
 /// The list of clients: avatar, name in colour, "(you)" or unread count.
-fn client_list(rows: Rows, tx: Sender<Msg>) -> TableRow {
+fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Sender<Msg>) -> TableRow {
     let mut table = TableRow::default();
     table.end();
     gui::one_column_table(&mut table);
@@ -568,7 +672,6 @@ fn client_list(rows: Rows, tx: Sender<Msg>) -> TableRow {
             }
         });
     }
-    let mut avatars = Avatars::load();
     table.draw_cell(move |_, ctx, row, _, x, y, w, h| {
         if ctx != TableContext::Cell {
             return;
@@ -584,7 +687,12 @@ fn client_list(rows: Rows, tx: Sender<Msg>) -> TableRow {
             gui::PANEL
         });
         draw::draw_rectf(x, y, w, h);
-        avatars.draw(&c.profile.image_name, x + 6, y + (h - 48) / 2);
+        avatars.borrow_mut().draw(
+            c.picture.as_deref(),
+            &c.profile.image_name,
+            x + 6,
+            y + (h - 48) / 2,
+        );
         draw::set_font(gui::BOLD, gui::TEXT_SIZE + 1);
         draw::set_draw_color(gui::color(c.color));
         draw::draw_text2(

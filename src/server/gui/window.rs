@@ -329,7 +329,7 @@ fn draw_client_row(
         gui::PANEL
     });
     draw::draw_rectf(x, y, w, h);
-    avatars.draw(&r.image_name, x + 6, y + (h - 48) / 2);
+    avatars.draw(r.picture.as_deref(), &r.image_name, x + 6, y + (h - 48) / 2);
     let text_x = x + 64;
     draw::set_font(gui::BOLD, gui::TEXT_SIZE + 1);
     draw::set_draw_color(gui::color(r.color));
