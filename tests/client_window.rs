@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use fltk::app;
 use fltk::prelude::*;
+use hubchat::client::gui::picker::{AvatarChoice, AvatarPicker};
 use hubchat::client::gui::{ClientApp, Msg};
 use support::TestServer;
 
@@ -34,6 +35,37 @@ fn main() {
     assert_eq!(alice.colors.len(), 11, "the ten colours and the custom one");
     // FLTK counts the menu's end marker as an item.
     assert_eq!(alice.color.size() as usize - 1, 12, "then Other colour...");
+    println!("ok");
+    passed += 1;
+
+    print!("test the avatar picker takes a built-in, a picture file, and explains a bad file ... ");
+    let mut picker = AvatarPicker::new(1);
+    picker.builtins[6].do_callback();
+    assert_eq!(picker.chosen(), Some(AvatarChoice::Builtin(7)));
+    let mut picker = AvatarPicker::new(1);
+    let bad = config.join("notes.png");
+    std::fs::write(&bad, b"this is not a picture").unwrap();
+    picker.choose_file(&bad);
+    assert_eq!(picker.chosen(), None);
+    assert!(
+        picker
+            .error
+            .label()
+            .starts_with("This is not a picture HubChat can read"),
+        "{}",
+        picker.error.label()
+    );
+    let photo = config.join("photo.jpg");
+    image::RgbImage::from_pixel(300, 200, image::Rgb([200, 30, 30]))
+        .save(&photo)
+        .unwrap();
+    picker.choose_file(&photo);
+    let Some(AvatarChoice::Custom { png, picture }) = picker.chosen() else {
+        panic!("a custom avatar was chosen");
+    };
+    assert!(png.starts_with(b"\x89PNG"), "sent as PNG");
+    assert_eq!(picture.rgba.len(), 48 * 48 * 4, "scaled to 48x48");
+    alice.set_avatar(AvatarChoice::Custom { png, picture });
     println!("ok");
     passed += 1;
 
@@ -88,6 +120,26 @@ fn main() {
     println!("ok");
     passed += 1;
 
+    print!("test alice's own picture reaches bob's list, and is remembered ... ");
+    pump_until(&mut [&mut alice, &mut bob], "alice's picture", |w| {
+        w[1].model.as_ref().unwrap().contacts[0].picture.is_some()
+    });
+    let theirs = bob.model.as_ref().unwrap().contacts[0]
+        .picture
+        .clone()
+        .unwrap();
+    assert!(
+        theirs.rgba[0] > 180 && theirs.rgba[1] < 60,
+        "red, as chosen"
+    );
+    let mine = alice.model.as_ref().unwrap().contacts[0].picture.clone();
+    assert!(mine.is_some(), "alice sees her own picture in her list");
+    let saved: hubchat::client::form::ClientSettings =
+        serde_json::from_slice(&std::fs::read(config.join("client.json")).unwrap()).unwrap();
+    assert!(saved.picture().is_some(), "remembered for next time");
+    println!("ok");
+    passed += 1;
+
     print!("test a message opens the partner's window by itself, and the answer comes back ... ");
     alice.act(Msg::Open(1)); // bob's row
     let chat = alice.chats.get_mut("bob").expect("alice's window with bob");
@@ -102,6 +154,10 @@ fn main() {
     );
     let said = &bob.model.as_ref().unwrap().conversations["alice"].lines[0].text;
     assert_eq!(said, "lunch at noon?");
+    assert!(
+        hubchat::gui::attention::requested(&bob.chats["alice"].window),
+        "bob's window asks the taskbar for attention"
+    );
     bob.chats.get_mut("alice").unwrap().input.set_value("   ");
     bob.act(Msg::Send("alice".into()));
     bob.chats.get_mut("alice").unwrap().input.set_value("yes!");
