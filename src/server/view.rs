@@ -442,6 +442,35 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_avatar_shows_in_its_row_and_a_broken_one_keeps_the_builtin() {
+        let mut view = ServerView::new(None);
+        view.apply(&[
+            listening("0.0.0.0:5050"),
+            joined(0, "alice"),
+            joined(1, "bob"),
+        ]);
+        let picture = avatar::Picture {
+            rgba: [10, 200, 30, 255].repeat(48 * 48),
+        };
+        let changes = view.apply(&[
+            ev(ServerEvent::Pictured {
+                who: party(0, "alice", "blue"),
+                png: avatar::encode_picture(&picture),
+            }),
+            ev(ServerEvent::Pictured {
+                who: party(1, "bob", "blue"),
+                png: b"not a picture".to_vec(),
+            }),
+        ]);
+        assert!(changes.rows);
+        assert_eq!(view.rows[0].picture.as_deref(), Some(&picture));
+        assert_eq!(view.rows[1].picture, None, "bob keeps image_2");
+        assert!(changes.new_lines[0]
+            .text()
+            .ends_with("alice (client0) sent a custom avatar"));
+    }
+
+    #[test]
     fn the_status_says_what_clients_should_type_and_how_many_are_here() {
         let mut view = ServerView::new(Some("192.168.1.20".parse().unwrap()));
         assert_eq!(
