@@ -173,6 +173,64 @@ fn main() {
     println!("ok");
     passed += 1;
 
+    print!("test the transcript follows new lines unless the user scrolled up ... ");
+    for i in 0..40 {
+        bob.chats
+            .get_mut("alice")
+            .unwrap()
+            .input
+            .set_value(&format!("line {i}"));
+        bob.act(Msg::Send("alice".into()));
+    }
+    pump_until(&mut [&mut alice, &mut bob], "40 more lines", |w| {
+        w[0].model.as_ref().unwrap().conversations["bob"]
+            .lines
+            .len()
+            == 42
+    });
+    // FLTK scrolls when it next draws.
+    settle();
+    let chat = alice.chats.get_mut("bob").unwrap();
+    assert!(
+        chat.top_row() > 1,
+        "followed the end: top row {}",
+        chat.top_row()
+    );
+    chat.scroll_to_top();
+    settle();
+    bob.chats
+        .get_mut("alice")
+        .unwrap()
+        .input
+        .set_value("one more");
+    bob.act(Msg::Send("alice".into()));
+    pump_until(&mut [&mut alice, &mut bob], "one more", |w| {
+        w[0].model.as_ref().unwrap().conversations["bob"]
+            .lines
+            .len()
+            == 43
+    });
+    settle();
+    assert_eq!(
+        alice.chats["bob"].top_row(),
+        1,
+        "stays where the user reads"
+    );
+    alice
+        .chats
+        .get_mut("bob")
+        .unwrap()
+        .input
+        .set_value("back to the end");
+    alice.act(Msg::Send("bob".into()));
+    settle();
+    assert!(
+        alice.chats["bob"].top_row() > 1,
+        "writing goes back to the end"
+    );
+    println!("ok");
+    passed += 1;
+
     print!("test disconnecting is shown in the partner's window ... ");
     bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "bob gone", |w| {
@@ -201,5 +259,12 @@ fn pump_until(apps: &mut [&mut ClientApp], what: &str, done: impl Fn(&[&mut Clie
         for a in apps.iter_mut() {
             a.pump();
         }
+    }
+}
+
+/// Lets FLTK draw what is pending (it applies scrolling when it draws).
+fn settle() {
+    for _ in 0..5 {
+        let _ = app::wait_for(0.02);
     }
 }

@@ -14,6 +14,7 @@ use fltk::group::Flex;
 use fltk::input::MultilineInput;
 use fltk::prelude::*;
 use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
+use fltk::valuator::{Scrollbar, ScrollbarType};
 use fltk::window::DoubleWindow;
 
 use super::Msg;
@@ -47,6 +48,10 @@ pub struct ChatWindow {
     transcript: TextDisplay,
     /// How many transcript lines are already shown.
     shown: usize,
+    /// Whether this batch of new lines pulls the view down: decided once
+    /// per batch, from what the user saw, since FLTK scrolls only when it
+    /// next draws.
+    following: Option<bool>,
 }
 
 impl ChatWindow {
@@ -164,6 +169,7 @@ impl ChatWindow {
             styles,
             transcript,
             shown: 0,
+            following: None,
         };
         chat.show_lines(conversation, &me_name);
         chat
@@ -177,6 +183,47 @@ impl ChatWindow {
         }
     }
 
+    /// Starts a batch of updates: the window has drawn everything before.
+    pub fn new_batch(&mut self) {
+        self.following = None;
+    }
+
+    /// Whether the user sees the end of the transcript, as its scrollbar
+    /// says (the bar is what the user moves to read back). Asking the text
+    /// layout instead is unsafe: before FLTK first draws the display it
+    /// divides by zero.
+    fn sees_end(&self) -> bool {
+        // FLTK's text display holds two scrollbars; the vertical one is
+        // the one whose type says so.
+        let bar = self.transcript.as_group().and_then(|g| {
+            (0..g.children())
+                .filter_map(|i| g.child(i))
+                .filter_map(|w| Scrollbar::from_dyn_widget(&w))
+                .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
+        });
+        match bar {
+            // Until the text is first laid out the bar keeps its default
+            // range (from 0): a new window shows its end.
+            Some(bar) if bar.minimum() >= 1.0 => bar.value() >= bar.maximum() - 0.5,
+            _ => true,
+        }
+    }
+
+    /// Makes the transcript follow the end again (the user wrote something).
+    pub fn follow(&mut self) {
+        self.following = Some(true);
+    }
+
+    /// Scrolls the transcript to its first line, as a user reading back.
+    pub fn scroll_to_top(&mut self) {
+        self.transcript.scroll(0, 0);
+    }
+
+    /// The first line the transcript shows.
+    pub fn top_row(&self) -> i32 {
+        self.transcript.scroll_row()
+    }
+
     /// Whether the user is looking at this window (it has the keyboard).
     pub fn has_focus(&self) -> bool {
         self.focused.get() && self.window.shown() && self.window.visible()
@@ -185,6 +232,11 @@ impl ChatWindow {
     /// Appends the lines not yet shown and enables input only while the
     /// partner is connected.
     pub fn show_lines(&mut self, c: &Conversation, me: &str) {
+        let following = match self.following {
+            Some(f) => f,
+            None => self.sees_end(),
+        };
+        self.following = Some(following);
         for line in &c.lines[self.shown.min(c.lines.len())..] {
             let (who, style) = match line.author {
                 Author::Me => (format!("{me}: "), 'B'),
@@ -207,7 +259,9 @@ impl ChatWindow {
                 .append(&body_style.to_string().repeat(body.len()));
         }
         self.shown = c.lines.len();
-        self.transcript.scroll(self.text.length(), 0);
+        if following {
+            self.transcript.scroll(self.text.length(), 0);
+        }
         if c.can_send() {
             self.input.activate();
             self.send.activate();

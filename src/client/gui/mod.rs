@@ -247,6 +247,9 @@ impl ClientApp {
 
     /// Handles everything pending. Returns false once the window closed.
     pub fn pump(&mut self) -> bool {
+        for chat in self.chats.values_mut() {
+            chat.new_batch();
+        }
         while let Some(msg) = self.actions.recv() {
             self.act(msg);
         }
@@ -537,6 +540,7 @@ impl ClientApp {
         if let Some(to) = model.say(key, text) {
             session.send(&to, text);
             chat.input.set_value("");
+            chat.follow();
             if let Some(c) = model.conversations.get(key) {
                 let me = model
                     .contact(&model.me)
