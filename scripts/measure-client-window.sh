@@ -69,7 +69,7 @@ echo "== memory (VmRSS)"
 echo "not connected: $(rss_kb "$pid") kB"
 # The Connect button, in the window's own coordinates (no window manager).
 window=$(xdotool search --onlyvisible --name '^HubChat$' | head -n 1)
-xdotool mousemove --window "$window" 393 127 click 1
+xdotool mousemove --window "$window" 393 161 click 1
 for _ in $(seq 100); do grep -q 'measure (client100) joined' "$HUBCHAT_CONFIG_DIR/server.log" && break; sleep 0.05; done
 grep -q 'measure (client100) joined' "$HUBCHAT_CONFIG_DIR/server.log" || { echo "the client did not join" >&2; exit 1; }
 sleep 2

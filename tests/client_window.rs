@@ -30,11 +30,20 @@ fn main() {
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(config.join("client.json"), r##"{"color": "#2e7d32"}"##).unwrap();
     let mut alice = ClientApp::new();
-    let chosen = alice.color.value() as usize;
-    assert_eq!(alice.colors[chosen], "#2e7d32");
-    assert_eq!(alice.colors.len(), 11, "the ten colours and the custom one");
-    // FLTK counts the menu's end marker as an item.
-    assert_eq!(alice.color.size() as usize - 1, 12, "then Other colour...");
+    assert_eq!(alice.colors.chosen(), "#2e7d32");
+    assert_eq!(
+        alice.colors.offered().len(),
+        11,
+        "the ten colours and the custom one"
+    );
+    alice.colors.swatches[2].do_callback();
+    alice.pump();
+    assert_eq!(alice.colors.chosen(), "red", "a swatch clicked");
+    let red = hubchat::gui::color(hubchat::common::color::for_display("red"));
+    assert_eq!(alice.name.text_color(), red, "the name shows it, legibly");
+    alice.colors.swatches[10].do_callback();
+    alice.pump();
+    assert_eq!(alice.colors.chosen(), "#2e7d32");
     println!("ok");
     passed += 1;
 

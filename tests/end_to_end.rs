@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 const TOOLS: [&str; 5] = ["Xvfb", "openbox", "xdotool", "xprop", "import"];
 
-/// Where things are in the client window (460x640, its default size): the
+/// Where things are in the client window (460x676, its default size): the
 /// form is a fixed column, so these follow from src/client/gui/mod.rs.
-const CONNECT: (i32, i32) = (393, 127);
-/// The centre of list row `i`: the list starts at y 332, rows are 58 high.
+const CONNECT: (i32, i32) = (393, 161);
+/// The centre of list row `i`: the list starts at y 366, rows are 58 high.
 fn row(i: i32) -> (i32, i32) {
-    (200, 332 + 58 * i + 29)
+    (200, 366 + 58 * i + 29)
 }
 /// In a conversation window (520x460): the box to write in, and the
 /// transcript's inside.
@@ -384,8 +384,14 @@ impl Desk {
 
 impl Drop for Desk {
     fn drop(&mut self) {
-        // Newest first: clients and server, then openbox, then Xvfb.
+        // Newest first: clients and server, then openbox, then Xvfb. Asked
+        // to stop (SIGTERM) so Xvfb removes its socket and lock file.
         for child in self.children.iter_mut().rev() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

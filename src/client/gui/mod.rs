@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod picker;
+pub mod swatches;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,7 +23,6 @@ use fltk::enums::{Align, CallbackTrigger, Color, Event, Font};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::Input;
-use fltk::menu::Choice;
 use fltk::prelude::*;
 use fltk::table::{TableContext, TableRow};
 use fltk::text::{TextBuffer, TextDisplay, WrapMode};
@@ -32,17 +32,19 @@ use crate::client::form::{self, ClientSettings, Field, SETTINGS_FILE};
 use crate::client::model::{ClientModel, Contact};
 use crate::client::session::{ConnectError, Session, SessionConfig, SessionEvent};
 use crate::common::avatar;
-use crate::common::color::{self, ORIGINAL_PALETTE};
+use crate::common::color;
 use crate::common::settings;
 use crate::gui::{self, attention, avatars::Avatars, Sound};
 use chat::{ChatWindow, Face};
 use picker::{AvatarChoice, AvatarPicker};
+use swatches::ColorSwatches;
 
 /// What the controls ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     ConnectDisconnect,
     ColorPicked,
+    ColorChosen,
     PickAvatar,
     Open(usize),
     Send(String),
@@ -79,10 +81,9 @@ pub struct ClientApp {
     pub host: Input,
     pub port: Input,
     pub name: Input,
-    pub color: Choice,
-    /// The colours the colour menu offers, in order; "Other colour..."
-    /// follows them.
-    pub colors: Vec<String>,
+    /// The colour of the name: the original's ten as swatches, and one of
+    /// the user's own.
+    pub colors: ColorSwatches,
     /// Shows the current avatar; opens the picker.
     pub avatar: Button,
     /// The built-in avatar and the custom picture, if any, in use.
@@ -113,7 +114,7 @@ impl ClientApp {
         let saved: ClientSettings = settings::load(SETTINGS_FILE);
         let (tx, actions) = app::channel::<Msg>();
         let mut window = DoubleWindow::default()
-            .with_size(460, 640)
+            .with_size(460, 676)
             .with_label("HubChat");
         window.set_color(gui::WINDOW);
         window.size_range(380, 480, 0, 0);
@@ -142,22 +143,17 @@ impl ClientApp {
         row2.fixed(&l, 52);
         let mut name = Input::default();
         name.set_value(&saved.name);
-        let mut color = Choice::default();
-        let mut colors: Vec<String> = ORIGINAL_PALETTE
-            .iter()
-            .map(|(c, _)| c.to_string())
-            .collect();
-        if color::parse(&saved.color).is_some() && !colors.contains(&saved.color) {
-            colors.push(saved.color.clone());
-        }
-        fill_colors(&mut color, &colors);
-        let selected = colors.iter().position(|c| *c == saved.color).unwrap_or(6);
-        color.set_value(selected as i32);
-        color.set_tooltip("The colour of your name");
-        color.emit(tx, Msg::ColorPicked);
-        row2.fixed(&color, 110);
+        name.set_text_font(gui::BOLD);
         row2.end();
         page.fixed(&row2, 30);
+
+        let mut row_color = Flex::default().row();
+        row_color.set_pad(6);
+        let l = gui::label("Colour");
+        row_color.fixed(&l, 52);
+        let colors = ColorSwatches::new(&saved.color, tx);
+        row_color.end();
+        page.fixed(&row_color, 28);
 
         let mut row3 = Flex::default().row();
         row3.set_pad(6);
@@ -215,12 +211,11 @@ impl ClientApp {
             }
         });
         let (incoming_tx, incoming) = unbounded();
-        ClientApp {
+        let mut app = ClientApp {
             window,
             host,
             port,
             name,
-            color,
             colors,
             avatar,
             avatar_choice,
@@ -242,7 +237,9 @@ impl ClientApp {
             actions,
             tx,
             quitting: false,
-        }
+        };
+        app.show_name_color();
+        app
     }
 
     /// Handles everything pending. Returns false once the window closed.
@@ -271,6 +268,7 @@ impl ClientApp {
             }
             Msg::ConnectDisconnect => self.start_connect(),
             Msg::ColorPicked => self.pick_other_color(),
+            Msg::ColorChosen => self.show_name_color(),
             Msg::PickAvatar => {
                 let current = self.builtin;
                 if let Some(choice) = AvatarPicker::new(current).run(&self.window) {
@@ -311,11 +309,7 @@ impl ClientApp {
             host: host.clone(),
             port,
             name: name.clone(),
-            color: self
-                .colors
-                .get(self.color.value().max(0) as usize)
-                .cloned()
-                .unwrap_or_else(|| "blue".into()),
+            color: self.colors.chosen(),
             image_name: avatar::builtin(self.builtin)
                 .unwrap_or(&avatar::BUILTIN[0])
                 .image_name(),
@@ -367,27 +361,22 @@ impl ClientApp {
         self.avatar_choice = choice;
     }
 
-    /// "Other colour..." opens the system's colour chooser; the colour picked
-    /// joins the menu as `#rrggbb`, which original clients understand too.
+    /// "Other..." opens the system's colour chooser; the colour picked
+    /// becomes the extra swatch, sent as `#rrggbb`, which original clients
+    /// understand too.
     fn pick_other_color(&mut self) {
-        let index = self.color.value().max(0) as usize;
-        if index < self.colors.len() {
-            return;
+        let picked = fltk::dialog::color_chooser("Your colour", fltk::dialog::ColorMode::Byte);
+        if let Some((r, g, b)) = picked {
+            self.colors.select(&color::Rgb(r, g, b).to_string());
+            self.show_name_color();
         }
-        match fltk::dialog::color_chooser("Your colour", fltk::dialog::ColorMode::Byte) {
-            Some((r, g, b)) => {
-                let hex = color::Rgb(r, g, b).to_string();
-                if !self.colors.contains(&hex) {
-                    self.colors.push(hex.clone());
-                    fill_colors(&mut self.color, &self.colors);
-                }
-                let at = self.colors.iter().position(|c| *c == hex).unwrap_or(0);
-                self.color.set_value(at as i32);
-            }
-            None => {
-                self.color.set_value(6);
-            }
-        }
+    }
+
+    /// Writes the name in the colour chosen, as others will see it.
+    fn show_name_color(&mut self) {
+        let shown = color::for_display(&self.colors.chosen());
+        self.name.set_text_color(gui::color(shown));
+        self.name.redraw();
     }
 
     fn joined(&mut self, result: Result<Session, ConnectError>) {
@@ -602,7 +591,6 @@ impl ClientApp {
             &mut self.host as &mut dyn WidgetExt,
             &mut self.port,
             &mut self.name,
-            &mut self.color,
             &mut self.avatar,
         ] {
             if on {
@@ -611,6 +599,7 @@ impl ClientApp {
                 w.deactivate();
             }
         }
+        self.colors.set_active(on);
     }
 }
 
@@ -618,15 +607,6 @@ impl Default for ClientApp {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Fills the colour menu: the colours, then "Other colour...".
-fn fill_colors(menu: &mut Choice, colors: &[String]) {
-    menu.clear();
-    for c in colors {
-        menu.add_choice(&gui::menu_label(c));
-    }
-    menu.add_choice("Other colour...");
 }
 
 /// A status line with the local time in front.
