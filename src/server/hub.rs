@@ -191,7 +191,7 @@ impl Hub {
             } else {
                 &for_original
             };
-            if m.outbox.push(frame).is_err() {
+            if m.outbox.push_later(frame).is_err() {
                 dropped.push(other);
             }
         }
@@ -293,7 +293,7 @@ impl Hub {
         let dropped: Vec<u64> = reg
             .members
             .iter()
-            .filter(|(_, m)| m.outbox.push(&frame).is_err())
+            .filter(|(_, m)| m.outbox.push_later(&frame).is_err())
             .map(|(&k, _)| k)
             .collect();
         self.events.emit(ServerEvent::Left {
