@@ -51,13 +51,19 @@ pub struct Outbox {
     ready: Condvar,
     /// A handle on the socket, to wake a blocked writer and reader when the
     /// connection is aborted from another thread.
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     limits: QueueLimits,
 }
 
 /// How long a frame pushed with [`Outbox::push_later`] may wait before its
 /// writer is woken: short for a person, long enough to gather a join storm.
 pub const LATER: Duration = Duration::from_millis(25);
+
+/// A queue buffer above this size is freed once its bytes are handed to the
+/// writer, rather than kept for the connection's life.
+const KEEP_QUEUE: usize = 64 * 1024;
+/// The most buffer a client with nothing to send keeps.
+const KEEP_IDLE: usize = 4 * 1024;
 
 #[derive(Default)]
 struct State {
@@ -81,7 +87,7 @@ pub enum Next {
 }
 
 impl Outbox {
-    pub fn new(stream: TcpStream, limits: QueueLimits) -> Self {
+    pub fn new(stream: Arc<TcpStream>, limits: QueueLimits) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
@@ -184,6 +190,16 @@ impl Outbox {
     pub fn next(&self, batch: &mut Vec<u8>) -> Next {
         batch.clear();
         let mut s = self.lock();
+        if s.queued.is_empty() {
+            // Going idle: an idle client keeps only small buffers, so
+            // 10,000 quiet clients do not each pin a burst's worth.
+            if batch.capacity() > KEEP_IDLE {
+                *batch = Vec::new();
+            }
+            if s.queued.capacity() > KEEP_IDLE {
+                s.queued = Vec::new();
+            }
+        }
         while s.queued.is_empty() && !s.finishing {
             s = self
                 .ready
@@ -197,7 +213,7 @@ impl Outbox {
         s.full_since = None;
         s.waking_later = false;
         // Do not let one burst pin a large buffer for the connection's life.
-        if s.queued.capacity() > self.limits.soft_bytes {
+        if s.queued.capacity() > KEEP_QUEUE {
             s.queued = Vec::new();
         }
         Next::Send
