@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use hubchat::load::{self, LoadOptions, Pace, Pattern};
+use hubchat::load::{self, LoadOptions, Pace, Pattern, Storm, StormKind};
 use support::TestServer;
 
 fn options(server: &TestServer) -> LoadOptions {
@@ -82,4 +82,40 @@ fn holding_clients_keeps_them_listed_then_lets_them_go() {
     assert!(report.clean(), "{report:?}");
     assert_eq!(report.sent, 0);
     server.wait_for_count(0);
+}
+
+/// A storm of `kind` with 20 of 50 clients, then 20 messages each.
+fn storm_of_twenty(kind: StormKind) -> load::Report {
+    let server = TestServer::start();
+    let opts = LoadOptions {
+        clients: 50,
+        messages: 20,
+        storm: Some(Storm { kind, count: 20 }),
+        ..options(&server)
+    };
+    load::run(&opts).unwrap()
+}
+
+#[test]
+fn twenty_clients_saying_disconnect_at_once_are_each_announced_once_to_everyone_left() {
+    let report = storm_of_twenty(StormKind::Disconnect);
+    assert!(report.clean(), "{report:?}");
+    let storm = report.storm.unwrap();
+    assert_eq!((storm.leavers, storm.survivors), (20, 30));
+    assert_eq!((storm.announced, storm.expected), (600, 600));
+    assert_eq!(report.told_twice, 0);
+    assert!(storm.fresh_join_ms.is_some(), "{:?}", storm.fresh_error);
+    // The 30 who stayed and the fresh client then talk without loss.
+    assert_eq!((report.sent, report.delivered, report.lost), (620, 620, 0));
+}
+
+#[test]
+fn twenty_clients_closing_without_a_word_are_each_announced_once_to_everyone_left() {
+    let report = storm_of_twenty(StormKind::Kill);
+    assert!(report.clean(), "{report:?}");
+    let storm = report.storm.unwrap();
+    assert_eq!((storm.announced, storm.expected), (600, 600));
+    assert_eq!(report.told_twice, 0);
+    assert!(storm.fresh_join_ms.is_some(), "{:?}", storm.fresh_error);
+    assert_eq!((report.sent, report.delivered, report.lost), (620, 620, 0));
 }

@@ -6,6 +6,9 @@ use std::io::Write;
 use hubchat::load::{self, cli};
 
 fn main() {
+    // Each client is an open file; the default soft limit (often 1,024)
+    // would cap the clients long before memory does.
+    let _ = hubchat::common::fdlimit::raise_open_file_limit();
     let status = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Help) => {
             print!("{}", cli::USAGE);

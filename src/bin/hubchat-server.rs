@@ -3,6 +3,9 @@
 use hubchat::server::cli::{self, Command};
 
 fn main() {
+    // Each client is an open file; the default soft limit (often 1,024)
+    // would cap the clients long before memory does.
+    let _ = hubchat::common::fdlimit::raise_open_file_limit();
     let status = match cli::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             print!("{}", cli::USAGE);

@@ -140,6 +140,35 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
+/// One socket shared by the threads that read and write it, without a
+/// duplicated descriptor per thread: a server with 10,000 clients then needs
+/// 10,000 open files, not 30,000. Reads and writes go through `&TcpStream`,
+/// which the system allows from two threads at once.
+#[derive(Debug, Clone)]
+pub struct SharedStream(pub std::sync::Arc<std::net::TcpStream>);
+
+impl std::ops::Deref for SharedStream {
+    type Target = std::net::TcpStream;
+    fn deref(&self) -> &std::net::TcpStream {
+        &self.0
+    }
+}
+
+impl Read for SharedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl io::Write for SharedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

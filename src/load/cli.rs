@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::load::{LoadOptions, Pace, Pattern, Report};
+use crate::load::{LoadOptions, Pace, Pattern, Report, Storm, StormKind};
 
 pub const USAGE: &str = "\
 Usage: hubchat-load [OPTIONS]
@@ -24,6 +24,13 @@ Options:
   -c, --concurrency C      Clients connecting at once. Default: 64
       --hold SECONDS       Only connect the clients, hold them this long,
                            then disconnect them all at once.
+      --storm KIND K       Once all are listed, K clients leave at the same
+                           moment, KIND disconnect (each says DISCONNECT) or
+                           kill (each closes its socket without a word),
+                           while a fresh client joins. Checks that everyone
+                           left is told of each leaver exactly once and
+                           times the fresh join; the others then send their
+                           messages (or hold).
       --patience SECONDS   Stop waiting for missing messages after this long
                            without progress. Default: 5
   -q, --quiet              No progress lines on standard error.
@@ -81,6 +88,19 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             }
             "--size" => o.size = number(&flag, &value()?, 0)?,
             "-c" | "--concurrency" => o.connect_concurrency = number(&flag, &value()?, 1)?,
+            "--storm" => {
+                let kind = match value()?.as_str() {
+                    "disconnect" => StormKind::Disconnect,
+                    "kill" => StormKind::Kill,
+                    other => {
+                        return Err(format!(
+                            "--storm is disconnect or kill, then a count, not \"{other}\""
+                        ))
+                    }
+                };
+                let count = number(&flag, &args.next().unwrap_or_default(), 1)?;
+                o.storm = Some(Storm { kind, count });
+            }
             "--hold" => o.hold = Some(Duration::from_secs(number(&flag, &value()?, 0)?)),
             "--patience" => o.patience = Duration::from_secs(number(&flag, &value()?, 1)?),
             "-q" | "--quiet" => o.progress = false,
@@ -133,6 +153,22 @@ pub fn table(o: &LoadOptions, r: &Report) -> String {
     if let Some(e) = &r.first_error {
         t += &format!("  first error  {e}\n");
     }
+    if let Some(s) = &r.storm {
+        t += &format!(
+            "  storm        {} left at once; {} of {} departures told to the {} others in {:.1} ms\n",
+            s.leavers, s.announced, s.expected, s.survivors, s.told_ms
+        );
+        match (s.fresh_join_ms, &s.fresh_error) {
+            (Some(ms), _) => t += &format!("  fresh join   {ms:.1} ms after the storm began\n"),
+            (None, e) => {
+                t += &format!(
+                    "  fresh join   failed: {}\n",
+                    e.as_deref().unwrap_or("unknown")
+                )
+            }
+        }
+    }
+    t += &format!("  told twice   {}\n", r.told_twice);
     if o.hold.is_none() {
         t += &format!("  sent         {}\n", r.sent);
         t += &format!("  delivered    {}\n", r.delivered);
@@ -175,8 +211,52 @@ pub fn json(o: &LoadOptions, r: &Report) -> String {
         "seconds": r.seconds,
         "msg_per_s": r.throughput(),
         "latency_us": {"p50": p50, "p90": p90, "p99": p99, "max": max},
+        "told_twice": r.told_twice,
+        "storm": r.storm.as_ref().map(|s| serde_json::json!({
+            "kind": match o.storm.map(|s| s.kind) {
+                Some(StormKind::Kill) => "kill",
+                _ => "disconnect",
+            },
+            "leavers": s.leavers,
+            "survivors": s.survivors,
+            "announced": s.announced,
+            "expected": s.expected,
+            "told_ms": s.told_ms,
+            "fresh_join_ms": s.fresh_join_ms,
+            "fresh_error": s.fresh_error,
+        })),
         "tool_cpu_s": r.tool_cpu_s,
         "clean": r.clean(),
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(line: &str) -> Result<LoadOptions, String> {
+        match parse(line.split_whitespace().map(String::from))? {
+            Command::Run(o) => Ok(o),
+            Command::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn a_storm_names_its_kind_and_size() {
+        let o = run("-n 2000 --storm kill 1000").unwrap();
+        assert_eq!(
+            o.storm,
+            Some(Storm {
+                kind: StormKind::Kill,
+                count: 1000
+            })
+        );
+        let o = run("--storm=disconnect 5").unwrap();
+        assert_eq!(o.storm.map(|s| s.kind), Some(StormKind::Disconnect));
+        assert!(run("--storm explode 5")
+            .unwrap_err()
+            .contains("disconnect or kill"));
+        assert!(run("--storm kill").unwrap_err().contains("--storm needs"));
+    }
 }

@@ -8,22 +8,35 @@
 //! arrives (see [`stamp`]); the report gives loss, duplicates, throughput,
 //! latency and the tool's own CPU time. Each client has a reader thread and,
 //! while sending, a writer thread; the writer sends everything its window
-//! allows in one write so the tool stays cheaper than the server.
+//! allows in one write, and readers decode only what they count (see
+//! [`wire`]), so the tool stays cheaper than the server.
+//!
+//! A storm ([`Storm`]) makes K clients leave at the same moment, by
+//! DISCONNECT or by closing their sockets, while a fresh client joins; the
+//! tool checks that every remaining client is told of each leaver exactly
+//! once and times the fresh client's join, then runs the message phase
+//! between the remaining clients.
 
 pub mod cli;
 pub mod stamp;
+pub mod wire;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::common::connection::FrameReader;
+use crate::common::connection::{FrameReader, SharedStream};
 use crate::common::frame::DEFAULT_MAX_BODY;
-use crate::common::packet::{client_number, ClientPacket, Info, ServerPacket};
+use crate::common::packet::{client_number, ClientPacket, Info};
 use stamp::Tally;
+use wire::Seen;
+
+/// Stack for the tool's per-client threads: they decode small packets and
+/// count; thousands of them must fit in a small machine.
+const THREAD_STACK: usize = 64 * 1024;
 
 /// Who sends to whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +56,22 @@ pub enum Pace {
     Rate(f64),
 }
 
+/// How the clients of a storm leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StormKind {
+    /// Each says DISCONNECT.
+    Disconnect,
+    /// Each closes its socket without a word, as a killed program does.
+    Kill,
+}
+
+/// `count` clients leave at the same moment, in the way `kind` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storm {
+    pub kind: StormKind,
+    pub count: usize,
+}
+
 /// One run's settings.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -55,6 +84,8 @@ pub struct LoadOptions {
     pub connect_concurrency: usize,
     /// Hold the clients connected this long instead of sending messages.
     pub hold: Option<Duration>,
+    /// Make some clients leave at once before the message phase.
+    pub storm: Option<Storm>,
     /// Give up on missing messages after this long without progress.
     pub patience: Duration,
     /// Progress lines on standard error.
@@ -72,6 +103,7 @@ impl Default for LoadOptions {
             size: 64,
             connect_concurrency: 64,
             hold: None,
+            storm: None,
             patience: Duration::from_secs(5),
             progress: false,
         }
@@ -93,13 +125,49 @@ pub struct Report {
     pub duplicated: u64,
     pub seconds: f64,
     pub latency_us: [f64; 4],
+    /// Departures announced for a client the receiver did not list (it was
+    /// told twice, or of a client it never heard of).
+    pub told_twice: u64,
+    pub storm: Option<StormReport>,
     pub tool_cpu_s: Option<f64>,
 }
 
-impl Report {
-    /// Whether the run passed: every client joined, nothing lost or doubled.
+/// What a storm measured.
+#[derive(Debug, Clone, Default)]
+pub struct StormReport {
+    pub leavers: usize,
+    /// Clients that stayed (the fresh one not counted).
+    pub survivors: usize,
+    /// Departures the survivors were told of, one per survivor and leaver.
+    pub announced: u64,
+    /// `leavers * survivors`: what `announced` must reach.
+    pub expected: u64,
+    /// Milliseconds from the storm until every survivor was told of every
+    /// leaver (or the tool gave up).
+    pub told_ms: f64,
+    /// Milliseconds from the storm until a fresh client, connecting at the
+    /// same moment, had its roster; `None` if it failed.
+    pub fresh_join_ms: Option<f64>,
+    pub fresh_error: Option<String>,
+}
+
+impl StormReport {
+    /// Everyone was told of everyone who left, and the fresh client got in.
     pub fn clean(&self) -> bool {
-        self.failed == 0 && self.lost == 0 && self.duplicated == 0 && self.connected == self.clients
+        self.announced == self.expected && self.fresh_join_ms.is_some()
+    }
+}
+
+impl Report {
+    /// Whether the run passed: every client joined, nothing lost or doubled,
+    /// every departure announced once.
+    pub fn clean(&self) -> bool {
+        self.failed == 0
+            && self.lost == 0
+            && self.duplicated == 0
+            && self.told_twice == 0
+            && self.connected == self.clients
+            && self.storm.as_ref().is_none_or(StormReport::clean)
     }
 
     pub fn throughput(&self) -> f64 {
@@ -111,7 +179,8 @@ impl Report {
     }
 }
 
-/// Everything the clients' threads share.
+/// Everything the clients' threads share. Per-client vectors have one slot
+/// per client plus one for the fresh client a storm brings in.
 struct Shared {
     start: Instant,
     clients: usize,
@@ -121,27 +190,64 @@ struct Shared {
     writers: Mutex<Vec<Option<Thread>>>,
     /// Per client: how many clients its roster lists.
     known: Vec<AtomicUsize>,
+    /// Per client: how many listed clients it was told have left.
+    departed: Vec<AtomicUsize>,
+    /// Departures announced for clients the receiver did not list.
+    told_twice: AtomicU64,
     delivered_total: AtomicU64,
+    /// The message phase's total; the reader that delivers the last one
+    /// wakes the main thread.
+    expected_total: AtomicU64,
+    main: Thread,
     stop: AtomicBool,
+}
+
+impl Shared {
+    /// Counts one delivered message from `sender` and wakes whoever waits.
+    fn delivered(&self, sender: usize) {
+        let Some(count) = self.delivered_from.get(sender) else {
+            return;
+        };
+        count.fetch_add(1, Ordering::SeqCst);
+        if self.delivered_total.fetch_add(1, Ordering::SeqCst) + 1
+            == self.expected_total.load(Ordering::SeqCst)
+        {
+            self.main.unpark();
+        }
+        if let Some(Some(t)) = self
+            .writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sender)
+        {
+            t.unpark();
+        }
+    }
 }
 
 struct Client {
     idx: usize,
     id: String,
-    stream: TcpStream,
+    /// One descriptor per client, shared by its reader and writer.
+    stream: SharedStream,
     reader: JoinHandle<Tally>,
 }
 
 /// Runs the load and returns its figures.
 pub fn run(opts: &LoadOptions) -> io::Result<Report> {
     let addr = resolve(&opts.server)?;
+    let slots = opts.clients + 1;
     let shared = Arc::new(Shared {
         start: Instant::now(),
         clients: opts.clients,
-        delivered_from: (0..opts.clients).map(|_| AtomicU64::new(0)).collect(),
-        writers: Mutex::new(vec![None; opts.clients]),
-        known: (0..opts.clients).map(|_| AtomicUsize::new(0)).collect(),
+        delivered_from: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+        writers: Mutex::new(vec![None; slots]),
+        known: (0..slots).map(|_| AtomicUsize::new(0)).collect(),
+        departed: (0..slots).map(|_| AtomicUsize::new(0)).collect(),
+        told_twice: AtomicU64::new(0),
         delivered_total: AtomicU64::new(0),
+        expected_total: AtomicU64::new(u64::MAX),
+        main: thread::current(),
         stop: AtomicBool::new(false),
     });
     let cpu_before = cpu_seconds();
@@ -150,7 +256,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<Report> {
         ..Report::default()
     };
 
-    let (clients, errors) = connect_all(addr, opts, &shared);
+    let (mut clients, errors) = connect_all(addr, opts, &shared);
     report.connected = clients.len();
     report.failed = errors.len();
     report.first_error = errors.into_iter().next();
@@ -160,16 +266,20 @@ pub fn run(opts: &LoadOptions) -> io::Result<Report> {
     );
 
     // Every client has every other in its roster.
-    let everyone_listed = || {
-        clients
-            .iter()
-            .all(|c| shared.known[c.idx].load(Ordering::SeqCst) >= clients.len())
-    };
     let join_deadline = Instant::now() + opts.patience.max(Duration::from_secs(60));
-    while !everyone_listed() && Instant::now() < join_deadline {
-        thread::sleep(Duration::from_micros(200));
+    while !all_listed(&clients, &shared) && Instant::now() < join_deadline {
+        thread::sleep(Duration::from_millis(1));
     }
     report.join_ms = shared.start.elapsed().as_secs_f64() * 1000.0;
+
+    let mut tally = Tally::default();
+    if let (Some(storm), 0) = (opts.storm, report.failed) {
+        let (remaining, storm_report, leavers_tally) =
+            run_storm(clients, storm, addr, opts, &shared);
+        clients = remaining;
+        tally.merge(leavers_tally);
+        report.storm = Some(storm_report);
+    }
 
     if let Some(hold) = opts.hold {
         hold_for(hold, opts, &shared);
@@ -177,16 +287,117 @@ pub fn run(opts: &LoadOptions) -> io::Result<Report> {
         send_all(&clients, opts, &shared, &mut report);
     }
 
-    let tally = disconnect_all(clients);
+    tally.merge(disconnect_all(clients));
     report.delivered = tally.delivered;
     report.duplicated = tally.duplicates;
     report.lost = report.sent.saturating_sub(tally.delivered);
+    report.told_twice = shared.told_twice.load(Ordering::SeqCst);
     let mut lat = tally.latencies;
     lat.sort_unstable();
     let us = |p: f64| stamp::percentile(&lat, p) as f64 / 1000.0;
     report.latency_us = [us(50.0), us(90.0), us(99.0), us(100.0)];
     report.tool_cpu_s = cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     Ok(report)
+}
+
+/// Whether every client lists every client.
+fn all_listed(clients: &[Client], shared: &Shared) -> bool {
+    clients
+        .iter()
+        .all(|c| shared.known[c.idx].load(Ordering::SeqCst) >= clients.len())
+}
+
+/// Which of `n` clients leave in a storm of `k`: spread evenly, so pairs
+/// and rings lose partners all over.
+fn leaves(i: usize, n: usize, k: usize) -> bool {
+    i * k / n != (i + 1) * k / n
+}
+
+/// Makes `storm.count` clients leave at the same moment while a fresh
+/// client connects, and waits until every survivor was told of every
+/// leaver. Returns the survivors and the fresh client, the storm's
+/// figures, and the leavers' tallies.
+fn run_storm(
+    clients: Vec<Client>,
+    storm: Storm,
+    addr: SocketAddr,
+    opts: &LoadOptions,
+    shared: &Arc<Shared>,
+) -> (Vec<Client>, StormReport, Tally) {
+    let n = clients.len();
+    let k = storm.count.min(n);
+    let (mut leavers, mut survivors) = (Vec::new(), Vec::new());
+    for (i, c) in clients.into_iter().enumerate() {
+        if leaves(i, n, k) {
+            leavers.push(c);
+        } else {
+            survivors.push(c);
+        }
+    }
+    let mut report = StormReport {
+        leavers: leavers.len(),
+        survivors: survivors.len(),
+        expected: (leavers.len() * survivors.len()) as u64,
+        ..StormReport::default()
+    };
+    let told_before: Vec<usize> = survivors
+        .iter()
+        .map(|c| shared.departed[c.idx].load(Ordering::SeqCst))
+        .collect();
+    progress(opts, &format!("storm: {} clients leave at once", k));
+
+    let begun = Instant::now();
+    let fresh = {
+        let shared = shared.clone();
+        let idx = opts.clients;
+        thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || join(addr, idx, &shared).map(|c| (c, begun.elapsed())))
+    };
+    let bye = ClientPacket::Disconnect.encode();
+    for c in &leavers {
+        let _ = match storm.kind {
+            StormKind::Disconnect => (&*c.stream).write_all(&bye),
+            StormKind::Kill => c.stream.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
+    // Wait until every survivor was told of every leaver, or progress stops.
+    let told = || -> u64 {
+        survivors
+            .iter()
+            .zip(&told_before)
+            .map(|(c, before)| (shared.departed[c.idx].load(Ordering::SeqCst) - before) as u64)
+            .sum()
+    };
+    let mut last = (0, Instant::now());
+    loop {
+        let now = told();
+        if now >= report.expected {
+            break;
+        }
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > opts.patience {
+            break;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    report.told_ms = begun.elapsed().as_secs_f64() * 1000.0;
+    report.announced = told();
+
+    match fresh.map_err(|e| e.to_string()).and_then(|t| {
+        t.join()
+            .unwrap_or_else(|_| Err(io::Error::other("its thread panicked")))
+            .map_err(|e| e.to_string())
+    }) {
+        Ok((client, took)) => {
+            report.fresh_join_ms = Some(took.as_secs_f64() * 1000.0);
+            survivors.push(client);
+        }
+        Err(e) => report.fresh_error = Some(e),
+    }
+    (survivors, report, finish(leavers))
 }
 
 fn resolve(server: &str) -> io::Result<SocketAddr> {
@@ -239,10 +450,13 @@ fn connect_all(
 /// Connects one client and runs its handshake; its reader thread takes over
 /// once the client knows its own id.
 fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    let stream = SharedStream(Arc::new(TcpStream::connect_timeout(
+        &addr,
+        Duration::from_secs(10),
+    )?));
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = FrameReader::new(stream.try_clone()?, DEFAULT_MAX_BODY * 64);
+    let mut reader = FrameReader::new(stream.clone(), DEFAULT_MAX_BODY * 64);
     let name = format!("load-{}-{idx}", std::process::id());
     let colors = crate::common::color::ORIGINAL_PALETTE;
     let info = Info {
@@ -251,18 +465,24 @@ fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client
         image_name: format!("image_{}.png", idx % 25 + 1),
         hubchat: None,
     };
-    (&stream).write_all(&ClientPacket::Info(info).encode())?;
+    (&*stream).write_all(&ClientPacket::Info(info).encode())?;
     let mut roster = RosterCount::default();
     let id = loop {
-        match next_packet(&mut reader)? {
-            ServerPacket::AllClients(r) => {
-                roster.add(r.0.iter().map(|(id, _)| id.as_str()));
-                if let Some((id, _)) = r.0.iter().rev().find(|(_, p)| p.name == name) {
-                    break id.clone();
+        match wire::decode(next_frame(&mut reader)?)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        {
+            Seen::Roster(entries) => {
+                roster.add(entries.iter().map(|(id, _)| id.as_ref()));
+                // Our own roster is the one that lists our name (last).
+                if let Some((id, _)) = entries.iter().rev().find(|(_, n)| *n == name) {
+                    break id.to_string();
                 }
             }
-            ServerPacket::ServerClose { message } => {
-                return Err(io::Error::new(io::ErrorKind::ConnectionRefused, message))
+            Seen::Closed(message) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    message.into_owned(),
+                ))
             }
             _ => {}
         }
@@ -271,7 +491,7 @@ fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client
     let reader = {
         let shared = shared.clone();
         thread::Builder::new()
-            .stack_size(128 * 1024)
+            .stack_size(THREAD_STACK)
             .spawn(move || read_loop(idx, reader, roster, &shared))?
     };
     Ok(Client {
@@ -282,11 +502,10 @@ fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client
     })
 }
 
-fn next_packet(reader: &mut FrameReader<TcpStream>) -> io::Result<ServerPacket> {
+/// The next frame's body; the end of the stream is an error here.
+fn next_frame(reader: &mut FrameReader<SharedStream>) -> io::Result<&[u8]> {
     match reader.read_frame() {
-        Ok(Some(body)) => {
-            ServerPacket::decode(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-        }
+        Ok(Some(body)) => Ok(body),
         Ok(None) => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "server closed the connection",
@@ -317,14 +536,18 @@ impl RosterCount {
         }
     }
 
-    fn remove(&mut self, id: &str) {
-        if let Some(k) = client_number(id).map(|k| k as usize) {
-            if let Some(word) = self.bits.get_mut(k / 64) {
-                if *word & (1 << (k % 64)) != 0 {
-                    *word &= !(1 << (k % 64));
-                    self.count -= 1;
-                }
+    /// Forgets `id`; false if it was not listed.
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(k) = client_number(id).map(|k| k as usize) else {
+            return false;
+        };
+        match self.bits.get_mut(k / 64) {
+            Some(word) if *word & (1 << (k % 64)) != 0 => {
+                *word &= !(1 << (k % 64));
+                self.count -= 1;
+                true
             }
+            _ => false,
         }
     }
 }
@@ -332,49 +555,38 @@ impl RosterCount {
 /// Reads one client's packets until the server closes it.
 fn read_loop(
     idx: usize,
-    mut reader: FrameReader<TcpStream>,
+    mut reader: FrameReader<SharedStream>,
     mut roster: RosterCount,
     shared: &Shared,
 ) -> Tally {
     let mut tally = Tally::default();
     let known = &shared.known[idx];
     known.store(roster.count, Ordering::SeqCst);
-    while let Ok(packet) = next_packet(&mut reader) {
-        match packet {
-            ServerPacket::Message { text, .. } => {
+    while let Ok(body) = next_frame(&mut reader) {
+        match wire::decode(body) {
+            Ok(Seen::Message(text)) => {
                 tally.record(&text, stamp::since(shared.start));
                 if let Some((sender, _, _)) = stamp::parse(&text) {
-                    if let Some(count) = shared.delivered_from.get(sender) {
-                        count.fetch_add(1, Ordering::SeqCst);
-                        shared.delivered_total.fetch_add(1, Ordering::Relaxed);
-                        wake_writer(shared, sender);
-                    }
+                    shared.delivered(sender);
                 }
             }
-            ServerPacket::AllClients(r) => {
-                roster.add(r.0.iter().map(|(id, _)| id.as_str()));
+            Ok(Seen::Roster(entries)) => {
+                roster.add(entries.iter().map(|(id, _)| id.as_ref()));
                 known.store(roster.count, Ordering::SeqCst);
             }
-            ServerPacket::Disconnect { id } => {
-                roster.remove(&id);
+            Ok(Seen::Departure(id)) => {
+                if roster.remove(&id) {
+                    shared.departed[idx].fetch_add(1, Ordering::SeqCst);
+                } else {
+                    shared.told_twice.fetch_add(1, Ordering::SeqCst);
+                }
                 known.store(roster.count, Ordering::SeqCst);
             }
-            ServerPacket::ServerClose { .. } => break,
-            _ => {}
+            Ok(Seen::Closed(_)) => break,
+            Ok(Seen::Other) | Err(_) => {}
         }
     }
     tally
-}
-
-fn wake_writer(shared: &Shared, sender: usize) {
-    if let Some(Some(t)) = shared
-        .writers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(sender)
-    {
-        t.unpark();
-    }
 }
 
 fn partner(idx: usize, n: usize, pattern: Pattern) -> usize {
@@ -385,39 +597,58 @@ fn partner(idx: usize, n: usize, pattern: Pattern) -> usize {
     }
 }
 
-/// The message phase: every client sends its messages; waits until all
-/// arrived or no progress was made for `patience`.
+/// The message phase: every client sends its messages to its partner (by
+/// position among `clients`); waits until all arrived or no progress was
+/// made for `patience`.
 fn send_all(clients: &[Client], opts: &LoadOptions, shared: &Arc<Shared>, report: &mut Report) {
     let n = clients.len();
     if n == 0 {
         return;
     }
-    let barrier = Arc::new(Barrier::new(n + 1));
-    let writers: Vec<JoinHandle<u64>> = clients
-        .iter()
-        .map(|c| {
-            let to = clients[partner(c.idx, n, opts.pattern)].id.clone();
-            let stream = c.stream.try_clone().expect("clone a connected socket");
-            let (shared, barrier, opts, idx) =
-                (shared.clone(), barrier.clone(), opts.clone(), c.idx);
+    let expected = opts.messages * n as u64;
+    shared.expected_total.store(expected, Ordering::SeqCst);
+    // Writers wait for the gate to open (the write lock to be released) so
+    // they all start together; if one cannot start, the others see `stop`.
+    let gate = Arc::new(RwLock::new(()));
+    let closed = gate.write().unwrap_or_else(|p| p.into_inner());
+    let mut writers: Vec<JoinHandle<u64>> = Vec::with_capacity(n);
+    for (pos, c) in clients.iter().enumerate() {
+        let to = clients[partner(pos, n, opts.pattern)].id.clone();
+        let idx = c.idx;
+        let spawned = {
+            let (stream, shared, gate, opts) =
+                (c.stream.clone(), shared.clone(), gate.clone(), opts.clone());
             thread::Builder::new()
-                .stack_size(128 * 1024)
-                .spawn(move || write_loop(stream, idx, &to, &opts, &shared, &barrier))
-                .expect("spawn a writer thread")
-        })
-        .collect();
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    drop(gate.read().unwrap_or_else(|p| p.into_inner()));
+                    write_loop(stream, idx, &to, &opts, &shared)
+                })
+        };
+        match spawned {
+            Ok(w) => writers.push(w),
+            Err(e) => {
+                report.failed += 1;
+                report
+                    .first_error
+                    .get_or_insert(format!("client {idx}: {e}"));
+                shared.stop.store(true, Ordering::SeqCst);
+                break;
+            }
+        }
+    }
     {
         let mut slots = shared.writers.lock().unwrap_or_else(|p| p.into_inner());
         for (c, w) in clients.iter().zip(&writers) {
             slots[c.idx] = Some(w.thread().clone());
         }
     }
-    barrier.wait();
     let started = Instant::now();
-    let expected = opts.messages * n as u64;
+    drop(closed);
+
     let mut last = (0, Instant::now());
     let mut last_print = Instant::now();
-    loop {
+    while !shared.stop.load(Ordering::SeqCst) {
         let got = shared.delivered_total.load(Ordering::SeqCst);
         if got >= expected {
             break;
@@ -431,7 +662,8 @@ fn send_all(clients: &[Client], opts: &LoadOptions, shared: &Arc<Shared>, report
             progress(opts, &format!("{got} of {expected} messages delivered"));
             last_print = Instant::now();
         }
-        thread::sleep(Duration::from_micros(100));
+        // The reader that delivers the last message wakes us.
+        thread::park_timeout(Duration::from_millis(100));
     }
     report.seconds = started.elapsed().as_secs_f64();
     shared.stop.store(true, Ordering::SeqCst);
@@ -443,14 +675,12 @@ fn send_all(clients: &[Client], opts: &LoadOptions, shared: &Arc<Shared>, report
 
 /// Sends one client's messages; returns how many it sent.
 fn write_loop(
-    mut stream: TcpStream,
+    mut stream: SharedStream,
     idx: usize,
     to: &str,
     opts: &LoadOptions,
     shared: &Shared,
-    barrier: &Barrier,
 ) -> u64 {
-    barrier.wait();
     let begun = Instant::now();
     let mut sent = 0u64;
     let mut batch = Vec::new();
@@ -513,10 +743,15 @@ fn hold_for(hold: Duration, opts: &LoadOptions, shared: &Shared) {
 fn disconnect_all(clients: Vec<Client>) -> Tally {
     let bye = ClientPacket::Disconnect.encode();
     for c in &clients {
-        let _ = (&c.stream).write_all(&bye);
+        let _ = (&*c.stream).write_all(&bye);
     }
-    // The server closes each connection after DISCONNECT; readers still
-    // open after a grace period are cut off.
+    finish(clients)
+}
+
+/// Waits for the server to close each client (as it does after DISCONNECT,
+/// or after the client closed), cuts off readers still open after a grace
+/// period, and gathers their tallies.
+fn finish(clients: Vec<Client>) -> Tally {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline && clients.iter().any(|c| !c.reader.is_finished()) {
         thread::sleep(Duration::from_millis(2));
@@ -541,4 +776,32 @@ fn cpu_seconds() -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_takes_exactly_k_clients_spread_over_all() {
+        for (n, k) in [(10, 3), (2000, 1000), (50, 20), (7, 7), (5, 0)] {
+            let chosen: Vec<usize> = (0..n).filter(|&i| leaves(i, n, k)).collect();
+            assert_eq!(chosen.len(), k, "{n} {k}");
+        }
+        let chosen: Vec<usize> = (0..10).filter(|&i| leaves(i, 10, 2)).collect();
+        assert_eq!(chosen, [4, 9]);
+    }
+
+    #[test]
+    fn a_departure_counts_once_and_a_second_one_is_told_twice() {
+        let mut roster = RosterCount::default();
+        roster.add(["client0", "client7", "client70"].into_iter());
+        roster.add(["client7"].into_iter());
+        assert_eq!(roster.count, 3, "listing a client again adds nothing");
+        assert!(roster.remove("client7"));
+        assert!(!roster.remove("client7"), "the second announcement");
+        assert!(!roster.remove("client999"), "never listed");
+        assert!(!roster.remove("nobody"));
+        assert_eq!(roster.count, 2);
+    }
 }

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::avatar;
-use crate::common::connection::{FrameReader, ReadError};
+use crate::common::connection::{FrameReader, ReadError, SharedStream};
 use crate::common::frame::FrameError;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
@@ -61,14 +61,15 @@ impl End {
 }
 
 /// Serves one accepted connection until it ends. Runs on its own thread.
-pub fn serve(stream: TcpStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &Context) {
-    let writer = match stream.try_clone().and_then(|s| {
-        let outbox = outbox.clone();
+pub fn serve(stream: SharedStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &Context) {
+    let spawned = {
+        let (s, outbox) = (stream.clone(), outbox.clone());
         thread::Builder::new()
             .name(format!("write {addr}"))
             .stack_size(WRITER_STACK)
             .spawn(move || write_loop(s, &outbox))
-    }) {
+    };
+    let writer = match spawned {
         Ok(handle) => handle,
         Err(e) => {
             ctx.events.emit(ServerEvent::Error {
@@ -131,7 +132,7 @@ impl From<End> for Failed {
 
 /// Waits for the client's INFO, within the handshake deadline, and joins it.
 fn handshake(
-    reader: &mut FrameReader<TcpStream>,
+    reader: &mut FrameReader<SharedStream>,
     addr: SocketAddr,
     outbox: &Arc<Outbox>,
     ctx: &Context,
@@ -179,7 +180,7 @@ fn handshake(
 
 /// Hands each packet of a joined client to the hub until the connection ends.
 fn relay_loop(
-    reader: &mut FrameReader<TcpStream>,
+    reader: &mut FrameReader<SharedStream>,
     me: &Party,
     hubchat: bool,
     outbox: &Arc<Outbox>,
@@ -234,7 +235,7 @@ fn relay_loop(
 
 /// Sends everything the outbox hands out until it is finished or the socket
 /// fails. Runs on the connection's writer thread.
-fn write_loop(mut stream: TcpStream, outbox: &Outbox) {
+fn write_loop(mut stream: SharedStream, outbox: &Outbox) {
     let mut batch = Vec::new();
     loop {
         match outbox.next(&mut batch) {

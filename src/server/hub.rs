@@ -199,7 +199,7 @@ impl Hub {
             } else {
                 &for_original
             };
-            if m.outbox.push(frame).is_err() {
+            if m.outbox.push_later(frame).is_err() {
                 dropped.push(other);
             }
         }
@@ -322,8 +322,15 @@ impl Hub {
     }
 
     fn remove_locked(&self, reg: &mut Registry, k: u64, reason: LeaveReason) {
+        let dropped = self.remove_one(reg, k, reason);
+        self.drop_overflowed(reg, dropped);
+    }
+
+    /// Removes one client and tells the others; returns those whose queues
+    /// overflowed on being told.
+    fn remove_one(&self, reg: &mut Registry, k: u64, reason: LeaveReason) -> Vec<u64> {
         let Some(gone) = reg.members.remove(&k) else {
-            return;
+            return Vec::new();
         };
         reg.names.remove(&name_key(&gone.who.name));
         let frame = ServerPacket::Disconnect {
@@ -333,23 +340,24 @@ impl Hub {
         let dropped: Vec<u64> = reg
             .members
             .iter()
-            .filter(|(_, m)| m.outbox.push(&frame).is_err())
+            .filter(|(_, m)| m.outbox.push_later(&frame).is_err())
             .map(|(&k, _)| k)
             .collect();
         self.events.emit(ServerEvent::Left {
             who: gone.who,
             reason,
         });
-        self.drop_overflowed(reg, dropped);
+        dropped
     }
 
     /// Drops clients whose queues overflowed. Telling the others may overflow
-    /// further queues, which are dropped in turn.
-    fn drop_overflowed(&self, reg: &mut Registry, dropped: Vec<u64>) {
-        for k in dropped {
+    /// further queues, which are dropped in turn: a work list, not recursion,
+    /// since thousands of slow clients can overflow at once.
+    fn drop_overflowed(&self, reg: &mut Registry, mut dropped: Vec<u64>) {
+        while let Some(k) = dropped.pop() {
             if let Some(m) = reg.members.get(&k) {
                 m.outbox.abort(LeaveReason::StoppedReading);
-                self.remove_locked(reg, k, LeaveReason::StoppedReading);
+                dropped.extend(self.remove_one(reg, k, LeaveReason::StoppedReading));
             }
         }
     }

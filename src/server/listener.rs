@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::common::connection::SharedStream;
 use crate::common::packet::{ServerPacket, SERVER_CLOSE_TEXT};
 use crate::server::connection::{self, Context, READER_STACK};
 use crate::server::event::{Events, LeaveReason, ServerEvent};
@@ -264,15 +265,6 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let config = &shared.ctx.config;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.queue.grace));
-    let outbox = match stream.try_clone() {
-        Ok(handle) => Arc::new(Outbox::new(handle, config.queue)),
-        Err(e) => {
-            shared.ctx.events.emit(ServerEvent::Error {
-                message: format!("Could not serve {addr}: {e}"),
-            });
-            return;
-        }
-    };
 
     let mut conns = shared.lock_conns();
     if conns.open.len() >= config.max_clients + HANDSHAKE_SLACK {
@@ -280,6 +272,9 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
         turn_away(stream, addr, shared);
         return;
     }
+    // One descriptor per client, shared by its reader, writer and outbox.
+    let stream = SharedStream(Arc::new(stream));
+    let outbox = Arc::new(Outbox::new(stream.0.clone(), config.queue));
     let key = conns.next;
     conns.next += 1;
     let spawned = {

@@ -13,9 +13,19 @@
 //! writer blocked in `write` for the grace period fails by its socket's write
 //! timeout. Nothing is ever discarded silently: a frame is either sent or the
 //! client is disconnected.
+//!
+//! Roster changes (a join, a departure) go to every client at once. Waking
+//! every writer for each of them would cost a thread switch and a system call
+//! per client per change: 500,000 of each while 1,000 clients join. So these
+//! are pushed with [`Outbox::push_later`]: queued at once, in order with
+//! everything else, but the writer is woken by one shared flusher thread up
+//! to [`LATER`] afterwards, by which time a burst of changes has gathered
+//! into one write. Anything pushed with [`Outbox::push`] (a message, say)
+//! wakes the writer at once and takes the waiting changes along.
 
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::server::event::LeaveReason;
@@ -41,13 +51,26 @@ pub struct Outbox {
     ready: Condvar,
     /// A handle on the socket, to wake a blocked writer and reader when the
     /// connection is aborted from another thread.
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     limits: QueueLimits,
 }
+
+/// How long a frame pushed with [`Outbox::push_later`] may wait before its
+/// writer is woken: short for a person, long enough to gather a join storm.
+pub const LATER: Duration = Duration::from_millis(25);
+
+/// A queue buffer above this size is freed once its bytes are handed to the
+/// writer, rather than kept for the connection's life.
+const KEEP_QUEUE: usize = 64 * 1024;
+/// The most buffer a client with nothing to send keeps.
+const KEEP_IDLE: usize = 4 * 1024;
 
 #[derive(Default)]
 struct State {
     queued: Vec<u8>,
+    /// `queued` holds bytes whose writer has not been woken yet: the
+    /// flusher will, unless an ordinary push does first.
+    waking_later: bool,
     full_since: Option<Instant>,
     /// No more frames are accepted; the writer sends what is queued and ends.
     finishing: bool,
@@ -64,7 +87,7 @@ pub enum Next {
 }
 
 impl Outbox {
-    pub fn new(stream: TcpStream, limits: QueueLimits) -> Self {
+    pub fn new(stream: Arc<TcpStream>, limits: QueueLimits) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
@@ -73,12 +96,43 @@ impl Outbox {
         }
     }
 
-    /// Appends one whole frame. Frames pushed after `finish` or `abort` are
-    /// dropped, since that connection is closing.
+    /// Appends one whole frame and wakes the writer. Frames pushed after
+    /// `finish` or `abort` are dropped, since that connection is closing.
     pub fn push(&self, frame: &[u8]) -> Result<(), Overflow> {
         let mut s = self.lock();
+        let was_empty = self.append(&mut s, frame)?;
+        // A writer only sleeps on an empty queue, or on one whose wake-up
+        // was left to the flusher.
+        let wake = was_empty || s.waking_later;
+        s.waking_later = false;
+        drop(s);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Appends one whole frame, as [`Outbox::push`] does, but leaves waking
+    /// the writer to the flusher, within [`LATER`]. For frames everyone gets
+    /// at once (roster changes), where a burst should go out in one write.
+    pub fn push_later(self: &Arc<Self>, frame: &[u8]) -> Result<(), Overflow> {
+        let mut s = self.lock();
+        if self.append(&mut s, frame)? {
+            s.waking_later = true;
+            drop(s);
+            if !Flusher::schedule(self.clone()) {
+                // No flusher thread could be started: wake now instead.
+                self.wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the limits and appends; tells whether the queue was empty
+    /// (so nobody has woken the writer for it yet).
+    fn append(&self, s: &mut State, frame: &[u8]) -> Result<bool, Overflow> {
         if s.finishing {
-            return Ok(());
+            return Ok(false);
         }
         let len = s.queued.len() + frame.len();
         if len >= self.limits.hard_bytes {
@@ -90,13 +144,20 @@ impl Outbox {
                 return Err(Overflow);
             }
         }
-        let wake = s.queued.is_empty();
+        let was_empty = s.queued.is_empty();
         s.queued.extend_from_slice(frame);
-        drop(s);
-        if wake {
+        Ok(was_empty)
+    }
+
+    /// Wakes the writer for frames pushed with [`Outbox::push_later`], if
+    /// nothing woke it meanwhile.
+    fn wake(&self) {
+        let mut s = self.lock();
+        if s.waking_later {
+            s.waking_later = false;
+            drop(s);
             self.ready.notify_one();
         }
-        Ok(())
     }
 
     /// Accepts no more frames; the writer sends what is queued, then closes
@@ -129,6 +190,16 @@ impl Outbox {
     pub fn next(&self, batch: &mut Vec<u8>) -> Next {
         batch.clear();
         let mut s = self.lock();
+        if s.queued.is_empty() {
+            // Going idle: an idle client keeps only small buffers, so
+            // 10,000 quiet clients do not each pin a burst's worth.
+            if batch.capacity() > KEEP_IDLE {
+                *batch = Vec::new();
+            }
+            if s.queued.capacity() > KEEP_IDLE {
+                s.queued = Vec::new();
+            }
+        }
         while s.queued.is_empty() && !s.finishing {
             s = self
                 .ready
@@ -140,8 +211,9 @@ impl Outbox {
         }
         std::mem::swap(&mut s.queued, batch);
         s.full_since = None;
+        s.waking_later = false;
         // Do not let one burst pin a large buffer for the connection's life.
-        if s.queued.capacity() > self.limits.soft_bytes {
+        if s.queued.capacity() > KEEP_QUEUE {
             s.queued = Vec::new();
         }
         Next::Send
@@ -151,6 +223,74 @@ impl Outbox {
     /// panicked while holding it.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The one thread that wakes writers for [`Outbox::push_later`]. It sleeps
+/// on a condition variable while nothing is due, so an idle server uses no
+/// CPU for it; it is shared by every server in the process and lives as long
+/// as the process.
+struct Flusher {
+    due: Mutex<Vec<Arc<Outbox>>>,
+    ready: Condvar,
+}
+
+impl Flusher {
+    /// Hands `outbox` to the flusher; false if no flusher could be started.
+    fn schedule(outbox: Arc<Outbox>) -> bool {
+        static FLUSHER: OnceLock<Option<Arc<Flusher>>> = OnceLock::new();
+        let Some(flusher) = FLUSHER.get_or_init(Flusher::start) else {
+            return false;
+        };
+        let mut due = flusher.lock();
+        let was_empty = due.is_empty();
+        due.push(outbox);
+        drop(due);
+        if was_empty {
+            flusher.ready.notify_one();
+        }
+        true
+    }
+
+    fn start() -> Option<Arc<Flusher>> {
+        let flusher = Arc::new(Flusher {
+            due: Mutex::new(Vec::new()),
+            ready: Condvar::new(),
+        });
+        let running = flusher.clone();
+        thread::Builder::new()
+            .name("outbox flusher".into())
+            .stack_size(64 * 1024)
+            .spawn(move || running.run())
+            .ok()?;
+        Some(flusher)
+    }
+
+    fn run(&self) {
+        let mut batch = Vec::new();
+        loop {
+            let mut due = self.lock();
+            while due.is_empty() {
+                due = self
+                    .ready
+                    .wait(due)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            drop(due);
+            // Let the burst that started with this frame gather.
+            thread::sleep(LATER);
+            std::mem::swap(&mut *self.lock(), &mut batch);
+            for outbox in batch.drain(..) {
+                outbox.wake();
+            }
+        }
+    }
+
+    /// A list of outboxes: consistent whatever panicked while holding it.
+    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Outbox>>> {
+        self.due
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
