@@ -6,6 +6,7 @@ fn main() {
     // Each client is an open file; the default soft limit (often 1,024)
     // would cap the clients long before memory does.
     let _ = hubchat::common::fdlimit::raise_open_file_limit();
+    hubchat::common::memory::use_few_arenas();
     let status = match cli::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             print!("{}", cli::USAGE);

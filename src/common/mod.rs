@@ -19,6 +19,7 @@ pub mod color;
 pub mod connection;
 pub mod fdlimit;
 pub mod frame;
+pub mod memory;
 pub mod netaddr;
 pub mod packet;
 pub mod profile;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::connection::SharedStream;
 use crate::common::packet::{ServerPacket, SERVER_CLOSE_TEXT};
+use crate::server::capacity;
 use crate::server::connection::{self, Context, READER_STACK};
 use crate::server::event::{Events, LeaveReason, ServerEvent};
 use crate::server::hub::Hub;
@@ -123,6 +124,14 @@ impl Server {
             addr: bind,
             source: e,
         })?;
+        // Never more connections than the system can give threads to: past
+        // that, starting a thread aborts the process (see `capacity`).
+        let mut config = config;
+        if let Some(limit) = capacity::system_limit() {
+            config.max_clients = config
+                .max_clients
+                .min(limit.saturating_sub(HANDSHAKE_SLACK).max(1));
+        }
         let shared = Arc::new(Shared {
             ctx: Context {
                 hub: Arc::new(Hub::new(

@@ -5,6 +5,7 @@
 //! [`hub`] (who hears it) -> the receiver's [`outbox`] -> its writer thread
 //! -> socket. [`listener`] owns the listening socket and the shutdown.
 
+pub mod capacity;
 pub mod cli;
 pub mod connection;
 pub mod event;
