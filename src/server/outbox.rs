@@ -28,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::memory;
 use crate::server::event::LeaveReason;
 
 /// How much a client may have queued, and for how long.
@@ -58,6 +59,10 @@ pub struct Outbox {
 /// How long a frame pushed with [`Outbox::push_later`] may wait before its
 /// writer is woken: short for a person, long enough to gather a join storm.
 pub const LATER: Duration = Duration::from_millis(25);
+
+/// How long roster traffic must stay quiet before freed memory is handed
+/// back to the system.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// A queue buffer above this size is freed once its bytes are handed to the
 /// writer, rather than kept for the connection's life.
@@ -272,14 +277,34 @@ impl Flusher {
 
     fn run(&self) {
         let mut batch = Vec::new();
+        // Whether memory was handed back since the last burst.
+        let mut trimmed = true;
         loop {
             let mut due = self.lock();
             while due.is_empty() {
-                due = self
+                if trimmed {
+                    due = self
+                        .ready
+                        .wait(due)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    continue;
+                }
+                // A burst (a join storm, say) has just ended: once it has
+                // stayed quiet for a moment, hand its freed buffers back to
+                // the system, once, then sleep until the next burst.
+                let (guard, waited) = self
                     .ready
-                    .wait(due)
+                    .wait_timeout(due, QUIET)
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                due = guard;
+                if waited.timed_out() && due.is_empty() {
+                    drop(due);
+                    memory::release_free();
+                    trimmed = true;
+                    due = self.lock();
+                }
             }
+            trimmed = false;
             drop(due);
             // Let the burst that started with this frame gather.
             thread::sleep(LATER);
