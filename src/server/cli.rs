@@ -30,7 +30,8 @@ Options:
       --port PORT        The port to listen on, 1 to 65535 (0 picks a free
                          one). Default: 5050
       --max-clients N    How many clients may be connected at once.
-                         Default: 10000
+                         Default: 10000, or fewer if the system allows
+                         fewer threads (see the README, Figures).
   -h, --help             Show this help and exit.
   -V, --version          Show the version and exit.
 ";
