@@ -15,28 +15,8 @@ server=target/release/hubchat-server
 load=target/release/hubchat-load
 export HUBCHAT_CONFIG_DIR; HUBCHAT_CONFIG_DIR=$(mktemp -d)
 
-n=90
-while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
-Xvfb ":$n" -screen 0 1280x800x24 >/dev/null 2>&1 &
-xvfb=$!
-export DISPLAY=:$n
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; kill "$xvfb" 2>/dev/null; rm -rf "$HUBCHAT_CONFIG_DIR"; }
-trap cleanup EXIT
-for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.05; done
-
-# Waits (up to 10 s) for a visible window whose title matches $1.
-wait_window() {
-  local deadline=$(( $(date +%s) + 10 ))
-  until xdotool search --onlyvisible --name "$1" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -gt "$deadline" ]; then echo "no window '$1' appeared" >&2; exit 1; fi
-  done
-}
-
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# shellcheck source=scripts/measure-lib.sh
+. scripts/measure-lib.sh
 
 echo "== start-up to a mapped window (5 runs)"
 for _ in 1 2 3 4 5; do
