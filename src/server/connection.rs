@@ -197,31 +197,24 @@ fn relay_loop(
         match packet {
             Ok(ClientPacket::Message { to, text }) => {
                 if ctx.hub.relay(me, &to, text).is_err() && hubchat {
-                    let report = ErrorReport {
-                        code: ErrorCode::UnknownPartner,
-                        message: format!(
-                            "No client {to} is connected; the message was not delivered."
-                        ),
-                    };
-                    if outbox.push(&ServerPacket::Error(report).encode()).is_err() {
-                        outbox.abort(LeaveReason::StoppedReading);
-                    }
+                    report(
+                        outbox,
+                        ErrorCode::UnknownPartner,
+                        format!("No client {to} is connected; the message was not delivered."),
+                    );
                 }
             }
             Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
             // An original client cannot have sent it: skip it like any flag
             // it does not know.
             Ok(ClientPacket::Picture { png }) if hubchat => {
-                if let Err(e) = avatar::check_wire_picture(&png) {
-                    let report = ErrorReport {
-                        code: ErrorCode::PictureInvalid,
-                        message: format!("Your avatar was not accepted: {e}"),
-                    };
-                    if outbox.push(&ServerPacket::Error(report).encode()).is_err() {
-                        outbox.abort(LeaveReason::StoppedReading);
-                    }
-                } else {
-                    ctx.hub.set_picture(me, png);
+                match avatar::check_wire_picture(&png) {
+                    Ok(_) => ctx.hub.set_picture(me, png),
+                    Err(e) => report(
+                        outbox,
+                        ErrorCode::PictureInvalid,
+                        format!("Your avatar was not accepted: {e}"),
+                    ),
                 }
             }
             Ok(ClientPacket::Picture { .. }) => continue,
@@ -230,6 +223,15 @@ fn relay_loop(
             Ok(ClientPacket::Info(_)) | Ok(ClientPacket::Unknown { .. }) => continue,
             Err(e) => return malformed(e),
         }
+    }
+}
+
+/// Tells a HubChat client that something it sent was refused; the
+/// connection stays open unless the client has stopped reading.
+fn report(outbox: &Outbox, code: ErrorCode, message: String) {
+    let packet = ServerPacket::Error(ErrorReport { code, message });
+    if outbox.push(&packet.encode()).is_err() {
+        outbox.abort(LeaveReason::StoppedReading);
     }
 }
 

@@ -66,6 +66,36 @@ struct Registry {
     closed: bool,
 }
 
+/// When a queued frame wakes its receiver's writer.
+#[derive(Clone, Copy)]
+enum Wake {
+    Now,
+    /// Within `outbox::LATER`, with the rest of a burst.
+    Later,
+}
+
+impl Registry {
+    /// Queues a frame for each member `frame_for` gives one (by number and
+    /// member; `None` skips it). Returns the members whose queue overflowed.
+    fn tell<'f>(
+        &self,
+        wake: Wake,
+        frame_for: impl Fn(u64, &Member) -> Option<&'f Vec<u8>>,
+    ) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter_map(|(&k, m)| {
+                let frame = frame_for(k, m)?;
+                let pushed = match wake {
+                    Wake::Now => m.outbox.push(frame),
+                    Wake::Later => m.outbox.push_later(frame),
+                };
+                pushed.is_err().then_some(k)
+            })
+            .collect()
+    }
+}
+
 struct Member {
     who: Party,
     /// The profile as the client gave it; HubChat peers see this.
@@ -192,17 +222,13 @@ impl Hub {
             ServerPacket::AllClients(Roster(vec![entry])).encode()
         };
         let (for_hubchat, for_original) = (one(true), one(false));
-        let mut dropped = Vec::new();
-        for (&other, m) in &reg.members {
-            let frame = if m.hubchat {
+        let mut dropped = reg.tell(Wake::Later, |_, m| {
+            Some(if m.hubchat {
                 &for_hubchat
             } else {
                 &for_original
-            };
-            if m.outbox.push_later(frame).is_err() {
-                dropped.push(other);
-            }
-        }
+            })
+        });
 
         self.events.emit(ServerEvent::Joined {
             who: who.clone(),
@@ -271,13 +297,9 @@ impl Hub {
             return;
         };
         member.picture = Some(frame.clone());
-        let dropped: Vec<u64> = reg
-            .members
-            .iter()
-            .filter(|(&other, m)| other != k && m.hubchat)
-            .filter(|(_, m)| m.outbox.push(&frame).is_err())
-            .map(|(&other, _)| other)
-            .collect();
+        let dropped = reg.tell(Wake::Now, |other, m| {
+            (other != k && m.hubchat).then_some(&*frame)
+        });
         self.events.emit(ServerEvent::Pictured {
             who: who.clone(),
             png,
@@ -337,12 +359,7 @@ impl Hub {
             id: gone.who.id.to_string(),
         }
         .encode();
-        let dropped: Vec<u64> = reg
-            .members
-            .iter()
-            .filter(|(_, m)| m.outbox.push_later(&frame).is_err())
-            .map(|(&k, _)| k)
-            .collect();
+        let dropped = reg.tell(Wake::Later, |_, _| Some(&frame));
         self.events.emit(ServerEvent::Left {
             who: gone.who,
             reason,

@@ -122,10 +122,7 @@ impl ClientApp {
         page.set_margin(12);
         page.set_pad(6);
 
-        let mut row1 = Flex::default().row();
-        row1.set_pad(6);
-        let l = gui::label("Server");
-        row1.fixed(&l, 52);
+        let mut row1 = form_row("Server");
         let mut host = Input::default();
         host.set_value(&saved.host);
         host.set_tooltip("The server's address: what its window says clients connect to.");
@@ -137,28 +134,19 @@ impl ClientApp {
         row1.end();
         page.fixed(&row1, 30);
 
-        let mut row2 = Flex::default().row();
-        row2.set_pad(6);
-        let l = gui::label("Name");
-        row2.fixed(&l, 52);
+        let row2 = form_row("Name");
         let mut name = Input::default();
         name.set_value(&saved.name);
         name.set_text_font(gui::BOLD);
         row2.end();
         page.fixed(&row2, 30);
 
-        let mut row_color = Flex::default().row();
-        row_color.set_pad(6);
-        let l = gui::label("Colour");
-        row_color.fixed(&l, 52);
+        let row_color = form_row("Colour");
         let colors = ColorSwatches::new(&saved.color, tx);
         row_color.end();
         page.fixed(&row_color, 28);
 
-        let mut row3 = Flex::default().row();
-        row3.set_pad(6);
-        let l = gui::label("Avatar");
-        row3.fixed(&l, 52);
+        let mut row3 = form_row("Avatar");
         let builtin = avatar::for_image_name(&saved.image_name).number;
         let avatar_choice = match saved.picture() {
             Some((png, picture)) => AvatarChoice::Custom {
@@ -305,7 +293,11 @@ impl ClientApp {
                 Ok(ok) => ok,
                 Err((field, message)) => return self.complain(field, &message),
             };
-        let settings = ClientSettings {
+        let png = match &self.avatar_choice {
+            AvatarChoice::Custom { png, .. } => Some(png.clone()),
+            AvatarChoice::Builtin(_) => None,
+        };
+        let mut settings = ClientSettings {
             host: host.clone(),
             port,
             name: name.clone(),
@@ -314,11 +306,6 @@ impl ClientApp {
                 .unwrap_or(&avatar::BUILTIN[0])
                 .image_name(),
             picture: String::new(),
-        };
-        let mut settings = settings;
-        let png = match &self.avatar_choice {
-            AvatarChoice::Custom { png, .. } => Some(png.clone()),
-            AvatarChoice::Builtin(_) => None,
         };
         settings.set_picture(png.as_deref());
         let _ = settings::save(SETTINGS_FILE, &settings);
@@ -612,6 +599,16 @@ impl Default for ClientApp {
 /// A status line with the local time in front.
 fn stamped(line: &str) -> String {
     format!("{}  {line}\n", chrono::Local::now().format("%H:%M:%S"))
+}
+
+/// Starts a row of the form with its label; the caller adds the fields,
+/// ends the row and fixes its height.
+fn form_row(label: &str) -> Flex {
+    let mut row = Flex::default().row();
+    row.set_pad(6);
+    let l = gui::label(label);
+    row.fixed(&l, 52);
+    row
 }
 
 /// How a contact appears in a conversation's header.

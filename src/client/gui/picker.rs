@@ -101,7 +101,7 @@ impl AvatarPicker {
         let mut buttons = Flex::default().row();
         buttons.set_pad(6);
         Frame::default();
-        let from_file = Button::default().with_label("From file...");
+        let mut from_file = Button::default().with_label("From file...");
         buttons.fixed(&from_file, 110);
         let mut cancel = Button::default().with_label("Cancel");
         buttons.fixed(&cancel, 90);
@@ -114,6 +114,14 @@ impl AvatarPicker {
                 w.hide();
             }
         });
+        {
+            let (mut window, mut error, chosen) = (window.clone(), error.clone(), chosen.clone());
+            from_file.set_callback(move |_| {
+                if let Some(path) = ask_for_file() {
+                    use_file(&path, &mut window, &mut error, &chosen);
+                }
+            });
+        }
         AvatarPicker {
             window,
             builtins,
@@ -130,45 +138,46 @@ impl AvatarPicker {
         let (px, py, pw) = (parent.x(), parent.y(), parent.w());
         self.window
             .set_pos(px + (pw - self.window.w()).max(0) / 2, py + 40);
-        let this = Rc::new(RefCell::new(self));
-        let weak = Rc::downgrade(&this);
-        this.borrow_mut().from_file.set_callback(move |_| {
-            let path = ask_for_file();
-            if let (Some(path), Some(picker)) = (path, weak.upgrade()) {
-                picker.borrow_mut().choose_file(&path);
-            }
-        });
-        let mut window = this.borrow().window.clone();
-        window.show();
-        while window.shown() {
+        self.window.show();
+        while self.window.shown() {
             app::wait();
         }
-        let chosen = this.borrow().chosen.borrow_mut().take();
-        chosen
+        self.chosen.borrow_mut().take()
     }
 
     /// Uses the picture in `path`, or explains in the picker why not.
     pub fn choose_file(&mut self, path: &Path) {
-        match load_file(path) {
-            Ok(picture) => {
-                let png = avatar::encode_picture(&picture);
-                *self.chosen.borrow_mut() = Some(AvatarChoice::Custom {
-                    png,
-                    picture: Arc::new(picture),
-                });
-                self.window.hide();
-            }
-            Err(message) => {
-                self.error.set_label(&message);
-                self.error.redraw();
-                gui::play(Sound::Error, true);
-            }
-        }
+        use_file(path, &mut self.window, &mut self.error, &self.chosen);
     }
 
     /// What was picked so far.
     pub fn chosen(&self) -> Option<AvatarChoice> {
         self.chosen.borrow().clone()
+    }
+}
+
+/// Takes the picture in `path` as the choice and closes the picker, or
+/// explains under the grid why it cannot be used.
+fn use_file(
+    path: &Path,
+    window: &mut DoubleWindow,
+    error: &mut Frame,
+    chosen: &Rc<RefCell<Option<AvatarChoice>>>,
+) {
+    match load_file(path) {
+        Ok(picture) => {
+            let png = avatar::encode_picture(&picture);
+            *chosen.borrow_mut() = Some(AvatarChoice::Custom {
+                png,
+                picture: Arc::new(picture),
+            });
+            window.hide();
+        }
+        Err(message) => {
+            error.set_label(&message);
+            error.redraw();
+            gui::play(Sound::Error, true);
+        }
     }
 }
 

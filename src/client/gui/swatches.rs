@@ -19,10 +19,27 @@ use crate::gui;
 /// The side of a swatch, in pixels.
 const SIDE: i32 = 24;
 
+/// The swatch of the user's own colour comes after the palette's.
+const CUSTOM: usize = ORIGINAL_PALETTE.len();
+/// Selected when the remembered colour is not one HubChat knows: blue.
+const DEFAULT: usize = 6;
+
 struct State {
-    /// Wire names: the ten Tk names, then at most one `#rrggbb`.
-    colors: Vec<String>,
+    /// The user's own colour as `#rrggbb`; empty until they pick one.
+    custom: String,
+    /// The selected swatch: a palette index, or `CUSTOM`.
     selected: usize,
+}
+
+impl State {
+    /// The wire name of swatch `i`, if it has a colour.
+    fn name(&self, i: usize) -> Option<&str> {
+        match ORIGINAL_PALETTE.get(i) {
+            Some((name, _)) => Some(name),
+            None if i == CUSTOM && !self.custom.is_empty() => Some(&self.custom),
+            None => None,
+        }
+    }
 }
 
 pub struct ColorSwatches {
@@ -39,20 +56,18 @@ impl ColorSwatches {
     /// unknown colour selects blue). `tx` is told when a colour is clicked
     /// and when "Other..." is.
     pub fn new(chosen: &str, tx: Sender<Msg>) -> Self {
-        let mut colors: Vec<String> = ORIGINAL_PALETTE
-            .iter()
-            .map(|(name, _)| name.to_string())
-            .collect();
-        colors.push(String::new()); // the custom slot
         let state = Rc::new(RefCell::new(State {
-            colors,
-            selected: 6,
+            custom: String::new(),
+            selected: DEFAULT,
         }));
         let mut row = Flex::default().row();
         row.set_pad(4);
         let mut swatches = Vec::new();
-        for i in 0..=ORIGINAL_PALETTE.len() {
+        for i in 0..=CUSTOM {
             let mut b = Button::default();
+            if let Some((name, _)) = ORIGINAL_PALETTE.get(i) {
+                b.set_tooltip(name);
+            }
             b.set_frame(FrameType::FlatBox);
             b.clear_visible_focus();
             let st = state.clone();
@@ -87,56 +102,40 @@ impl ColorSwatches {
     /// The chosen colour, as sent on the wire.
     pub fn chosen(&self) -> String {
         let st = self.state.borrow();
-        st.colors
-            .get(st.selected)
-            .filter(|c| !c.is_empty())
-            .cloned()
-            .unwrap_or_else(|| "blue".into())
+        st.name(st.selected).unwrap_or("blue").to_string()
     }
 
-    /// The colours offered, in order (the custom one last, if any).
+    /// The colours offered, in order (the user's own last, if any).
     pub fn offered(&self) -> Vec<String> {
         let st = self.state.borrow();
-        st.colors
-            .iter()
-            .filter(|c| !c.is_empty())
-            .cloned()
+        (0..=CUSTOM)
+            .filter_map(|i| st.name(i).map(str::to_string))
             .collect()
     }
 
     /// Selects a colour: a Tk name from the palette, or any `#rrggbb`,
-    /// which takes the custom slot. Anything else selects blue.
+    /// which takes the custom swatch. Anything else selects blue.
     pub fn select(&mut self, chosen: &str) {
+        let mut st = self.state.borrow_mut();
+        st.selected = match ORIGINAL_PALETTE
+            .iter()
+            .position(|(name, _)| *name == chosen)
         {
-            let mut st = self.state.borrow_mut();
-            let custom = ORIGINAL_PALETTE.len();
-            st.selected = match st.colors.iter().position(|c| c == chosen) {
-                Some(i) if !chosen.is_empty() => i,
-                _ if chosen.starts_with('#') && color::parse(chosen).is_some() => {
-                    st.colors[custom] = chosen.to_string();
-                    custom
-                }
-                _ => 6,
-            };
-            let has_custom = !st.colors[custom].is_empty();
-            if let Some(b) = self.swatches.get_mut(custom) {
-                b.set_tooltip(&st.colors[custom]);
-                if has_custom {
-                    b.show();
-                } else {
-                    b.hide();
-                }
+            Some(i) => i,
+            None if chosen.starts_with('#') && color::parse(chosen).is_some() => {
+                st.custom = chosen.to_string();
+                CUSTOM
             }
+            None => DEFAULT,
+        };
+        let b = &mut self.swatches[CUSTOM];
+        if st.custom.is_empty() {
+            b.hide();
+        } else {
+            b.set_tooltip(&st.custom);
+            b.show();
         }
-        for (b, name) in self
-            .swatches
-            .iter_mut()
-            .zip(self.state.borrow().colors.iter())
-        {
-            if !name.is_empty() {
-                b.set_tooltip(name);
-            }
-        }
+        drop(st);
         self.row.layout();
         self.row.redraw();
     }
@@ -153,7 +152,7 @@ impl ColorSwatches {
 
 /// A square of the colour, ringed when selected, faded when disabled.
 fn draw_swatch(b: &Button, st: &State, i: usize) {
-    let Some(rgb) = st.colors.get(i).and_then(|c| color::parse(c)) else {
+    let Some(rgb) = st.name(i).and_then(color::parse) else {
         return;
     };
     let (x, y, w, h) = (b.x(), b.y(), b.w(), b.h());
