@@ -6,7 +6,8 @@
 #
 #   bash scripts/bench.sh             # build, then measure
 #   RUNS=5 bash scripts/bench.sh
-#   BENCH_10K=1 bash scripts/bench.sh # also try holding 10,000 clients
+#   BENCH_10K=1 bash scripts/bench.sh # also 10,000 clients (RUNS10K runs, default 1;
+#                                     # on Linux raise vm.max_map_count first, see README)
 #
 # Only loopback is used. Linux only (reads /proc for CPU and memory).
 set -euo pipefail
@@ -51,21 +52,47 @@ r = json.loads(sys.stdin.read()); r["server_cpu_s"] = float(sys.argv[1])
 print(json.dumps(r))' "$(echo "$after - $before" | bc)" >> "$WORK/$NAME"
 }
 
-# Holds N clients for 3 s; records server RSS (kB) near the end of the hold
-# and before the clients connected.
+# Holds N clients for 3 s; records server RSS (kB) before the clients
+# connected and while all of them were held: the last sample taken at the
+# run's highest thread count, so neither the joins still arriving nor the
+# departures at the end are counted.
 hold_rss() {
     local n=$1 base
     start_server
     base=$(server_rss_kb)
-    "$LOAD" -s "$ADDR" -q -n "$n" --hold 3 --patience 60 > "$WORK/out" &
-    local lp=$! last=0
-    while kill -0 "$lp" 2>/dev/null; do last=$(server_rss_kb); sleep 0.5; done
+    "$LOAD" -s "$ADDR" -q -n "$n" --hold 3 --patience 120 > "$WORK/out" &
+    local lp=$! held=0 most=0 threads
+    while kill -0 "$lp" 2>/dev/null; do
+        threads=$(awk '/^Threads/ {print $2}' "/proc/$SP/status")
+        if [ "$threads" -ge "$most" ]; then most=$threads; held=$(server_rss_kb); fi
+        sleep 0.5
+    done
     wait "$lp" || echo "bench: hold of $n failed" >&2
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); r["rss_kb"] = int(sys.argv[1]); r["base_kb"] = int(sys.argv[2])
-print(json.dumps(r))' "$last" "$base" >> "$WORK/$NAME"
+print(json.dumps(r))' "$held" "$base" >> "$WORK/$NAME"
     stop_server
+}
+
+# Server CPU per message with the joins taken out: the same clients send
+# few, then many messages; the extra CPU over the extra messages is the
+# relay's alone (us). Each run gets a fresh server.
+marginal() {
+    local n=$1 few=$2 many=$3 runs=$4
+    for _ in $(seq "$runs"); do
+        start_server; NAME="few$n"; measure -n "$n" -m "$few" -w 32 --patience 120; stop_server
+        start_server; NAME="many$n"; measure -n "$n" -m "$many" -w 32 --patience 120; stop_server
+    done
+}
+marginal_us() {
+    python3 - "$WORK/few$1" "$WORK/many$1" <<'EOF2'
+import json, statistics, sys
+few, many = ([json.loads(l) for l in open(f)] for f in sys.argv[1:3])
+cpu = statistics.median(r["server_cpu_s"] for r in many) - statistics.median(r["server_cpu_s"] for r in few)
+msgs = statistics.median(r["delivered"] for r in many) - statistics.median(r["delivered"] for r in few)
+print(f"{cpu * 1e6 / msgs:.3g}" if msgs > 0 else "n/a")
+EOF2
 }
 
 # median FILE EXPRESSION: the median of a Python expression over the runs
@@ -107,7 +134,14 @@ NAME=stormk; for _ in $(seq "$RUNS"); do measure -n 2000 -m 20 --storm kill 1000
 stop_server
 SIZES="10 100 1000"
 [ "${BENCH_10K:-0}" = 1 ] && SIZES="$SIZES 10000"
-for n in $SIZES; do NAME="hold$n"; for _ in $(seq "$RUNS"); do hold_rss "$n"; done; done
+# 10,000 clients take minutes to join: RUNS10K runs (default 1) of those.
+runs_for() { if [ "$1" = 10000 ]; then echo "${RUNS10K:-1}"; else echo "$RUNS"; fi; }
+for n in $SIZES; do NAME="hold$n"; for _ in $(seq "$(runs_for "$n")"); do hold_rss "$n"; done; done
+# About 200,000 extra messages at each size.
+marginal 10 100 20100 "$RUNS"
+marginal 100 100 2100 "$RUNS"
+marginal 1000 10 210 "$RUNS"
+[ "${BENCH_10K:-0}" = 1 ] && marginal 10000 2 22 "$(runs_for 10000)"
 
 us_per_msg='r["server_cpu_s"] * 1e6 / r["delivered"]'
 tool_per_msg='r["tool_cpu_s"] * 1e6 / r["delivered"]'
@@ -131,6 +165,9 @@ for k in d k; do
     row "storm, 1,000 of 2,000 $kind: all told (ms)" "$(median "$NAME" 'r["storm"]["told_ms"]')" "$(allclean "$NAME")" "hubchat-load -n 2000 -m 20 --storm $kind 1000"
     row "  fresh client joined, from the storm (ms)" "$(median "$NAME" 'r["storm"]["fresh_join_ms"]')" "" ""
     row "  told twice / lost after" "$(median "$NAME" 'r["told_twice"]') / $(median "$NAME" 'r["lost"]')" "" ""
+done
+for n in $SIZES; do
+    row "server CPU per relayed message, $n clients, joins taken out (us)" "$(marginal_us "$n")" "$(allclean "many$n")" "hubchat-load -n $n -m M (two message counts)"
 done
 for n in $SIZES; do
     NAME="hold$n"
