@@ -88,7 +88,7 @@ fn main() {
         alice.error.label(),
         "\"port\" is not a port number. Use a number from 1 to 65535."
     );
-    assert!(alice.model.is_none());
+    assert!(!alice.model().connected());
     assert_ne!(
         alice.port.color(),
         alice.host.color(),
@@ -111,17 +111,16 @@ fn main() {
     bob.port.set_value(&port);
     bob.name.set_value("bob");
     pump_until(&mut [&mut alice], "alice connected", |a| {
-        a[0].model.is_some()
+        a[0].model().connected()
     });
     bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "both listed", |w| {
-        w.iter()
-            .all(|c| c.model.as_ref().is_some_and(|m| m.contacts.len() == 2))
+        w.iter().all(|c| c.model().contacts.len() == 2)
     });
     assert_eq!(alice.list.rows(), 2);
     assert_eq!(alice.connect.label(), "Disconnect");
     assert!(!alice.name.active(), "the form is locked while connected");
-    let seen = &bob.model.as_ref().unwrap().contacts[0].profile;
+    let seen = &bob.model().contacts[0].profile;
     assert_eq!(
         (seen.name.as_str(), seen.color.as_str()),
         ("alice", "#2e7d32")
@@ -131,17 +130,14 @@ fn main() {
 
     print!("test alice's own picture reaches bob's list, and is remembered ... ");
     pump_until(&mut [&mut alice, &mut bob], "alice's picture", |w| {
-        w[1].model.as_ref().unwrap().contacts[0].picture.is_some()
+        w[1].model().contacts[0].picture.is_some()
     });
-    let theirs = bob.model.as_ref().unwrap().contacts[0]
-        .picture
-        .clone()
-        .unwrap();
+    let theirs = bob.model().contacts[0].picture.clone().unwrap();
     assert!(
         theirs.rgba[0] > 180 && theirs.rgba[1] < 60,
         "red, as chosen"
     );
-    let mine = alice.model.as_ref().unwrap().contacts[0].picture.clone();
+    let mine = alice.model().contacts[0].picture.clone();
     assert!(mine.is_some(), "alice sees her own picture in her list");
     let saved: hubchat::client::form::ClientSettings =
         serde_json::from_slice(&std::fs::read(config.join("client.json")).unwrap()).unwrap();
@@ -161,7 +157,7 @@ fn main() {
         bob.chats["alice"].window.shown(),
         "opened by the incoming message"
     );
-    let said = &bob.model.as_ref().unwrap().conversations["alice"].lines[0].text;
+    let said = &bob.model().conversations["alice"].lines[0].text;
     assert_eq!(said, "lunch at noon?");
     assert!(
         hubchat::gui::attention::requested(&bob.chats["alice"].window),
@@ -172,12 +168,9 @@ fn main() {
     bob.chats.get_mut("alice").unwrap().input.set_value("yes!");
     bob.act(Msg::Send("alice".into()));
     pump_until(&mut [&mut alice, &mut bob], "the answer", |w| {
-        w[0].model.as_ref().unwrap().conversations["bob"]
-            .lines
-            .len()
-            == 2
+        w[0].model().conversations["bob"].lines.len() == 2
     });
-    let lines = &alice.model.as_ref().unwrap().conversations["bob"].lines;
+    let lines = &alice.model().conversations["bob"].lines;
     assert_eq!(lines[1].text, "yes!", "the blank message was not sent");
     println!("ok");
     passed += 1;
@@ -192,10 +185,7 @@ fn main() {
         bob.act(Msg::Send("alice".into()));
     }
     pump_until(&mut [&mut alice, &mut bob], "40 more lines", |w| {
-        w[0].model.as_ref().unwrap().conversations["bob"]
-            .lines
-            .len()
-            == 42
+        w[0].model().conversations["bob"].lines.len() == 42
     });
     // FLTK scrolls when it next draws.
     settle();
@@ -214,10 +204,7 @@ fn main() {
         .set_value("one more");
     bob.act(Msg::Send("alice".into()));
     pump_until(&mut [&mut alice, &mut bob], "one more", |w| {
-        w[0].model.as_ref().unwrap().conversations["bob"]
-            .lines
-            .len()
-            == 43
+        w[0].model().conversations["bob"].lines.len() == 43
     });
     settle();
     assert_eq!(
@@ -243,9 +230,9 @@ fn main() {
     print!("test disconnecting is shown in the partner's window ... ");
     bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "bob gone", |w| {
-        w[0].model.as_ref().unwrap().contacts.len() == 1
+        w[0].model().contacts.len() == 1
     });
-    let c = &alice.model.as_ref().unwrap().conversations["bob"];
+    let c = &alice.model().conversations["bob"];
     assert!(!c.can_send());
     assert!(
         !alice.chats["bob"].input.active(),

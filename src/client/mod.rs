@@ -1,7 +1,8 @@
-//! The client: its session with a server and the model of what it shows
-//! (no GUI code, tested headless).
-//! The client window is still to come.
+//! The client: its session with a server, the controller that owns the
+//! session's life, and the model of what it shows (no GUI code, tested
+//! headless); the window in `gui` draws them.
 
+pub mod controller;
 pub mod form;
 pub mod gui;
 pub mod model;

@@ -3,8 +3,11 @@
 //!
 //! Conversations are keyed by the partner's name (ignoring case), not its
 //! id: a partner who leaves and comes back gets a new id, and the same
-//! window, transcript and all, takes it up again. The window layer asks the
-//! model what changed and draws it; nothing here touches FLTK.
+//! window, transcript and all, takes it up again. The model outlives
+//! sessions: losing the connection empties the list but keeps every
+//! conversation, with the partner's last known face, so a reconnect picks
+//! them all up where they were. The window layer asks the model what
+//! changed and draws it; nothing here touches FLTK.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,15 +62,40 @@ impl Line {
     }
 }
 
-/// Everything said with one partner this session.
+/// One side of a conversation as its header shows it: what was last seen
+/// of that person, kept while they are away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Face {
+    pub name: String,
+    pub color: Rgb,
+    pub image_name: String,
+    pub picture: Option<Arc<Picture>>,
+}
+
+impl Face {
+    /// How a profile looks, with its own picture if it sent one.
+    pub fn of(profile: &Profile, picture: Option<Arc<Picture>>) -> Self {
+        Face {
+            name: profile.name.clone(),
+            color: color::for_display(&profile.color),
+            image_name: profile.image_name.clone(),
+            picture,
+        }
+    }
+}
+
+/// Everything said with one partner since the program started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
     /// The partner's name as last seen.
     pub partner: String,
+    /// The partner as last seen, for the window's header.
+    pub face: Face,
     /// The partner's id while connected.
     pub partner_id: Option<String>,
     pub lines: Vec<Line>,
-    /// Messages received while the user was not looking.
+    /// Messages received that the user has not seen yet: a message is
+    /// unread until its window has had the keyboard focus.
     pub unread: usize,
 }
 
@@ -91,25 +119,49 @@ pub struct Update {
     pub lost: Option<String>,
 }
 
-/// The client's whole state while connected.
+/// The client's whole state: the current session's list, and every
+/// conversation since the program started.
 #[derive(Debug, Default)]
 pub struct ClientModel {
+    /// Our id in the current session; empty while not connected.
     pub me: String,
-    /// In the order the server listed them.
+    /// How we look to others, for the headers; kept while not connected.
+    pub own: Option<Face>,
+    /// In the order the server listed them; empty while not connected.
     pub contacts: Vec<Contact>,
     /// By name key.
     pub conversations: HashMap<String, Conversation>,
-    /// The conversation the user is looking at, if any.
+    /// The conversation whose window has the keyboard focus, if any.
     pub viewing: Option<String>,
 }
 
 impl ClientModel {
-    /// A model for a session that joined with id `me`.
+    /// A model for a session that joined with id `me` (tests start here).
     pub fn new(me: &str) -> Self {
-        ClientModel {
-            me: me.to_string(),
-            ..ClientModel::default()
+        let mut model = ClientModel::default();
+        model.begin(me, None);
+        model
+    }
+
+    /// A new session joined with id `me`: the list starts empty and fills
+    /// from its first roster; conversations are kept. `own` is how we look,
+    /// if known.
+    pub fn begin(&mut self, me: &str, own: Option<Face>) {
+        self.me = me.to_string();
+        self.contacts.clear();
+        if own.is_some() {
+            self.own = own;
         }
+    }
+
+    /// Whether a session is on: we are listed under an id.
+    pub fn connected(&self) -> bool {
+        !self.me.is_empty()
+    }
+
+    /// Messages received and not yet seen, in every conversation.
+    pub fn unread_total(&self) -> usize {
+        self.conversations.values().map(|c| c.unread).sum()
     }
 
     /// The conversation key for a name.
@@ -174,13 +226,23 @@ impl ClientModel {
                 update.incoming = Some(key);
             }
             SessionEvent::Picture { id, picture } => {
+                let me = id == self.me;
                 let Some(contact) = self.contacts.iter_mut().find(|c| c.id == id) else {
                     return update;
                 };
-                contact.picture = Some(Arc::new(picture));
+                let picture = Arc::new(picture);
+                contact.picture = Some(picture.clone());
                 let key = Self::key(&contact.profile.name);
                 update.list = true;
-                if self.conversations.contains_key(&key) {
+                if me {
+                    if let Some(own) = self.own.as_mut() {
+                        own.picture = Some(picture);
+                    }
+                    update
+                        .conversations
+                        .extend(self.conversations.keys().cloned());
+                } else if let Some(c) = self.conversations.get_mut(&key) {
+                    c.face.picture = Some(picture);
                     update.conversations.push(key);
                 }
             }
@@ -199,6 +261,7 @@ impl ClientModel {
                     update.conversations.push(key.clone());
                 }
                 self.contacts.clear();
+                self.me.clear();
                 update.list = true;
                 update.lost = Some(reason);
             }
@@ -218,6 +281,7 @@ impl ClientModel {
             .entry(key.clone())
             .or_insert_with(|| Conversation {
                 partner: contact.profile.name.clone(),
+                face: Face::of(&contact.profile, contact.picture.clone()),
                 partner_id: Some(contact.id.clone()),
                 lines: Vec::new(),
                 unread: 0,
@@ -225,11 +289,31 @@ impl ClientModel {
         Some(key)
     }
 
-    /// The user is looking at this conversation: its messages are read.
-    pub fn look_at(&mut self, key: Option<&str>) {
+    /// The user is looking at this conversation (its window has the
+    /// keyboard focus), or at none: its messages are read. Returns whether
+    /// an unread count changed.
+    pub fn look_at(&mut self, key: Option<&str>) -> bool {
         self.viewing = key.map(str::to_string);
-        if let Some(c) = key.and_then(|k| self.conversations.get_mut(k)) {
-            c.unread = 0;
+        key.is_some_and(|k| self.mark_read(k))
+    }
+
+    /// The user opened this conversation and sees it: its messages are
+    /// read. Returns whether an unread count changed.
+    pub fn mark_read(&mut self, key: &str) -> bool {
+        match self.conversations.get_mut(key) {
+            Some(c) if c.unread > 0 => {
+                c.unread = 0;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The user no longer looks at this conversation (its window lost the
+    /// keyboard focus or was closed).
+    pub fn look_away(&mut self, key: &str) {
+        if self.viewing.as_deref() == Some(key) {
+            self.viewing = None;
         }
     }
 
@@ -252,13 +336,18 @@ impl ClientModel {
             .map_or(0, |c| c.unread)
     }
 
-    /// A partner with a known conversation came back: take it up again.
+    /// A partner with a known conversation came back (or we did): take it
+    /// up again under the new id, with the face they have now.
     fn arrived(&mut self, id: &str, profile: &Profile, update: &mut Update) {
+        if id == self.me {
+            return;
+        }
         let key = Self::key(&profile.name);
         if let Some(c) = self.conversations.get_mut(&key) {
             if c.partner_id.is_none() {
                 c.partner_id = Some(id.to_string());
                 c.partner = profile.name.clone();
+                c.face = Face::of(profile, None);
                 c.lines.push(notice(format!("{} is back.", profile.name)));
                 update.conversations.push(key);
             }

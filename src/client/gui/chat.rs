@@ -3,12 +3,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 
-use fltk::app::{self, Sender};
+use fltk::app;
 use fltk::button::Button;
 use fltk::draw;
-use fltk::enums::{Align, Color, Event, Font, Key};
+use fltk::enums::{Align, Color, Event, EventState, Font, Key};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::MultilineInput;
@@ -17,20 +16,9 @@ use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
 use fltk::valuator::{Scrollbar, ScrollbarType};
 use fltk::window::DoubleWindow;
 
-use super::Msg;
-use crate::client::model::{Author, Conversation};
-use crate::common::avatar::Picture;
-use crate::common::color::Rgb;
+use super::{Msg, Tx};
+use crate::client::model::{Author, Conversation, Face};
 use crate::gui::{self, attention, avatars::Avatars};
-
-/// One side of a conversation as the header shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Face {
-    pub name: String,
-    pub color: Rgb,
-    pub image_name: String,
-    pub picture: Option<Arc<Picture>>,
-}
 
 /// Us on the left, the partner on the right.
 type Faces = Rc<RefCell<(Face, Face)>>;
@@ -48,6 +36,9 @@ pub struct ChatWindow {
     transcript: TextDisplay,
     /// How many transcript lines are already shown.
     shown: usize,
+    /// Whether the user saw the end of the transcript when it was last
+    /// drawn: a resize keeps showing the end if so.
+    at_end: Rc<Cell<bool>>,
     /// Whether this batch of new lines pulls the view down: decided once
     /// per batch, from what the user saw, since FLTK scrolls only when it
     /// next draws.
@@ -60,10 +51,9 @@ impl ChatWindow {
         conversation: &Conversation,
         faces: (Face, Face),
         avatars: Rc<RefCell<Avatars>>,
-        tx: Sender<Msg>,
+        tx: Tx,
     ) -> Self {
         let (me_color, partner_color) = (faces.0.color, faces.1.color);
-        let me_name = faces.0.name.clone();
         let faces: Faces = Rc::new(RefCell::new(faces));
         let mut window = DoubleWindow::default()
             .with_size(520, 460)
@@ -123,39 +113,78 @@ impl ChatWindow {
         window.end();
         window.resizable(&col);
 
-        let key_send = key.to_string();
-        send.set_callback(move |_| tx.send(Msg::Send(key_send.clone())));
-        let key_enter = key.to_string();
-        input.handle(move |_, ev| {
-            if ev == Event::KeyDown && app::event_key() == Key::Enter && !app::is_event_shift() {
-                tx.send(Msg::Send(key_enter.clone()));
-                true
-            } else {
-                false
-            }
-        });
-        // Closing only hides: the transcript stays for the session.
-        window.set_callback(|w| {
-            if app::event() == Event::Close {
-                w.hide();
-            }
-        });
+        {
+            let (tx, key) = (tx.clone(), key.to_string());
+            send.set_callback(move |_| tx.send(Msg::Send(key.clone())));
+        }
+        {
+            let (tx, key) = (tx.clone(), key.to_string());
+            input.handle(move |_, ev| {
+                let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
+                if ev == Event::KeyDown && enter && !app::is_event_shift() {
+                    tx.send(Msg::Send(key.clone()));
+                    true
+                } else if ev == Event::KeyDown && closes(app::event_key()) {
+                    tx.send(Msg::Close(key.clone()));
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        // Closing only hides: the transcript stays. The close box and
+        // Escape come here (FLTK turns Escape into a close request).
+        {
+            let (tx, key) = (tx.clone(), key.to_string());
+            window.set_callback(move |_| {
+                if matches!(
+                    app::event(),
+                    Event::Close | Event::Shortcut | Event::KeyDown
+                ) {
+                    tx.send(Msg::Close(key.clone()));
+                }
+            });
+        }
         // Getting the keyboard focus means the user is looking: stop asking
-        // the taskbar for attention.
+        // the taskbar for attention, and count the messages as read.
         let focused = Rc::new(Cell::new(false));
         {
             let focused = focused.clone();
+            let key = key.to_string();
             window.handle(move |w, ev| {
                 match ev {
                     Event::Focus => {
                         focused.set(true);
                         attention::request(w, false);
+                        tx.send(Msg::Focus(key.clone(), true));
                     }
-                    Event::Unfocus => focused.set(false),
-                    Event::Hide => focused.set(false),
+                    Event::Unfocus | Event::Hide if focused.get() => {
+                        focused.set(false);
+                        tx.send(Msg::Focus(key.clone(), false));
+                    }
+                    Event::KeyDown | Event::Shortcut if closes(app::event_key()) => {
+                        tx.send(Msg::Close(key.clone()));
+                        return true;
+                    }
                     _ => {}
                 }
                 false
+            });
+        }
+        // A resize keeps the end in view if the user saw it: without this
+        // a shrunk window shows its oldest lines.
+        let at_end = Rc::new(Cell::new(true));
+        {
+            let at_end = at_end.clone();
+            transcript.draw(move |t| at_end.set(sees_end(t)));
+        }
+        {
+            let at_end = at_end.clone();
+            let text = text.clone();
+            transcript.resize_callback(move |t, _, _, _, _| {
+                if at_end.get() {
+                    t.scroll(text.length(), 0);
+                }
             });
         }
         let mut chat = ChatWindow {
@@ -169,9 +198,10 @@ impl ChatWindow {
             styles,
             transcript,
             shown: 0,
+            at_end,
             following: None,
         };
-        chat.show_lines(conversation, &me_name);
+        chat.show_lines(conversation);
         chat
     }
 
@@ -188,25 +218,20 @@ impl ChatWindow {
         self.following = None;
     }
 
-    /// Whether the user sees the end of the transcript, as its scrollbar
-    /// says (the bar is what the user moves to read back). Asking the text
-    /// layout instead is unsafe: before FLTK first draws the display it
-    /// divides by zero.
-    fn sees_end(&self) -> bool {
-        // FLTK's text display holds two scrollbars; the vertical one is
-        // the one whose type says so.
-        let bar = self.transcript.as_group().and_then(|g| {
-            (0..g.children())
-                .filter_map(|i| g.child(i))
-                .filter_map(|w| Scrollbar::from_dyn_widget(&w))
-                .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
-        });
-        match bar {
-            // Until the text is first laid out the bar keeps its default
-            // range (from 0): a new window shows its end.
-            Some(bar) if bar.minimum() >= 1.0 => bar.value() >= bar.maximum() - 0.5,
-            _ => true,
-        }
+    /// Puts the keyboard in the box to write in (the user opened the
+    /// window to write).
+    pub fn focus_input(&mut self) {
+        let _ = self.input.take_focus();
+    }
+
+    /// The transcript's text as shown, for tests.
+    pub fn transcript_text(&self) -> String {
+        self.text.text()
+    }
+
+    /// The header's two sides, for tests.
+    pub fn faces(&self) -> (Face, Face) {
+        self.faces.borrow().clone()
     }
 
     /// Makes the transcript follow the end again (the user wrote something).
@@ -231,11 +256,12 @@ impl ChatWindow {
 
     /// Appends the lines not yet shown and enables input only while the
     /// partner is connected.
-    pub fn show_lines(&mut self, c: &Conversation, me: &str) {
+    pub fn show_lines(&mut self, c: &Conversation) {
         let following = match self.following {
             Some(f) => f,
-            None => self.sees_end(),
+            None => sees_end(&self.transcript),
         };
+        let me = self.faces.borrow().0.name.clone();
         self.following = Some(following);
         for line in &c.lines[self.shown.min(c.lines.len())..] {
             let (who, style) = match line.author {
@@ -261,6 +287,7 @@ impl ChatWindow {
         self.shown = c.lines.len();
         if following {
             self.transcript.scroll(self.text.length(), 0);
+            self.at_end.set(true);
         }
         if c.can_send() {
             self.input.activate();
@@ -271,6 +298,33 @@ impl ChatWindow {
         }
         self.window.redraw();
     }
+}
+
+/// Whether the user sees the end of a transcript, as its scrollbar says
+/// (the bar is what the user moves to read back). Asking the text layout
+/// instead is unsafe: before FLTK first draws the display it divides by
+/// zero.
+fn sees_end(t: &TextDisplay) -> bool {
+    // FLTK's text display holds two scrollbars; the vertical one is the one
+    // whose type says so.
+    let bar = t.as_group().and_then(|g| {
+        (0..g.children())
+            .filter_map(|i| g.child(i))
+            .filter_map(|w| Scrollbar::from_dyn_widget(&w))
+            .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
+    });
+    match bar {
+        // Until the text is first laid out the bar keeps its default range
+        // (from 0): a new window shows its end.
+        Some(bar) if bar.minimum() >= 1.0 => bar.value() >= bar.maximum() - 0.5,
+        _ => true,
+    }
+}
+
+/// Escape and Ctrl+W close a conversation window.
+fn closes(key: Key) -> bool {
+    key == Key::Escape
+        || (key == Key::from_char('w') && app::event_state().contains(EventState::Ctrl))
 }
 
 /// The header: our avatar and name on the left, the partner's on the right.

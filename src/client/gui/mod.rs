@@ -1,8 +1,11 @@
 //! The client window: what a double-click on `hubchat-client` opens.
 //!
-//! Connecting runs on a worker thread; the session's reader thread sends
-//! its events through a channel and wakes the FLTK loop, which applies them
-//! to the [`ClientModel`] and redraws. No timers: an idle client sleeps.
+//! The window is a thin view over a [`Controller`], which owns the
+//! session's life (connecting, losing, reconnecting) and the model. One
+//! channel carries everything into the FLTK loop: what the user does and
+//! what the network threads report, as one [`Msg`] enum. A sender wakes the
+//! loop only when no wake-up is pending, and the loop drains everything
+//! queued at once. No timers: an idle client sleeps.
 
 pub mod chat;
 pub mod picker;
@@ -11,15 +14,14 @@ pub mod swatches;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver};
-use fltk::app::{self, Sender};
+use fltk::app;
 use fltk::button::Button;
 use fltk::draw;
-use fltk::enums::{Align, CallbackTrigger, Color, Event, Font};
+use fltk::enums::{Align, CallbackTrigger, Color, Event, Font, Key};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::Input;
@@ -28,50 +30,67 @@ use fltk::table::{TableContext, TableRow};
 use fltk::text::{TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
+use crate::client::controller::{self, Change, Controller, Identity, Status};
 use crate::client::form::{self, ClientSettings, Field, SETTINGS_FILE};
-use crate::client::model::{ClientModel, Contact};
-use crate::client::session::{ConnectError, Session, SessionConfig, SessionEvent};
+use crate::client::model::{ClientModel, Contact, Face};
+use crate::client::session::{ConnectError, SessionConfig};
 use crate::common::avatar;
 use crate::common::color;
+use crate::common::packet::Profile;
 use crate::common::settings;
 use crate::gui::{self, attention, avatars::Avatars, Sound};
-use chat::{ChatWindow, Face};
+use chat::ChatWindow;
 use picker::{AvatarChoice, AvatarPicker};
 use swatches::ColorSwatches;
 
-/// What the controls ask for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the loop handles: the user's actions and the network's news.
 pub enum Msg {
+    /// The Connect button: connect, cancel or disconnect, as it says.
     ConnectDisconnect,
+    /// Enter in a form field: connect, if not connected already.
+    Connect,
     ColorPicked,
     ColorChosen,
     PickAvatar,
+    /// A click on list row `n`.
     Open(usize),
+    /// Send what is typed in the conversation with this key.
     Send(String),
+    /// A conversation window got (`true`) or lost the keyboard focus.
+    Focus(String, bool),
+    /// Close (hide) a conversation window: Escape, Ctrl+W, its close box.
+    Close(String),
+    /// A worker thread reports.
+    Net(controller::Input),
     Quit,
 }
 
-/// How a conversation window is brought up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Show {
-    /// The user clicked its row: show, raise and focus it.
-    Asked,
-    /// A message arrived: show, restore and raise it, but leave the
-    /// keyboard focus where the user is typing.
-    Unasked,
-    /// Only update it if it is open.
-    IfOpen,
+/// The sending end of the window's one channel. Cheap to clone; any
+/// thread may send.
+#[derive(Clone)]
+pub struct Tx {
+    chan: crossbeam_channel::Sender<Msg>,
+    /// A wake-up is pending: the loop has not drained since.
+    waking: Arc<AtomicBool>,
 }
 
-/// What the worker threads report.
-enum Incoming {
-    Joined(Result<Session, ConnectError>),
-    Event(SessionEvent),
+impl Tx {
+    pub fn send(&self, msg: Msg) {
+        if self.chan.send(msg).is_ok() && !self.waking.swap(true, Ordering::AcqRel) {
+            app::awake();
+        }
+    }
 }
 
 const ROW_HEIGHT: i32 = 58;
 /// The background of a field with a mistake in it.
 const FIELD_ERROR: Color = Color::from_rgb(0xfd, 0xe8, 0xe6);
+/// The banner saying the connection was lost.
+const BANNER: Color = Color::from_rgb(0xfc, 0xe8, 0xb2);
+/// The status box's height: roomy in a tall window, small in a short one,
+/// where the list needs the space.
+const STATUS_MAX: i32 = 110;
+const STATUS_MIN: i32 = 52;
 
 /// A list row: the contact and its unread count.
 type Rows = Rc<RefCell<Vec<(Contact, usize)>>>;
@@ -86,33 +105,36 @@ pub struct ClientApp {
     pub colors: ColorSwatches,
     /// Shows the current avatar; opens the picker.
     pub avatar: Button,
+    /// "Click to change", beside the avatar while it can be changed.
+    pub avatar_hint: Frame,
     /// The built-in avatar and the custom picture, if any, in use.
     pub avatar_choice: AvatarChoice,
     builtin: u32,
     avatars: Rc<RefCell<Avatars>>,
     pub connect: Button,
     pub error: Frame,
+    /// Shown while the connection is lost.
+    pub banner: Frame,
     pub status: TextBuffer,
     status_view: TextDisplay,
+    page: Flex,
     pub list: TableRow,
     rows: Rows,
-    pub model: Option<ClientModel>,
-    session: Option<Session>,
-    connecting: bool,
-    /// Events that arrived before the join finished (the first roster).
-    early: Vec<SessionEvent>,
-    incoming: Receiver<Incoming>,
-    incoming_tx: crossbeam_channel::Sender<Incoming>,
+    pub controller: Controller,
     pub chats: HashMap<String, ChatWindow>,
-    actions: app::Receiver<Msg>,
-    tx: Sender<Msg>,
+    incoming: Receiver<Msg>,
+    tx: Tx,
     quitting: bool,
 }
 
 impl ClientApp {
     pub fn new() -> Self {
         let saved: ClientSettings = settings::load(SETTINGS_FILE);
-        let (tx, actions) = app::channel::<Msg>();
+        let (chan, incoming) = unbounded();
+        let tx = Tx {
+            chan,
+            waking: Arc::new(AtomicBool::new(false)),
+        };
         let mut window = DoubleWindow::default()
             .with_size(460, 676)
             .with_label("HubChat");
@@ -140,9 +162,12 @@ impl ClientApp {
         name.set_text_font(gui::BOLD);
         row2.end();
         page.fixed(&row2, 30);
+        for input in [&mut host, &mut port, &mut name] {
+            enter_connects(input, tx.clone());
+        }
 
         let row_color = form_row("Colour");
-        let colors = ColorSwatches::new(&saved.color, tx);
+        let colors = ColorSwatches::new(&saved.color, tx.clone());
         row_color.end();
         page.fixed(&row_color, 28);
 
@@ -159,46 +184,60 @@ impl ClientApp {
         avatar.set_tooltip("Your avatar: click to choose another, or a picture of your own");
         avatar.set_color(gui::PANEL);
         picker::show_on(&mut avatar, &avatar_choice);
-        avatar.emit(tx, Msg::PickAvatar);
+        on_click(&mut avatar, &tx, || Msg::PickAvatar);
         row3.fixed(&avatar, 58);
-        let mut hint = gui::label("Click to change");
-        hint.set_label_color(gui::MUTED);
+        let mut avatar_hint = gui::label("Click to change");
+        avatar_hint.set_label_color(gui::MUTED);
         let mut side = Flex::default().column();
         Frame::default();
         let mut connect = Button::default().with_label("Connect");
         connect.set_label_font(gui::BOLD);
-        connect.emit(tx, Msg::ConnectDisconnect);
+        on_click(&mut connect, &tx, || Msg::ConnectDisconnect);
         side.fixed(&connect, 30);
         side.end();
         row3.fixed(&side, 110);
         row3.end();
         page.fixed(&row3, 58);
 
-        let error = gui::error_label();
+        let mut error = gui::error_label();
         page.fixed(&error, 34);
+        error.hide();
+        let mut banner = Frame::default();
+        banner.set_frame(fltk::enums::FrameType::FlatBox);
+        banner.set_color(BANNER);
+        banner.set_align(Align::Left | Align::Inside | Align::Wrap);
+        banner.set_label_font(gui::BOLD);
+        page.fixed(&banner, 44);
+        banner.hide();
 
+        let heading = gui::heading("Status");
+        page.fixed(&heading, 20);
         let status = TextBuffer::default();
         let mut status_view = TextDisplay::default();
         status_view.set_buffer(status.clone());
         status_view.wrap_mode(WrapMode::AtBounds, 0);
         status_view.set_frame(gui::PANEL_FRAME);
         status_view.set_text_size(gui::TEXT_SIZE - 1);
-        page.fixed(&status_view, 110);
+        page.fixed(&status_view, STATUS_MAX);
 
         let heading = gui::heading("Connected clients (click one to chat)");
         page.fixed(&heading, 22);
         let rows: Rows = Rc::new(RefCell::new(Vec::new()));
         let avatars = Rc::new(RefCell::new(Avatars::load()));
-        let list = client_list(rows.clone(), avatars.clone(), tx);
+        let list = client_list(rows.clone(), avatars.clone(), tx.clone());
         page.end();
         window.end();
         window.resizable(&page);
-        window.set_callback(move |_| {
-            if app::event() == Event::Close {
-                tx.send(Msg::Quit);
-            }
-        });
-        let (incoming_tx, incoming) = unbounded();
+        {
+            let tx = tx.clone();
+            window.set_callback(move |_| {
+                if app::event() == Event::Close {
+                    tx.send(Msg::Quit);
+                }
+            });
+        }
+        let notify_tx = tx.clone();
+        let controller = Controller::new(Arc::new(move |input| notify_tx.send(Msg::Net(input))));
         let mut app = ClientApp {
             window,
             host,
@@ -206,55 +245,70 @@ impl ClientApp {
             name,
             colors,
             avatar,
+            avatar_hint,
             avatar_choice,
             builtin,
             avatars,
             connect,
             error,
+            banner,
             status,
             status_view,
+            page,
             list,
             rows,
-            model: None,
-            session: None,
-            connecting: false,
-            early: Vec::new(),
-            incoming,
-            incoming_tx,
+            controller,
             chats: HashMap::new(),
-            actions,
+            incoming,
             tx,
             quitting: false,
         };
+        app.fit_status_box();
         app.show_name_color();
         app
     }
 
+    /// The model the window shows.
+    pub fn model(&self) -> &ClientModel {
+        &self.controller.model
+    }
+
+    /// The channel into this window, for anything that wants to talk to it.
+    pub fn sender(&self) -> Tx {
+        self.tx.clone()
+    }
+
     /// Handles everything pending. Returns false once the window closed.
     pub fn pump(&mut self) -> bool {
+        self.tx.waking.store(false, Ordering::Release);
         for chat in self.chats.values_mut() {
             chat.new_batch();
         }
-        while let Some(msg) = self.actions.recv() {
+        while let Ok(msg) = self.incoming.try_recv() {
             self.act(msg);
         }
-        while let Ok(incoming) = self.incoming.try_recv() {
-            match incoming {
-                Incoming::Joined(result) => self.joined(result),
-                Incoming::Event(e) => self.event(e),
-            }
-        }
+        self.fit_status_box();
         !self.quitting
     }
 
     pub fn act(&mut self, msg: Msg) {
         match msg {
-            Msg::ConnectDisconnect if self.session.is_some() => {
-                if let Some(s) = self.session.take() {
-                    s.disconnect();
+            Msg::ConnectDisconnect => match self.controller.status() {
+                Status::Connecting { .. } => {
+                    let change = self.controller.cancel();
+                    self.apply(change);
+                }
+                Status::Connected { .. } => {
+                    let change = self.controller.disconnect();
+                    self.apply(change);
+                }
+                Status::Offline | Status::Lost { .. } => self.start_connect(),
+            },
+            Msg::Connect => {
+                if self.controller.status().idle() {
+                    self.start_connect();
                 }
             }
-            Msg::ConnectDisconnect => self.start_connect(),
             Msg::ColorPicked => self.pick_other_color(),
             Msg::ColorChosen => self.show_name_color(),
             Msg::PickAvatar => {
@@ -265,28 +319,34 @@ impl ClientApp {
             }
             Msg::Open(row) => {
                 let id = self.rows.borrow().get(row).map(|(c, _)| c.id.clone());
-                if let Some(key) = id.and_then(|id| self.model.as_mut()?.open(&id)) {
+                if let Some(key) = id.and_then(|id| self.controller.model.open(&id)) {
                     self.show_chat(&key, Show::Asked);
                 }
             }
             Msg::Send(key) => self.send(&key),
+            Msg::Focus(key, on) => self.focus(&key, on),
+            Msg::Close(key) => {
+                if let Some(chat) = self.chats.get_mut(&key) {
+                    chat.window.hide();
+                }
+                self.controller.model.look_away(&key);
+            }
+            Msg::Net(input) => {
+                let change = self.controller.handle(input);
+                self.apply(change);
+            }
             Msg::Quit => {
                 for chat in self.chats.values_mut() {
                     chat.window.hide();
                 }
                 self.window.hide();
-                if let Some(s) = self.session.take() {
-                    s.disconnect();
-                }
+                self.controller.disconnect();
                 self.quitting = true;
             }
         }
     }
 
     fn start_connect(&mut self) {
-        if self.connecting {
-            return;
-        }
         self.clear_complaint();
         let (host, port, name) =
             match form::check(&self.host.value(), &self.port.value(), &self.name.value()) {
@@ -309,6 +369,17 @@ impl ClientApp {
         };
         settings.set_picture(png.as_deref());
         let _ = settings::save(SETTINGS_FILE, &settings);
+        let identity = Identity {
+            profile: Profile {
+                name: name.clone(),
+                color: settings.color.clone(),
+                image_name: settings.image_name.clone(),
+            },
+            picture: match &self.avatar_choice {
+                AvatarChoice::Custom { picture, .. } => Some(picture.clone()),
+                AvatarChoice::Builtin(_) => None,
+            },
+        };
         let config = SessionConfig {
             host,
             port,
@@ -316,26 +387,92 @@ impl ClientApp {
             color: settings.color,
             image_name: settings.image_name,
             picture: png,
-            timeout: Duration::from_secs(8),
+            timeout: controller::HANDSHAKE_TIMEOUT,
         };
-        self.connecting = true;
-        self.set_form(false);
-        self.connect.set_label("Connecting...");
-        self.connect.deactivate();
-        self.log(&format!(
-            "Connecting to {}, port {}...",
-            config.host, config.port
-        ));
-        let tx = self.incoming_tx.clone();
-        thread::spawn(move || {
-            let events = tx.clone();
-            let result = Session::connect(&config, move |e| {
-                let _ = events.send(Incoming::Event(e));
-                app::awake();
-            });
-            let _ = tx.send(Incoming::Joined(result));
-            app::awake();
+        let change = self.controller.connect(config, identity);
+        self.apply(change);
+    }
+
+    /// Draws what a controller call changed.
+    fn apply(&mut self, change: Change) {
+        for line in &change.log {
+            self.log(line);
+        }
+        if change.status {
+            self.show_status();
+        }
+        if let Some(e) = &change.failed {
+            let field = match e {
+                ConnectError::Rejected { .. } => Field::Name,
+                ConnectError::Refused { .. } | ConnectError::TimedOut { .. } => Field::Port,
+                _ => Field::Host,
+            };
+            self.complain(field, &e.to_string());
+        }
+        let update = change.update;
+        for key in &update.conversations {
+            self.show_chat(key, Show::IfOpen);
+        }
+        if let Some(key) = update.incoming {
+            self.show_chat(&key, Show::Unasked);
+            let looking = self.chats.get(&key).is_some_and(ChatWindow::has_focus);
+            if !looking {
+                if let Some(chat) = self.chats.get(&key) {
+                    attention::request(&chat.window, true);
+                }
+            }
+            gui::play(Sound::Notice, true);
+        }
+        if update.list || !update.conversations.is_empty() {
+            self.show_list();
+        }
+    }
+
+    /// Follows the controller's status: the button, the form, the banner,
+    /// the title.
+    fn show_status(&mut self) {
+        let status = self.controller.status().clone();
+        let (label, form_on) = match &status {
+            Status::Offline | Status::Lost { .. } => ("Connect", true),
+            Status::Connecting { .. } => ("Cancel", false),
+            Status::Connected { .. } => ("Disconnect", false),
+        };
+        self.connect.set_label(label);
+        self.connect.set_tooltip(match &status {
+            Status::Connecting { .. } => "Stop trying to connect",
+            Status::Connected { .. } => "Leave the server",
+            _ => "Join the server",
         });
+        self.set_form(form_on);
+        match &status {
+            Status::Lost { reason } => {
+                self.banner.set_label(&format!(
+                    "Connection lost: {reason}\nPress Connect to join again."
+                ));
+                self.banner.show();
+            }
+            _ => self.banner.hide(),
+        }
+        self.page.layout();
+        self.show_title();
+        self.window.redraw();
+    }
+
+    /// "(3) HubChat" with three messages unread; the title also says when
+    /// the connection is lost, so it shows in the taskbar.
+    fn show_title(&mut self) {
+        let unread = self.controller.model.unread_total();
+        let mut title = String::new();
+        if unread > 0 {
+            title.push_str(&format!("({unread}) "));
+        }
+        title.push_str("HubChat");
+        if let Status::Lost { .. } = self.controller.status() {
+            title.push_str(" - connection lost");
+        }
+        if self.window.label() != title {
+            self.window.set_label(&title);
+        }
     }
 
     /// Uses a new avatar: a built-in replaces any custom picture; a custom
@@ -348,12 +485,19 @@ impl ClientApp {
         self.avatar_choice = choice;
     }
 
-    /// "Other..." opens the system's colour chooser; the colour picked
-    /// becomes the extra swatch, sent as `#rrggbb`, which original clients
-    /// understand too.
+    /// "Other..." opens the system's colour chooser at the current colour;
+    /// the colour picked becomes the extra swatch, sent as `#rrggbb`, which
+    /// original clients understand too.
     fn pick_other_color(&mut self) {
-        let picked = fltk::dialog::color_chooser("Your colour", fltk::dialog::ColorMode::Byte);
-        if let Some((r, g, b)) = picked {
+        let color::Rgb(r, g, b) = color::for_display(&self.colors.chosen());
+        // The chooser gives back the colour it opened with when cancelled.
+        let picked = fltk::dialog::color_chooser_with_default(
+            "Your colour",
+            fltk::dialog::ColorMode::Byte,
+            (r, g, b),
+        );
+        if picked != (r, g, b) {
+            let (r, g, b) = picked;
             self.colors.select(&color::Rgb(r, g, b).to_string());
             self.show_name_color();
         }
@@ -366,171 +510,70 @@ impl ClientApp {
         self.name.redraw();
     }
 
-    fn joined(&mut self, result: Result<Session, ConnectError>) {
-        self.connecting = false;
-        self.connect.activate();
-        match result {
-            Ok(session) => {
-                let kind = match session.kind {
-                    crate::client::ServerKind::HubChat { .. } => "a HubChat server",
-                    crate::client::ServerKind::Original => "an original messenger server",
-                };
-                self.log(&format!("Connected to {kind} as {}.", session.id));
-                let hubchat = matches!(session.kind, crate::client::ServerKind::HubChat { .. });
-                let me = session.id.clone();
-                self.model = Some(ClientModel::new(&session.id));
-                self.session = Some(session);
-                self.connect.set_label("Disconnect");
-                for e in std::mem::take(&mut self.early) {
-                    self.event(e);
-                }
-                // The server does not send us our own picture back; only
-                // HubChat peers see it, so only then is it shown as ours.
-                if let (true, AvatarChoice::Custom { picture, .. }) = (hubchat, &self.avatar_choice)
-                {
-                    let picture = (**picture).clone();
-                    self.event(SessionEvent::Picture { id: me, picture });
-                }
+    /// A conversation window got or lost the keyboard focus: the user
+    /// looks at it, so its messages are read.
+    fn focus(&mut self, key: &str, on: bool) {
+        let model = &mut self.controller.model;
+        if on {
+            if model.look_at(Some(key)) {
+                self.show_list();
             }
-            Err(e) => {
-                self.early.clear();
-                self.set_form(true);
-                self.connect.set_label("Connect");
-                let field = match e {
-                    ConnectError::Rejected { .. } => Field::Name,
-                    ConnectError::Refused { .. } | ConnectError::TimedOut { .. } => Field::Port,
-                    _ => Field::Host,
-                };
-                self.log(&format!("Could not connect: {e}"));
-                self.complain(field, &e.to_string());
-            }
+        } else {
+            model.look_away(key);
         }
-    }
-
-    fn event(&mut self, e: SessionEvent) {
-        let Some(model) = self.model.as_mut() else {
-            self.early.push(e);
-            return;
-        };
-        let first_roster = model.contacts.is_empty();
-        match &e {
-            // The first roster lists who was already here, not newcomers.
-            SessionEvent::Listed(_) if first_roster => {}
-            SessionEvent::Listed(entries) => {
-                for (id, p) in entries {
-                    if model.contact(id).is_none() && *id != model.me {
-                        self.status.append(&stamped(&format!("{} joined.", p.name)));
-                    }
-                }
-            }
-            SessionEvent::Left { id } => {
-                if let Some(c) = model.contact(id) {
-                    self.status
-                        .append(&stamped(&format!("{} left.", c.profile.name)));
-                }
-            }
-            SessionEvent::Refused { message, .. } => self.status.append(&stamped(message)),
-            _ => {}
-        }
-        let update = model.apply(e);
-        if update.list {
-            self.show_list();
-        }
-        for key in &update.conversations {
-            self.show_chat(key, Show::IfOpen);
-        }
-        if let Some(key) = update.incoming {
-            let looking = self.chats.get(&key).is_some_and(|c| c.has_focus());
-            self.show_chat(&key, Show::Unasked);
-            if !looking {
-                if let Some(chat) = self.chats.get(&key) {
-                    attention::request(&chat.window, true);
-                }
-            }
-            gui::play(Sound::Notice, true);
-        }
-        if let Some(reason) = update.lost {
-            self.log(&format!("Disconnected: {reason}"));
-            self.session = None;
-            self.model = None;
-            self.set_form(true);
-            self.connect.set_label("Connect");
-            self.rows.borrow_mut().clear();
-            self.list.set_rows(0);
-            self.list.redraw();
-        }
-        self.status_view.scroll(self.status.length(), 0);
     }
 
     /// Updates (creating if needed) a conversation window, and shows it as
     /// `how` says.
     fn show_chat(&mut self, key: &str, how: Show) {
-        let Some(model) = self.model.as_ref() else {
-            return;
-        };
+        let model = &self.controller.model;
         let Some(c) = model.conversations.get(key) else {
             return;
         };
-        let me = model
-            .contact(&model.me)
-            .map_or_else(|| face_of_nobody("me"), face);
-        let partner = c
-            .partner_id
-            .as_ref()
-            .and_then(|id| model.contact(id))
-            .map_or_else(|| face_of_nobody(&c.partner), face);
-        let me_name = me.name.clone();
-        let (avatars, tx) = (self.avatars.clone(), self.tx);
-        let faces = (me, partner);
+        let me = model.own.clone().unwrap_or_else(|| Face {
+            name: self.name.value().trim().to_string(),
+            color: color::for_display(&self.colors.chosen()),
+            image_name: String::new(),
+            picture: None,
+        });
+        let faces = (me, c.face.clone());
+        let (avatars, tx) = (self.avatars.clone(), self.tx.clone());
         let chat = self
             .chats
             .entry(key.to_string())
             .or_insert_with(|| ChatWindow::new(key, c, faces.clone(), avatars, tx));
         chat.set_faces(faces);
-        chat.show_lines(c, &me_name);
+        chat.show_lines(c);
         match how {
-            Show::Asked => chat.window.show(),
-            Show::Unasked => attention::show_unasked(&mut chat.window),
-            Show::IfOpen => {}
-        }
-        let raised = how != Show::IfOpen;
-        if chat.window.shown() && chat.window.visible() {
-            if let Some(m) = self.model.as_mut() {
-                if raised {
-                    m.look_at(Some(key));
+            Show::Asked => {
+                chat.window.show();
+                chat.focus_input();
+                if self.controller.model.mark_read(key) {
+                    self.show_list();
                 }
             }
-            self.show_list();
+            Show::Unasked => attention::show_unasked(&mut chat.window),
+            Show::IfOpen => {}
         }
     }
 
     fn send(&mut self, key: &str) {
-        let (Some(model), Some(session)) = (self.model.as_mut(), self.session.as_ref()) else {
-            return;
-        };
         let Some(chat) = self.chats.get_mut(key) else {
             return;
         };
         let typed = chat.input.value();
         let text = typed.trim_end_matches(['\n', '\r']);
-        if let Some(to) = model.say(key, text) {
-            session.send(&to, text);
+        if self.controller.say(key, text) {
             chat.input.set_value("");
             chat.follow();
-            if let Some(c) = model.conversations.get(key) {
-                let me = model
-                    .contact(&model.me)
-                    .map(|m| m.profile.name.clone())
-                    .unwrap_or_default();
-                chat.show_lines(c, &me);
+            if let Some(c) = self.controller.model.conversations.get(key) {
+                chat.show_lines(c);
             }
         }
     }
 
     fn show_list(&mut self) {
-        let Some(model) = self.model.as_ref() else {
-            return;
-        };
+        let model = &self.controller.model;
         *self.rows.borrow_mut() = model
             .contacts
             .iter()
@@ -541,13 +584,26 @@ impl ClientApp {
         let (x, y, w, h) = (self.list.x(), self.list.y(), self.list.w(), self.list.h());
         self.list.resize(x, y, w, h);
         self.list.redraw();
+        self.show_title();
+    }
+
+    /// Gives the list the room in a short window: the status box shrinks
+    /// first, down to three lines.
+    fn fit_status_box(&mut self) {
+        let spare = self.window.h() - 480;
+        let want = (STATUS_MIN + spare / 2).clamp(STATUS_MIN, STATUS_MAX);
+        if self.status_view.h() != want {
+            self.page.fixed(&self.status_view, want);
+            self.page.layout();
+        }
     }
 
     /// Shows a mistake under the form and marks the field it is about: a
     /// tinted background and the keyboard focus, so it can be fixed at once.
     fn complain(&mut self, field: Field, message: &str) {
         self.error.set_label(message);
-        self.error.redraw();
+        self.error.show();
+        self.page.layout();
         let input = match field {
             Field::Host => &mut self.host,
             Field::Port => &mut self.port,
@@ -556,12 +612,15 @@ impl ClientApp {
         input.set_color(FIELD_ERROR);
         let _ = input.take_focus();
         input.redraw();
+        self.window.redraw();
         gui::play(Sound::Error, true);
     }
 
     /// Clears the mistake shown, if any.
     fn clear_complaint(&mut self) {
         self.error.set_label("");
+        self.error.hide();
+        self.page.layout();
         for input in [&mut self.host, &mut self.port, &mut self.name] {
             input.set_color(Color::BackGround2);
             input.redraw();
@@ -586,6 +645,11 @@ impl ClientApp {
                 w.deactivate();
             }
         }
+        if on {
+            self.avatar_hint.show();
+        } else {
+            self.avatar_hint.hide();
+        }
         self.colors.set_active(on);
     }
 }
@@ -594,6 +658,19 @@ impl Default for ClientApp {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// How a conversation window is brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Show {
+    /// The user clicked its row: show, raise and focus it, with the
+    /// keyboard in its input.
+    Asked,
+    /// A message arrived: show, restore and raise it, but leave the
+    /// keyboard focus where the user is typing.
+    Unasked,
+    /// Only update it if it is open.
+    IfOpen,
 }
 
 /// A status line with the local time in front.
@@ -611,49 +688,60 @@ fn form_row(label: &str) -> Flex {
     row
 }
 
-/// How a contact appears in a conversation's header.
-fn face(c: &Contact) -> Face {
-    Face {
-        name: c.profile.name.clone(),
-        color: c.color,
-        image_name: c.profile.image_name.clone(),
-        picture: c.picture.clone(),
-    }
+/// A button that sends `msg()` when pressed (by mouse, or Space/Enter
+/// while it has the keyboard focus).
+fn on_click(button: &mut Button, tx: &Tx, msg: impl Fn() -> Msg + 'static) {
+    let tx = tx.clone();
+    button.set_callback(move |_| tx.send(msg()));
 }
 
-/// The header of a conversation whose partner is not connected.
-fn face_of_nobody(name: &str) -> Face {
-    Face {
-        name: name.to_string(),
-        color: color::FALLBACK,
-        image_name: String::new(),
-        picture: None,
-    }
+/// Enter in a form field connects, as the Connect button does.
+fn enter_connects(input: &mut Input, tx: Tx) {
+    input.handle(move |_, ev| {
+        let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
+        if ev == Event::KeyDown && enter {
+            tx.send(Msg::Connect);
+            true
+        } else {
+            false
+        }
+    });
 }
 
 /// The list of clients: avatar, name in colour, "(you)" or unread count.
-fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Sender<Msg>) -> TableRow {
+/// Enter opens the selected row's conversation, as a click does.
+fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Tx) -> TableRow {
     let mut table = TableRow::default();
     table.end();
     gui::one_column_table(&mut table);
     table.set_row_height_all(ROW_HEIGHT);
     table.set_trigger(CallbackTrigger::Release);
+    table.set_type(fltk::table::TableRowSelectMode::Single);
     {
         let rows = rows.clone();
+        let tx = tx.clone();
         table.set_callback(move |t| {
             let row = t.callback_row();
             if t.callback_context() == TableContext::Cell && row >= 0 {
-                let mine = rows
-                    .borrow()
-                    .get(row as usize)
-                    .is_some_and(|(c, _)| c.is_me);
-                if !mine {
-                    tx.send(Msg::Open(row as usize));
-                }
+                open_row(&rows, &tx, row);
             }
         });
     }
-    table.draw_cell(move |_, ctx, row, _, x, y, w, h| {
+    {
+        let rows = rows.clone();
+        table.handle(move |t, ev| {
+            let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
+            if ev != Event::KeyDown || !enter {
+                return false;
+            }
+            let selected = (0..t.rows()).find(|&r| t.row_selected(r));
+            if let Some(row) = selected {
+                open_row(&rows, &tx, row);
+            }
+            true
+        });
+    }
+    table.draw_cell(move |t, ctx, row, _, x, y, w, h| {
         if ctx != TableContext::Cell {
             return;
         }
@@ -662,7 +750,9 @@ fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Sender<Msg>) -> Ta
             return;
         };
         draw::push_clip(x, y, w, h);
-        draw::set_draw_color(if row % 2 == 1 {
+        draw::set_draw_color(if t.row_selected(row) {
+            Color::from_rgb(0xe3, 0xec, 0xfa)
+        } else if row % 2 == 1 {
             Color::from_rgb(0xf6, 0xf7, 0xf9)
         } else {
             gui::PANEL
@@ -700,13 +790,21 @@ fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Sender<Msg>) -> Ta
     table
 }
 
+/// Opens the conversation of list row `row`, unless it is ourselves.
+fn open_row(rows: &Rows, tx: &Tx, row: i32) {
+    let mine = rows.borrow().get(row as usize).is_none_or(|(c, _)| c.is_me);
+    if !mine {
+        tx.send(Msg::Open(row as usize));
+    }
+}
+
 /// Opens the client window and runs until it is closed.
 pub fn run() -> i32 {
     let app = app::App::default();
     gui::init_look();
     let mut client = ClientApp::new();
     client.window.show();
-    let tx = app::Sender::<Msg>::get();
+    let tx = client.sender();
     let _ = ctrlc::set_handler(move || tx.send(Msg::Quit));
     while app.wait() {
         if !client.pump() {

@@ -5,14 +5,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use fltk::app::Sender;
 use fltk::button::Button;
 use fltk::draw;
 use fltk::enums::{Color, FrameType};
 use fltk::group::Flex;
 use fltk::prelude::*;
 
-use super::Msg;
+use super::{Msg, Tx};
 use crate::common::color::{self, ORIGINAL_PALETTE};
 use crate::gui;
 
@@ -55,7 +54,7 @@ impl ColorSwatches {
     /// Builds the row with `chosen` selected (a Tk name or `#rrggbb`; an
     /// unknown colour selects blue). `tx` is told when a colour is clicked
     /// and when "Other..." is.
-    pub fn new(chosen: &str, tx: Sender<Msg>) -> Self {
+    pub fn new(chosen: &str, tx: Tx) -> Self {
         let state = Rc::new(RefCell::new(State {
             custom: String::new(),
             selected: DEFAULT,
@@ -73,6 +72,7 @@ impl ColorSwatches {
             let st = state.clone();
             b.draw(move |b| draw_swatch(b, &st.borrow(), i));
             let st = state.clone();
+            let tx = tx.clone();
             b.set_callback(move |b| {
                 st.borrow_mut().selected = i;
                 if let Some(mut p) = b.parent() {
@@ -85,7 +85,7 @@ impl ColorSwatches {
         }
         let mut other = Button::default().with_label("Other...");
         other.set_tooltip("Any colour, from the colour chooser");
-        other.emit(tx, Msg::ColorPicked);
+        other.set_callback(move |_| tx.send(Msg::ColorPicked));
         row.fixed(&other, 70);
         fltk::frame::Frame::default();
         row.end();

@@ -1,0 +1,350 @@
+//! The client's life with servers, without any GUI: connecting (on a worker
+//! thread, cancellable), the session while it lasts, losing it, and
+//! disconnecting, over one [`ClientModel`] that outlives every session.
+//!
+//! The window owns one `Controller` and feeds it what the worker threads
+//! report ([`Input`], through the window's single message channel) and what
+//! the user does; each call returns a [`Change`] saying what to redraw.
+//! Keeping this below the GUI means a reconnect is one code path, tested
+//! headless against a real server, and conversations (keyed by partner
+//! name) survive it. Automatic reconnect will live here too.
+//!
+//! Every connection attempt gets a number. Whatever a worker reports is
+//! tagged with the attempt it belongs to, and reports from an attempt that
+//! was cancelled or has ended are ignored, so a late answer can never touch
+//! the current session.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::client::model::{ClientModel, Face, Update};
+use crate::client::session::{ConnectError, ServerKind, Session, SessionConfig, SessionEvent};
+use crate::common::avatar::Picture;
+use crate::common::packet::Profile;
+
+/// What worker threads report, tagged with their connection attempt.
+pub enum Input {
+    /// The attempt ended: joined, or why not.
+    Joined {
+        attempt: u64,
+        result: Result<Session, ConnectError>,
+    },
+    /// Something happened on the attempt's session.
+    Event { attempt: u64, event: SessionEvent },
+}
+
+/// Where the client stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Not connected, and nothing went wrong (never connected, or the user
+    /// disconnected or cancelled).
+    Offline,
+    /// A connection attempt is under way.
+    Connecting { server: String },
+    /// Joined.
+    Connected {
+        server: String,
+        name: String,
+        kind: ServerKind,
+    },
+    /// The connection ended without the user asking: the server stopped,
+    /// the network failed. `reason` is for the user.
+    Lost { reason: String },
+}
+
+impl Status {
+    /// Whether the form may be edited and Connect pressed.
+    pub fn idle(&self) -> bool {
+        matches!(self, Status::Offline | Status::Lost { .. })
+    }
+}
+
+/// What a call changed, for the window to redraw.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// What changed in the model.
+    pub update: Update,
+    /// Lines for the status log, in order.
+    pub log: Vec<String>,
+    /// The status changed: the form, buttons, title and banner follow it.
+    pub status: bool,
+    /// A connection attempt failed: the form shows why.
+    pub failed: Option<ConnectError>,
+}
+
+impl Change {
+    fn merge(&mut self, update: Update) {
+        self.update.list |= update.list;
+        self.update.conversations.extend(update.conversations);
+        if update.incoming.is_some() {
+            self.update.incoming = update.incoming;
+        }
+        if update.lost.is_some() {
+            self.update.lost = update.lost;
+        }
+    }
+}
+
+/// Who we are to the server: what the form said, for the headers.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub profile: Profile,
+    /// Our custom picture, shown as ours only where HubChat peers see it.
+    pub picture: Option<Arc<Picture>>,
+}
+
+/// Reports from worker threads go here; the window's channel, in practice.
+pub type Notify = Arc<dyn Fn(Input) + Send + Sync>;
+
+pub struct Controller {
+    pub model: ClientModel,
+    status: Status,
+    session: Option<Session>,
+    /// The current attempt; reports of any other are stale.
+    attempt: u64,
+    /// Events of the current attempt that came before it joined (the first
+    /// roster travels ahead of the join's own report).
+    early: Vec<SessionEvent>,
+    identity: Option<Identity>,
+    notify: Notify,
+}
+
+impl Controller {
+    /// A controller whose worker threads report through `notify`.
+    pub fn new(notify: Notify) -> Self {
+        Controller {
+            model: ClientModel::default(),
+            status: Status::Offline,
+            session: None,
+            attempt: 0,
+            early: Vec::new(),
+            identity: None,
+            notify,
+        }
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The joined session, if any.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// Starts connecting on a worker thread; does nothing unless idle.
+    pub fn connect(&mut self, config: SessionConfig, identity: Identity) -> Change {
+        let mut change = Change::default();
+        if !self.status.idle() {
+            return change;
+        }
+        self.attempt += 1;
+        self.early.clear();
+        self.identity = Some(identity);
+        let server = server_name(&config.host, config.port);
+        change.log.push(format!("Connecting to {server}..."));
+        self.set_status(
+            Status::Connecting {
+                server: server.clone(),
+            },
+            &mut change,
+        );
+        let attempt = self.attempt;
+        let notify = self.notify.clone();
+        thread::spawn(move || {
+            let events = notify.clone();
+            let result = Session::connect(&config, move |event| {
+                events(Input::Event { attempt, event })
+            });
+            notify(Input::Joined { attempt, result });
+        });
+        change
+    }
+
+    /// Gives up the attempt under way. Its thread finishes on its own; if
+    /// it joins after all, that session is closed at once.
+    pub fn cancel(&mut self) -> Change {
+        let mut change = Change::default();
+        if let Status::Connecting { .. } = self.status {
+            self.attempt += 1;
+            self.early.clear();
+            change.log.push("Cancelled.".into());
+            self.set_status(Status::Offline, &mut change);
+        }
+        change
+    }
+
+    /// Leaves the server (the user asked).
+    pub fn disconnect(&mut self) -> Change {
+        let mut change = Change::default();
+        let Some(session) = self.session.take() else {
+            return change;
+        };
+        self.attempt += 1; // what the reader says while closing is stale
+        session.disconnect();
+        change.merge(self.model.apply(SessionEvent::Lost {
+            reason: "you disconnected.".into(),
+        }));
+        change.update.lost = None;
+        change.log.push("Disconnected.".into());
+        self.set_status(Status::Offline, &mut change);
+        change
+    }
+
+    /// Applies what a worker thread reported.
+    pub fn handle(&mut self, input: Input) -> Change {
+        let mut change = Change::default();
+        match input {
+            Input::Joined { attempt, result } if attempt == self.attempt => {
+                self.joined(result, &mut change)
+            }
+            Input::Event { attempt, event } if attempt == self.attempt => {
+                if self.session.is_some() {
+                    self.event(event, &mut change);
+                } else if let Status::Connecting { .. } = self.status {
+                    self.early.push(event);
+                }
+            }
+            // A cancelled attempt that joined after all: leave at once.
+            Input::Joined {
+                result: Ok(session),
+                ..
+            } => session.disconnect(),
+            Input::Joined { .. } | Input::Event { .. } => {}
+        }
+        change
+    }
+
+    /// Sends what the user wrote in conversation `key`; false if there was
+    /// nothing to send or no one to send it to.
+    pub fn say(&mut self, key: &str, text: &str) -> bool {
+        let Some(session) = self.session.as_ref() else {
+            return false;
+        };
+        match self.model.say(key, text) {
+            Some(to) => {
+                session.send(&to, text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn joined(&mut self, result: Result<Session, ConnectError>, change: &mut Change) {
+        let server = match &self.status {
+            Status::Connecting { server } => server.clone(),
+            _ => String::new(),
+        };
+        let session = match result {
+            Ok(session) => session,
+            Err(e) => {
+                self.early.clear();
+                change.log.push(format!("Could not connect: {e}"));
+                change.failed = Some(e);
+                self.set_status(Status::Offline, change);
+                return;
+            }
+        };
+        let identity = self.identity.clone();
+        let name = identity
+            .as_ref()
+            .map_or_else(String::new, |i| i.profile.name.clone());
+        let hubchat = matches!(session.kind, ServerKind::HubChat { .. });
+        let own = identity.as_ref().map(|i| {
+            // Only HubChat peers see our own picture; elsewhere we are
+            // shown with the built-in one.
+            let picture = if hubchat { i.picture.clone() } else { None };
+            Face::of(&i.profile, picture)
+        });
+        let note = match session.kind {
+            ServerKind::HubChat { .. } => "",
+            ServerKind::Original => {
+                " It is an original messenger server: your own picture is not shared there."
+            }
+        };
+        change
+            .log
+            .push(format!("Connected to {server} as {name}.{note}"));
+        self.model.begin(&session.id, own);
+        let me = session.id.clone();
+        let kind = session.kind;
+        self.session = Some(session);
+        self.set_status(Status::Connected { server, name, kind }, change);
+        for event in std::mem::take(&mut self.early) {
+            self.event(event, change);
+        }
+        // The server does not send us our own picture back.
+        if let (true, Some(picture)) = (hubchat, identity.and_then(|i| i.picture)) {
+            let picture = (*picture).clone();
+            self.event(SessionEvent::Picture { id: me, picture }, change);
+        }
+    }
+
+    fn event(&mut self, event: SessionEvent, change: &mut Change) {
+        change.log.extend(log_lines(&self.model, &event));
+        let lost = match &event {
+            SessionEvent::Lost { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        change.merge(self.model.apply(event));
+        if let Some(reason) = lost {
+            // The reader has ended; closing sends nothing more to a server
+            // that is gone or closing.
+            self.session = None;
+            self.attempt += 1;
+            change.log.push(format!("Disconnected: {reason}"));
+            self.set_status(Status::Lost { reason }, change);
+        }
+    }
+
+    fn set_status(&mut self, status: Status, change: &mut Change) {
+        if self.status != status {
+            self.status = status;
+            change.status = true;
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            s.disconnect();
+        }
+    }
+}
+
+/// The status-log lines an event deserves, read before it is applied (a
+/// departure needs the name of whoever left).
+fn log_lines(model: &ClientModel, event: &SessionEvent) -> Vec<String> {
+    match event {
+        // The first roster lists who was already here, not newcomers.
+        SessionEvent::Listed(_) if model.contacts.is_empty() => Vec::new(),
+        SessionEvent::Listed(entries) => entries
+            .iter()
+            .filter(|(id, _)| model.contact(id).is_none() && *id != model.me)
+            .map(|(_, p)| format!("{} joined.", p.name))
+            .collect(),
+        SessionEvent::Left { id } => model
+            .contact(id)
+            .map(|c| format!("{} left.", c.profile.name))
+            .into_iter()
+            .collect(),
+        SessionEvent::Refused { message, .. } => vec![message.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// How a server is named to the user: `host` alone on the usual port,
+/// `host, port N` otherwise.
+pub fn server_name(host: &str, port: u16) -> String {
+    let host = host.trim();
+    if port == crate::server::DEFAULT_PORT {
+        host.to_string()
+    } else {
+        format!("{host}, port {port}")
+    }
+}
+
+/// How long a handshake may take once connected (a WAN can be slow).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(8);
