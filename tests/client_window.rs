@@ -241,10 +241,201 @@ fn main() {
     println!("ok");
     passed += 1;
 
+    print!("test reconnecting by hand: the same window takes bob up again, header and input right ... ");
+    bob.act(Msg::ConnectDisconnect);
+    pump_until(&mut [&mut alice, &mut bob], "bob back", |w| {
+        w[0].chats["bob"].input.active()
+    });
+    let (me, partner) = alice.chats["bob"].faces();
+    assert_eq!((me.name.as_str(), partner.name.as_str()), ("alice", "bob"));
+    assert!(alice.chats["bob"]
+        .transcript_text()
+        .contains("bob is back."));
+    println!("ok");
+    passed += 1;
+
+    print!("test a server restart: lost shown in banner and title, every line shown after reconnecting ... ");
+    let mut server = server;
+    let addr = server.addr;
+    server.stop();
+    pump_until(&mut [&mut alice, &mut bob], "the loss", |w| {
+        w.iter().all(|c| c.banner.visible())
+    });
+    for c in [&alice, &bob] {
+        assert!(
+            c.banner.label().starts_with("Connection lost"),
+            "{}",
+            c.banner.label()
+        );
+        assert!(
+            c.window.label().ends_with("HubChat - connection lost"),
+            "{}",
+            c.window.label()
+        );
+        assert_eq!(c.connect.label(), "Connect");
+        assert!(c.name.active(), "the form is unlocked");
+    }
+    let (me, partner) = alice.chats["bob"].faces();
+    assert_eq!(
+        (me.name.as_str(), partner.name.as_str()),
+        ("alice", "bob"),
+        "the header keeps both faces while disconnected"
+    );
+    assert!(!alice.chats["bob"].input.active());
+    let server = TestServer::start_with(|c| c.bind = addr);
+    alice.act(Msg::ConnectDisconnect);
+    bob.act(Msg::ConnectDisconnect);
+    pump_until(&mut [&mut alice, &mut bob], "both back", |w| {
+        w.iter().all(|c| c.model().contacts.len() == 2)
+    });
+    assert!(!alice.banner.visible(), "the banner goes once connected");
+    say(&mut alice, "bob", "back again?");
+    pump_until(&mut [&mut alice, &mut bob], "bob's window shows it", |w| {
+        w[1].chats["alice"]
+            .transcript_text()
+            .contains("back again?")
+    });
+    transcripts_show_every_line(&[&alice, &bob]);
+    assert!(bob.chats["alice"].input.active(), "bob can answer");
+    println!("ok");
+    passed += 1;
+
+    print!("test a message is unread until its window has the focus; the title counts them ... ");
+    bob.act(Msg::Focus("alice".into(), false));
+    say(&mut alice, "bob", "one");
+    say(&mut alice, "bob", "two");
+    pump_until(&mut [&mut alice, &mut bob], "two unread", |w| {
+        w[1].model().unread(&w[1].model().contacts[0].id) == 2
+    });
+    assert_eq!(bob.window.label(), "(2) HubChat");
+    bob.act(Msg::Focus("alice".into(), true));
+    assert_eq!(bob.model().unread_total(), 0, "seen once focused");
+    assert_eq!(bob.window.label(), "HubChat");
+    say(&mut alice, "bob", "three");
+    pump_until(&mut [&mut alice, &mut bob], "three", |w| {
+        w[1].chats["alice"].transcript_text().contains("three")
+    });
+    assert_eq!(bob.model().unread_total(), 0, "read while it has the focus");
+    bob.act(Msg::Focus("alice".into(), false));
+    println!("ok");
+    passed += 1;
+
+    print!("test opening a conversation from the list puts the keyboard in its input ... ");
+    bob.act(Msg::Close("alice".into()));
+    assert!(!bob.chats["alice"].window.visible());
+    let alice_row = bob
+        .model()
+        .contacts
+        .iter()
+        .position(|c| c.profile.name == "alice")
+        .unwrap();
+    bob.act(Msg::Open(alice_row));
+    settle();
+    assert!(bob.chats["alice"].window.visible());
+    assert!(
+        bob.chats["alice"].input.has_focus(),
+        "typing goes to the input"
+    );
+    println!("ok");
+    passed += 1;
+
+    print!("test a killed server is a loss too, and reconnecting to its successor works ... ");
+    drop(server);
+    let port = free_port();
+    let mut killed = spawn_server(port);
+    for c in [&mut alice, &mut bob] {
+        c.act(Msg::ConnectDisconnect); // leave the test server
+        c.port.set_value(&port.to_string());
+        c.act(Msg::ConnectDisconnect);
+    }
+    pump_until(&mut [&mut alice, &mut bob], "both on the executable", |w| {
+        w.iter().all(|c| c.model().contacts.len() == 2)
+    });
+    let _ = killed.kill();
+    let _ = killed.wait();
+    pump_until(&mut [&mut alice, &mut bob], "the loss", |w| {
+        w.iter().all(|c| c.banner.visible())
+    });
+    let mut successor = spawn_server(port);
+    alice.act(Msg::ConnectDisconnect);
+    bob.act(Msg::ConnectDisconnect);
+    pump_until(&mut [&mut alice, &mut bob], "both back", |w| {
+        w.iter().all(|c| c.model().contacts.len() == 2)
+    });
+    say(&mut bob, "alice", "after the crash");
+    pump_until(&mut [&mut alice, &mut bob], "alice sees it", |w| {
+        w[0].chats["bob"]
+            .transcript_text()
+            .contains("after the crash")
+    });
+    transcripts_show_every_line(&[&alice, &bob]);
+    let _ = successor.kill();
+    let _ = successor.wait();
+    println!("ok");
+    passed += 1;
+
     alice.act(Msg::Quit);
     bob.act(Msg::Quit);
     let _ = std::fs::remove_dir_all(&config);
     println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+/// Types `text` into the conversation with `key` and sends it.
+fn say(app: &mut ClientApp, key: &str, text: &str) {
+    app.chats
+        .get_mut(key)
+        .unwrap_or_else(|| panic!("a window for {key}"))
+        .input
+        .set_value(text);
+    app.act(Msg::Send(key.into()));
+}
+
+/// Every line of every conversation is in its window's transcript, once.
+fn transcripts_show_every_line(apps: &[&ClientApp]) {
+    for a in apps {
+        for (key, c) in &a.model().conversations {
+            let shown = a.chats[key].transcript_text();
+            assert_eq!(
+                shown.lines().count(),
+                c.lines.len(),
+                "{key}: the window shows every line once:\n{shown}"
+            );
+            for line in &c.lines {
+                assert!(shown.contains(&line.text), "{key}: {:?} shown", line.text);
+            }
+        }
+    }
+}
+
+/// The real server executable, headless on loopback.
+fn spawn_server(port: u16) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hubchat-server"))
+        .args([
+            "--headless",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hubchat-server");
+    let out = child.stdout.take().expect("its output");
+    let mut lines = BufReader::new(out).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("listening on"))),
+        "the server starts"
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn pump_until(apps: &mut [&mut ClientApp], what: &str, done: impl Fn(&[&mut ClientApp]) -> bool) {

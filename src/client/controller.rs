@@ -336,13 +336,13 @@ fn log_lines(model: &ClientModel, event: &SessionEvent) -> Vec<String> {
 }
 
 /// How a server is named to the user: `host` alone on the usual port,
-/// `host, port N` otherwise.
+/// `host (port N)` otherwise.
 pub fn server_name(host: &str, port: u16) -> String {
     let host = host.trim();
     if port == crate::server::DEFAULT_PORT {
         host.to_string()
     } else {
-        format!("{host}, port {port}")
+        format!("{host} (port {port})")
     }
 }
 

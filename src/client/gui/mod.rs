@@ -645,11 +645,9 @@ impl ClientApp {
                 w.deactivate();
             }
         }
-        if on {
-            self.avatar_hint.show();
-        } else {
-            self.avatar_hint.hide();
-        }
+        // Emptied, not hidden: the row keeps its layout.
+        self.avatar_hint
+            .set_label(if on { "Click to change" } else { "" });
         self.colors.set_active(on);
     }
 }

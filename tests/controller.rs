@@ -1,0 +1,308 @@
+//! The client controller, headless, against a real server on loopback: a
+//! session's whole life (connect, lose, reconnect, disconnect, cancel) over
+//! one model whose conversations survive every reconnect.
+
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver};
+use hubchat::client::controller::{Change, Controller, Identity, Input, Status};
+use hubchat::client::model::Author;
+use hubchat::client::SessionConfig;
+use hubchat::common::packet::Profile;
+use support::{Peer, TestServer, PATIENCE};
+
+/// A controller and the channel its worker threads report into, as the
+/// window has them.
+struct Client {
+    controller: Controller,
+    inbox: Receiver<Input>,
+    name: String,
+}
+
+impl Client {
+    fn new(name: &str) -> Client {
+        let (tx, inbox) = unbounded();
+        let controller = Controller::new(Arc::new(move |input| {
+            let _ = tx.send(input);
+        }));
+        Client {
+            controller,
+            inbox,
+            name: name.into(),
+        }
+    }
+
+    fn connect(&mut self, addr: SocketAddr) -> Change {
+        let config = SessionConfig {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            name: self.name.clone(),
+            color: "blue".into(),
+            image_name: "image_2.png".into(),
+            picture: None,
+            timeout: Duration::from_secs(5),
+        };
+        let identity = Identity {
+            profile: Profile {
+                name: self.name.clone(),
+                color: "blue".into(),
+                image_name: "image_2.png".into(),
+            },
+            picture: None,
+        };
+        self.controller.connect(config, identity)
+    }
+
+    /// Handles reports until `done` holds; returns every change seen.
+    fn until(&mut self, what: &str, done: impl Fn(&Controller) -> bool) -> Vec<Change> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut changes = Vec::new();
+        while !done(&self.controller) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {what}");
+            if let Ok(input) = self.inbox.recv_timeout(left) {
+                changes.push(self.controller.handle(input));
+            }
+        }
+        changes
+    }
+
+    fn connected(&mut self, addr: SocketAddr) {
+        self.connect(addr);
+        self.until("connected", |c| {
+            matches!(c.status(), Status::Connected { .. })
+        });
+    }
+
+    /// Waits until our list holds `n` clients.
+    fn listing(&mut self, n: usize) {
+        self.until(&format!("{n} listed"), |c| c.model.contacts.len() == n);
+    }
+
+    fn id_of(&self, name: &str) -> String {
+        self.controller
+            .model
+            .contacts
+            .iter()
+            .find(|c| c.profile.name == name)
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| panic!("{name} is listed"))
+    }
+
+    fn texts(&self, key: &str) -> Vec<String> {
+        self.controller.model.conversations[key]
+            .lines
+            .iter()
+            .map(|l| l.text.clone())
+            .collect()
+    }
+}
+
+#[test]
+fn connecting_lists_everyone_and_logs_in_plain_words() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    let change = alice.connect(server.addr);
+    assert!(change.status);
+    assert!(matches!(
+        alice.controller.status(),
+        Status::Connecting { .. }
+    ));
+    let changes = alice.until("connected", |c| {
+        matches!(c.status(), Status::Connected { .. })
+    });
+    let log: Vec<String> = changes.into_iter().flat_map(|c| c.log).collect();
+    let port = server.addr.port();
+    assert!(
+        log.contains(&format!("Connected to 127.0.0.1 (port {port}) as alice.")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("client0")),
+        "no internal ids: {log:?}"
+    );
+    let own = alice
+        .controller
+        .model
+        .own
+        .clone()
+        .expect("our face is known");
+    assert_eq!(own.name, "alice");
+}
+
+#[test]
+fn a_conversation_survives_the_user_disconnecting_and_reconnecting() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    alice.connected(server.addr);
+    bob.connected(server.addr);
+    alice.listing(2);
+    let bob_id = alice.id_of("bob");
+    let key = alice
+        .controller
+        .model
+        .open(&bob_id)
+        .expect("a conversation");
+    assert!(alice.controller.say(&key, "before"));
+    bob.until("before", |c| c.model.conversations.contains_key("alice"));
+
+    let change = alice.controller.disconnect();
+    assert_eq!(alice.controller.status(), &Status::Offline);
+    assert!(change.update.conversations.contains(&key));
+    assert!(!alice.controller.model.conversations[&key].can_send());
+    assert!(
+        alice.controller.model.contacts.is_empty(),
+        "the list empties"
+    );
+    assert_eq!(
+        alice.controller.model.own.as_ref().map(|f| f.name.as_str()),
+        Some("alice"),
+        "the header still knows who we are"
+    );
+
+    alice.connected(server.addr);
+    alice.listing(2);
+    let c = &alice.controller.model.conversations[&key];
+    assert!(c.can_send(), "bob is back in the same conversation");
+    assert_eq!(c.face.name, "bob");
+    assert!(alice.controller.say(&key, "after"));
+    bob.until("after", |c| c.model.conversations["alice"].lines.len() >= 2);
+    let texts = alice.texts(&key);
+    assert_eq!(texts.first().map(String::as_str), Some("before"));
+    assert_eq!(texts.last().map(String::as_str), Some("after"));
+}
+
+#[test]
+fn a_server_restart_is_a_loss_and_connecting_again_picks_every_conversation_up() {
+    let mut server = TestServer::start();
+    let addr = server.addr;
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    alice.connected(addr);
+    bob.connected(addr);
+    alice.listing(2);
+    bob.listing(2);
+    let key = alice
+        .controller
+        .model
+        .open(&alice.id_of("bob"))
+        .expect("a conversation");
+    assert!(alice.controller.say(&key, "hello"));
+    bob.until("hello", |c| c.model.conversations.contains_key("alice"));
+
+    server.stop();
+    for client in [&mut alice, &mut bob] {
+        let changes = client.until("the loss", |c| matches!(c.status(), Status::Lost { .. }));
+        assert!(changes.iter().any(|c| c.status && c.update.lost.is_some()));
+        assert!(client.controller.session().is_none());
+    }
+    assert!(!alice.controller.model.conversations[&key].can_send());
+
+    let _server = TestServer::start_with(|c| c.bind = addr);
+    alice.connected(addr);
+    bob.connected(addr);
+    alice.listing(2);
+    bob.listing(2);
+    assert!(alice.controller.say(&key, "back again?"));
+    bob.until("back again?", |c| {
+        c.model.conversations["alice"]
+            .lines
+            .iter()
+            .any(|l| l.text == "back again?")
+    });
+    let bob_lines = &bob.controller.model.conversations["alice"].lines;
+    let said: Vec<&str> = bob_lines
+        .iter()
+        .filter(|l| l.author == Author::Partner)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(said, ["hello", "back again?"], "one transcript, in order");
+}
+
+#[test]
+fn cancelling_a_connection_ignores_whatever_that_attempt_says_later() {
+    // A server that accepts and never answers: the handshake hangs until
+    // the client gives up on it.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut alice = Client::new("alice");
+    alice.connect(addr);
+    let (mut socket, _) = listener.accept().unwrap();
+    let change = alice.controller.cancel();
+    assert!(change.status);
+    assert_eq!(alice.controller.status(), &Status::Offline);
+    // Now the old attempt fails (the server closes it); nothing changes.
+    let _ = socket.write_all(b"garbage!!!");
+    drop(socket);
+    let late = alice
+        .inbox
+        .recv_timeout(PATIENCE)
+        .expect("the attempt ends");
+    let change = alice.controller.handle(late);
+    assert!(!change.status, "a cancelled attempt changes nothing");
+    assert!(change.failed.is_none(), "and complains about nothing");
+    assert_eq!(alice.controller.status(), &Status::Offline);
+}
+
+#[test]
+fn a_cancelled_attempt_that_joins_after_all_leaves_at_once() {
+    let mut server = TestServer::start();
+    let mut alice = Client::new("alice");
+    alice.connect(server.addr);
+    alice.controller.cancel();
+    // The attempt was already under way and joins; it must leave again.
+    server.wait_for("alice joined", |e| {
+        matches!(e, hubchat::server::ServerEvent::Joined { .. })
+    });
+    // Its first roster comes ahead of the join report; handle both.
+    while let Ok(late) = alice.inbox.recv_timeout(Duration::from_millis(500)) {
+        let change = alice.controller.handle(late);
+        assert!(!change.status && change.log.is_empty(), "stale: ignored");
+    }
+    server.wait_for("alice left", |e| {
+        matches!(e, hubchat::server::ServerEvent::Left { .. })
+    });
+    assert_eq!(alice.controller.status(), &Status::Offline);
+    assert!(alice.controller.session().is_none());
+}
+
+#[test]
+fn a_failed_connection_says_why_and_stays_offline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener); // nothing listens there now
+    let mut alice = Client::new("alice");
+    alice.connect(addr);
+    let changes = alice.until("the failure", |c| c.status().idle());
+    let failed = changes.iter().find_map(|c| c.failed.clone());
+    assert!(failed.is_some(), "the form is told why");
+    assert_eq!(alice.controller.status(), &Status::Offline);
+}
+
+#[test]
+fn a_peer_that_joins_or_leaves_is_logged_by_name() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    alice.connected(server.addr);
+    alice.listing(1);
+    let mut zoe = Peer::join_original(server.addr, "zoe");
+    let log: Vec<String> = alice
+        .until("zoe listed", |c| c.model.contacts.len() == 2)
+        .into_iter()
+        .flat_map(|c| c.log)
+        .collect();
+    assert_eq!(log, ["zoe joined."]);
+    zoe.send(&hubchat::common::packet::ClientPacket::Disconnect);
+    let log: Vec<String> = alice
+        .until("zoe gone", |c| c.model.contacts.len() == 1)
+        .into_iter()
+        .flat_map(|c| c.log)
+        .collect();
+    assert_eq!(log, ["zoe left."]);
+}
