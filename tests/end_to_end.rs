@@ -15,8 +15,8 @@
 //! installs them). Without them the test says so and is skipped, unless
 //! HUBCHAT_REQUIRE_E2E is set, as scripts/test.sh does, so CI never skips.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -119,6 +119,39 @@ fn main() {
     assert_eq!(desk.focused(), alice_chat, "focus stays where alice types");
     assert!(desk.urgent(bob_chat), "asks for attention again");
     assert_eq!(desk.text_lines(bob_chat), 3, "the transcript was kept");
+    println!("ok");
+    passed += 1;
+
+    print!("test alice keeps typing to bob while a first message from zoe opens zoe's window in her program ... ");
+    // zoe is an original client spoken by the test; alice is client0.
+    let mut zoe = TcpStream::connect(("127.0.0.1", port)).expect("zoe connects");
+    send(&mut zoe, &info("zoe"));
+    server.wait_for("zoe (client2) joined");
+    desk.settle();
+    desk.click(alice_chat, INPUT);
+    let line = "every key of this line lands in bob's window";
+    let typing = {
+        let desk_display = desk.display.clone();
+        let line = line.to_string();
+        thread::spawn(move || {
+            let status = Command::new("xdotool")
+                .args(["type", "--delay", "40", &line])
+                .env("DISPLAY", &desk_display)
+                .status()
+                .expect("run xdotool");
+            assert!(status.success());
+        })
+    };
+    thread::sleep(Duration::from_millis(400));
+    send(&mut zoe, &message("client0", "psst, alice\n"));
+    server.wait_for("zoe -> alice: psst, alice");
+    let zoe_chat = desk.window(alice, "zoe - HubChat");
+    typing.join().expect("typing finished");
+    desk.key("Return");
+    server.wait_for(&format!("alice -> bob: {line}"));
+    desk.settle();
+    assert_eq!(desk.focused(), alice_chat, "the keyboard stayed with bob's window");
+    assert!(desk.urgent(zoe_chat), "zoe's window asks for attention instead");
     println!("ok");
     passed += 1;
 
@@ -397,6 +430,34 @@ impl Drop for Desk {
         }
         let _ = std::fs::remove_dir_all(&self.config);
     }
+}
+
+/// An original client's INFO, as the original sends it.
+fn info(name: &str) -> Vec<u8> {
+    frame(&serde_json::json!({
+        "flag": "INFO",
+        "data": {"name": name, "color": "purple", "image_name": "image_4.png"}
+    }))
+}
+
+/// An original client's MESSAGE to the client `to`.
+fn message(to: &str, text: &str) -> Vec<u8> {
+    frame(&serde_json::json!({
+        "flag": "MESSAGE",
+        "data": {"message": text, "partner_name": to}
+    }))
+}
+
+/// The original framing: the body's length in a 10-byte header.
+fn frame(body: &serde_json::Value) -> Vec<u8> {
+    let body = body.to_string();
+    let mut out = format!("{:<10}", body.len()).into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.write_all(bytes).expect("the server takes it");
 }
 
 fn free_port() -> u16 {

@@ -15,8 +15,13 @@ use super::{Msg, Tx};
 use crate::common::color::{self, ORIGINAL_PALETTE};
 use crate::gui;
 
-/// The side of a swatch, in pixels.
+/// The side of a swatch, in pixels, where there is room; a narrow window
+/// shrinks them down to `MIN_SIDE` rather than push "Other..." out.
 const SIDE: i32 = 24;
+const MIN_SIDE: i32 = 14;
+/// The width of "Other..." and the gap between buttons.
+const OTHER: i32 = 70;
+const PAD: i32 = 4;
 
 /// The swatch of the user's own colour comes after the palette's.
 const CUSTOM: usize = ORIGINAL_PALETTE.len();
@@ -60,7 +65,7 @@ impl ColorSwatches {
             selected: DEFAULT,
         }));
         let mut row = Flex::default().row();
-        row.set_pad(4);
+        row.set_pad(PAD);
         let mut swatches = Vec::new();
         for i in 0..=CUSTOM {
             let mut b = Button::default();
@@ -68,7 +73,6 @@ impl ColorSwatches {
                 b.set_tooltip(name);
             }
             b.set_frame(FrameType::FlatBox);
-            b.clear_visible_focus();
             let st = state.clone();
             b.draw(move |b| draw_swatch(b, &st.borrow(), i));
             let st = state.clone();
@@ -86,9 +90,13 @@ impl ColorSwatches {
         let mut other = Button::default().with_label("Other...");
         other.set_tooltip("Any colour, from the colour chooser");
         other.set_callback(move |_| tx.send(Msg::ColorPicked));
-        row.fixed(&other, 70);
+        row.fixed(&other, OTHER);
         fltk::frame::Frame::default();
         row.end();
+        {
+            let swatches = swatches.clone();
+            row.resize_callback(move |row, _, _, w, _| fit(row, &swatches, w));
+        }
         let mut this = ColorSwatches {
             row,
             swatches,
@@ -136,6 +144,8 @@ impl ColorSwatches {
             b.show();
         }
         drop(st);
+        let w = self.row.w();
+        fit(&mut self.row, &self.swatches, w);
         self.row.layout();
         self.row.redraw();
     }
@@ -150,6 +160,26 @@ impl ColorSwatches {
     }
 }
 
+/// Sizes the swatches so that they and "Other..." fit in a row `w` wide.
+fn fit(row: &mut Flex, swatches: &[Button], w: i32) {
+    let shown: Vec<&Button> = swatches.iter().filter(|b| b.visible()).collect();
+    let n = shown.len() as i32;
+    if n == 0 {
+        return;
+    }
+    let room = w - OTHER - n * PAD;
+    let side = (room / n).clamp(MIN_SIDE, SIDE);
+    if shown.iter().any(|b| b.w() != side) {
+        for b in shown {
+            row.fixed(b, side);
+        }
+        row.layout();
+    }
+}
+
+/// The ring around a swatch that has the keyboard focus.
+const FOCUS: Color = Color::from_rgb(0x1a, 0x73, 0xe8);
+
 /// A square of the colour, ringed when selected, faded when disabled.
 fn draw_swatch(b: &Button, st: &State, i: usize) {
     let Some(rgb) = st.name(i).and_then(color::parse) else {
@@ -160,6 +190,12 @@ fn draw_swatch(b: &Button, st: &State, i: usize) {
     let top = y + (h - side) / 2;
     let fill = gui::color(rgb);
     let fill = if b.active_r() { fill } else { fill.inactive() };
+    // The square covers the button's own focus box: mark the focus with a
+    // bar in the button's spare rows under the square, so Tab shows where
+    // it is.
+    if b.has_focus() && fltk::app::visible_focus() {
+        draw::draw_rect_fill(x, y + h - 2, side, 2, FOCUS);
+    }
     if st.selected == i {
         draw::draw_rect_fill(x, top, side, side, Color::from_rgb(0x20, 0x21, 0x24));
         draw::draw_rect_fill(x + 2, top + 2, side - 4, side - 4, Color::White);
