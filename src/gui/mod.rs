@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod avatars;
+pub mod fonts;
 
 use fltk::app;
 use fltk::dialog::{beep, BeepType};
@@ -34,6 +35,7 @@ pub fn init_look() {
     app::background(0xee, 0xf0, 0xf3);
     app::background2(0xff, 0xff, 0xff);
     app::set_font_size(TEXT_SIZE);
+    fonts::use_cjk_capable_fonts();
     app::set_visible_focus(false);
 }
 
