@@ -36,11 +36,44 @@ const SAMPLES: &[(&str, Font)] = &[
 /// One check of the drawn scene.
 type Check = fn(&Scene, &Shot);
 
+/// Who says the chat lines.
+const SENDER: &str = "Zoë: ";
+
+/// Messages alone in their script, as people send them, and whether they
+/// come out on the name's baseline. Those wholly in a fallback font
+/// (Hebrew, Arabic, emoji) sit up to 4 px high: FLTK places every piece by
+/// its slot font's metrics, and the CJK-capable slot font is the tallest
+/// (see `hubchat::gui::fonts`). They are checked for being drawn whole.
+const CHAT: &[(&str, Level)] = &[
+    ("hello", Level::OnBaseline),
+    ("陈", Level::OnBaseline),
+    ("日本語", Level::OnBaseline),
+    ("한국어", Level::OnBaseline),
+    ("Привет", Level::OnBaseline),
+    ("שלום", Level::Whole),
+    ("مرحبا", Level::Whole),
+    ("👍", Level::Whole),
+    ("😀🎉", Level::Whole),
+];
+
+/// What a chat line's message is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// Drawn whole and on the baseline of the sender's name.
+    OnBaseline,
+    /// Drawn whole.
+    Whole,
+}
+
 /// Where the samples were drawn.
 struct Scene {
     window: Window,
     display: TextDisplay,
     references: Vec<Frame>,
+    /// The chat lines in two pieces, as a transcript draws them.
+    chat: TextDisplay,
+    /// The chat lines in one piece each.
+    chat_whole: TextDisplay,
 }
 
 /// Rows `top..bottom` (inclusive) that hold ink, if any.
@@ -113,7 +146,7 @@ fn main() {
         shot.save(&path);
     }
 
-    let checks: [(&str, Check); 2] = [
+    let checks: [(&str, Check); 3] = [
         (
             "no line of a text display is clipped, whatever scripts it mixes",
             every_line_is_drawn_whole,
@@ -122,8 +155,19 @@ fn main() {
             "latin words sit on the same baseline beside CJK as on their own",
             latin_sits_level_beside_cjk,
         ),
+        (
+            "a message after its sender's name is drawn whole, latin and CJK on the name's baseline",
+            messages_sit_on_the_name_baseline,
+        ),
     ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for (name, check) in checks {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
         print!("test {name} ... ");
         check(&scene, &shot);
         println!("ok");
@@ -135,40 +179,32 @@ fn main() {
 }
 
 /// A white window: the samples in one styled `TextDisplay` as the programs
-/// build theirs, then each sample again as a roomy label.
+/// build theirs, then each sample again as a roomy label; beside them the
+/// chat lines twice, as a transcript draws them (bold name, plain message:
+/// two pieces) and as one piece of plain text.
 fn build_scene() -> Scene {
     const WIDTH: i32 = 560;
+    const CHAT_W: i32 = 200;
     const REFERENCE_H: i32 = 48;
     let display_h = SAMPLES.len() as i32 * 26 + 8;
     let height = 20 + display_h + SAMPLES.len() as i32 * REFERENCE_H;
-    let mut window = Window::new(40, 40, WIDTH + 20, height, "text look");
+    let mut window = Window::new(40, 40, WIDTH + 2 * CHAT_W + 40, height, "text look");
     window.set_color(Color::White);
 
-    let mut text = String::new();
-    let mut styles = String::new();
-    for (i, (line, _)) in SAMPLES.iter().enumerate() {
-        text.push_str(line);
-        text.push('\n');
-        let style = (b'A' + i as u8) as char;
-        styles.extend(std::iter::repeat_n(style, line.len() + 1));
-    }
-    let table: Vec<StyleTableEntry> = SAMPLES
+    let samples: Vec<Vec<(&str, Font)>> = SAMPLES.iter().map(|&piece| vec![piece]).collect();
+    let display = styled_display((10, 10, WIDTH, display_h), &samples);
+    let chat_h = CHAT.len() as i32 * 26 + 8;
+    let pieces: Vec<Vec<(&str, Font)>> = CHAT
         .iter()
-        .map(|&(_, font)| StyleTableEntry {
-            color: Color::Black,
-            font,
-            size: TEXT_SIZE,
-        })
+        .map(|&(message, _)| vec![(SENDER, Font::HelveticaBold), (message, Font::Helvetica)])
         .collect();
-    let mut display = TextDisplay::new(10, 10, WIDTH, display_h, None);
-    display.set_frame(FrameType::FlatBox);
-    display.set_color(Color::White);
-    display.set_scrollbar_size(-1);
-    display.set_buffer(TextBuffer::default());
-    display.buffer().expect("buffer set").set_text(&text);
-    let mut style_buffer = TextBuffer::default();
-    style_buffer.set_text(&styles);
-    display.set_highlight_data(style_buffer, table);
+    let chat = styled_display((WIDTH + 20, 10, CHAT_W, chat_h), &pieces);
+    let whole_lines: Vec<String> = CHAT.iter().map(|(m, _)| format!("{SENDER}{m}")).collect();
+    let whole: Vec<Vec<(&str, Font)>> = whole_lines
+        .iter()
+        .map(|line| vec![(line.as_str(), Font::Helvetica)])
+        .collect();
+    let chat_whole = styled_display((WIDTH + CHAT_W + 30, 10, CHAT_W, chat_h), &whole);
 
     let mut references = Vec::new();
     for (i, &(line, font)) in SAMPLES.iter().enumerate() {
@@ -187,7 +223,42 @@ fn build_scene() -> Scene {
         window,
         display,
         references,
+        chat,
+        chat_whole,
     }
+}
+
+/// A white `TextDisplay` showing `lines`, each a list of pieces in their
+/// own style, as the programs style theirs.
+fn styled_display((x, y, w, h): (i32, i32, i32, i32), lines: &[Vec<(&str, Font)>]) -> TextDisplay {
+    let mut text = String::new();
+    let mut styles = String::new();
+    let mut table = Vec::new();
+    for pieces in lines {
+        for &(piece, font) in pieces {
+            let style = (b'A' + table.len() as u8) as char;
+            table.push(StyleTableEntry {
+                color: Color::Black,
+                font,
+                size: TEXT_SIZE,
+            });
+            text.push_str(piece);
+            styles.extend(std::iter::repeat_n(style, piece.len()));
+        }
+        text.push('\n');
+        styles.push('A');
+    }
+    let mut display = TextDisplay::new(x, y, w, h, None);
+    display.set_frame(FrameType::FlatBox);
+    display.set_color(Color::White);
+    display.set_scrollbar_size(-1);
+    let mut buffer = TextBuffer::default();
+    buffer.set_text(&text);
+    display.set_buffer(buffer);
+    let mut style_buffer = TextBuffer::default();
+    style_buffer.set_text(&styles);
+    display.set_highlight_data(style_buffer, table);
+    display
 }
 
 /// Lets the window map and draw.
@@ -267,4 +338,50 @@ fn latin_sits_level_beside_cjk(scene: &Scene, shot: &Shot) {
         mixed, plain,
         "{word:?} beside CJK spans rows {mixed:?} of its line box; on its own, rows {plain:?}"
     );
+}
+
+/// The ink of the pieces of chat line `n` in `display`: the sender's name
+/// and the message, each within its own columns of the line box.
+fn chat_ink(display: &TextDisplay, shot: &Shot, n: usize) -> (Ink, Ink) {
+    let start: i32 = CHAT[..n]
+        .iter()
+        .map(|(m, _)| (SENDER.len() + m.len()) as i32 + 1)
+        .sum();
+    let split = start + SENDER.len() as i32;
+    let end = split + CHAT[n].0.len() as i32;
+    let top = display.position_to_xy(start).1;
+    let bottom = display.position_to_xy(end + 1).1;
+    let x = |pos: i32| display.position_to_xy(pos).0;
+    let name = shot.ink((x(start), x(split) - 2), (top, bottom));
+    let message = shot.ink((x(split), x(end)), (top, bottom));
+    match (name, message) {
+        (Some(name), Some(message)) => (name, message),
+        other => panic!("chat line {:?} drew no ink: {other:?}", CHAT[n].0),
+    }
+}
+
+fn messages_sit_on_the_name_baseline(scene: &Scene, shot: &Shot) {
+    for (n, &(message, level)) in CHAT.iter().enumerate() {
+        let (name, text) = chat_ink(&scene.chat, shot, n);
+        let (whole_name, whole_text) = chat_ink(&scene.chat_whole, shot, n);
+        assert_eq!(
+            text.height(),
+            whole_text.height(),
+            "{message:?} after a bold name shows {} rows of ink; in one piece of text, {}",
+            text.height(),
+            whole_text.height(),
+        );
+        if level == Level::OnBaseline {
+            let pieces = (text.top - name.bottom, text.bottom - name.bottom);
+            let whole = (
+                whole_text.top - whole_name.bottom,
+                whole_text.bottom - whole_name.bottom,
+            );
+            assert_eq!(
+                pieces, whole,
+                "{message:?} after a bold name spans rows {pieces:?} from the name's baseline; \
+                 in one piece of text, rows {whole:?}"
+            );
+        }
+    }
 }
