@@ -18,6 +18,12 @@
 //! Each slot names a list of families ending in FLTK's own choice, so a
 //! machine without these fonts keeps today's look.
 //!
+//! The price: a piece of text drawn wholly in a shorter fallback font (a
+//! message that is only Hebrew, Arabic or emoji) is laid out for that
+//! font's smaller ascent and sits up to 4 px high in its line. Nothing is
+//! clipped, and one font cannot be both the tallest and the shortest: a
+//! clipped word was the worse of the two.
+//!
 //! Windows (GDI) and macOS (Core Text) builds keep FLTK's own fonts: they
 //! do not draw through pango, and they have not been measured here.
 

@@ -13,9 +13,12 @@
 use std::time::{Duration, Instant};
 
 use fltk::app;
+use fltk::button::Button;
 use fltk::enums::{Align, Color, Font, FrameType};
 use fltk::frame::Frame;
+use fltk::input::Input;
 use fltk::prelude::*;
+use fltk::table::{TableContext, TableRow};
 use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay};
 use fltk::window::Window;
 use hubchat::gui::TEXT_SIZE;
@@ -35,6 +38,19 @@ const SAMPLES: &[(&str, Font)] = &[
 
 /// One check of the drawn scene.
 type Check = fn(&Scene, &Shot);
+
+/// One check of the focus form.
+type FocusCheck = fn(&mut Form);
+
+/// A form like the programs' own: a field, a button, a table built with
+/// `gui::one_column_table` and a text display given `gui::mark_focus`.
+struct Form {
+    window: Window,
+    field: Input,
+    button: Button,
+    table: TableRow,
+    log: TextDisplay,
+}
 
 /// Who says the chat lines.
 const SENDER: &str = "Zoë: ";
@@ -142,7 +158,7 @@ fn main() {
     scene.window.show();
     settle(&scene.window);
     let shot = Shot::take(&mut scene.window);
-    if let Ok(path) = std::env::var("HUBCHAT_TEXT_LOOK_SHOT") {
+    if let Ok(path) = std::env::var("HUBCHAT_LOOK_SHOT") {
         shot.save(&path);
     }
 
@@ -164,18 +180,48 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let mut passed = 0;
     for (name, check) in checks {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
+        if wanted(name) {
+            print!("test {name} ... ");
+            check(&scene, &shot);
+            println!("ok");
+            passed += 1;
         }
-        print!("test {name} ... ");
-        check(&scene, &shot);
-        println!("ok");
     }
-    println!(
-        "test result: ok. {} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
-        checks.len()
-    );
+    scene.window.hide();
+
+    let mut form = build_form();
+    form.window.show();
+    settle(&form.window);
+    let focus_checks: [(&str, FocusCheck); 4] = [
+        (
+            "a button with the keyboard focus shows the focus mark",
+            button_shows_focus,
+        ),
+        (
+            "a table with the keyboard focus shows the focus mark",
+            table_shows_focus,
+        ),
+        (
+            "a text display given gui::mark_focus shows the focus mark",
+            text_display_shows_focus,
+        ),
+        (
+            "Tab walks from a field to the button, the table and the text display",
+            tab_reaches_every_control,
+        ),
+    ];
+    for (name, check) in focus_checks {
+        if wanted(name) {
+            print!("test {name} ... ");
+            check(&mut form);
+            println!("ok");
+            passed += 1;
+        }
+    }
+    println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }
 
 /// A white window: the samples in one styled `TextDisplay` as the programs
@@ -384,4 +430,147 @@ fn messages_sit_on_the_name_baseline(scene: &Scene, shot: &Shot) {
             );
         }
     }
+}
+
+/// The focus form, shown in the programs' look.
+fn build_form() -> Form {
+    let window = Window::new(40, 40, 360, 320, "focus look");
+    let field = Input::new(10, 10, 200, 30, None);
+    let button = Button::new(220, 10, 120, 30, "Connect");
+    let mut table = TableRow::new(10, 50, 330, 150, None);
+    table.end();
+    hubchat::gui::one_column_table(&mut table);
+    table.set_rows(3);
+    table.set_row_height_all(40);
+    table.draw_cell(|_, context, row, _, x, y, w, h| {
+        if context == TableContext::Cell {
+            fltk::draw::draw_rect_fill(x, y, w, h, hubchat::gui::PANEL);
+            fltk::draw::set_draw_color(Color::Black);
+            fltk::draw::set_font(Font::Helvetica, TEXT_SIZE);
+            fltk::draw::draw_text2(&format!("client {row}"), x + 8, y, w, h, Align::Left);
+        }
+    });
+    let mut log = TextDisplay::new(10, 210, 330, 100, None);
+    let mut buffer = TextBuffer::default();
+    buffer.set_text("listening");
+    log.set_buffer(buffer);
+    hubchat::gui::mark_focus(&mut log);
+    window.end();
+    Form {
+        window,
+        field,
+        button,
+        table,
+        log,
+    }
+}
+
+/// Gives `widget` the keyboard focus and returns the window's pixels once
+/// drawn.
+fn focused_look<W: WidgetExt>(form: &mut Form, widget: &W) -> Shot {
+    app::set_focus(widget);
+    form.window.redraw();
+    settle(&form.window);
+    Shot::take(&mut form.window)
+}
+
+/// Where the look of `widget` changes when it takes the focus from the
+/// field: (column, row) pairs relative to the widget.
+fn focus_mark<W: WidgetExt>(form: &mut Form, widget: &W) -> Vec<(i32, i32)> {
+    let field = form.field.clone();
+    let before = focused_look(form, &field);
+    let after = focused_look(form, widget);
+    let pixel = |shot: &Shot, x: i32, y: i32| {
+        let i = ((y * shot.width + x) * 3) as usize;
+        shot.rgb[i..i + 3].to_vec()
+    };
+    let mut changed = Vec::new();
+    for y in 0..widget.h() {
+        for x in 0..widget.w() {
+            let (wx, wy) = (widget.x() + x, widget.y() + y);
+            if pixel(&before, wx, wy) != pixel(&after, wx, wy) {
+                changed.push((x, y));
+            }
+        }
+    }
+    changed
+}
+
+/// Asserts that `widget` shows a mark when focused, and only along its
+/// inner edge (the content inside is left as it was).
+fn assert_focus_mark<W: WidgetExt>(form: &mut Form, widget: &W, what: &str) {
+    let mark = focus_mark(form, widget);
+    assert!(
+        !mark.is_empty(),
+        "the focused {what} looks the same as unfocused"
+    );
+    let (w, h) = (widget.w(), widget.h());
+    let off_edge: Vec<_> = mark
+        .iter()
+        .filter(|&&(x, y)| x.min(w - 1 - x).min(y).min(h - 1 - y) > 4)
+        .collect();
+    assert!(
+        off_edge.is_empty(),
+        "the {what}'s focus mark is not along its edge: {} pixels inside, first {:?}",
+        off_edge.len(),
+        off_edge.first()
+    );
+}
+
+fn button_shows_focus(form: &mut Form) {
+    let button = form.button.clone();
+    assert_focus_mark(form, &button, "button");
+}
+
+fn table_shows_focus(form: &mut Form) {
+    let table = form.table.clone();
+    assert_focus_mark(form, &table, "table");
+}
+
+fn text_display_shows_focus(form: &mut Form) {
+    let log = form.log.clone();
+    assert_focus_mark(form, &log, "text display");
+}
+
+/// Presses Tab on the X display, as a user would, with the pointer in the
+/// window (without a window manager the keyboard follows the pointer).
+fn press_tab(form: &Form) {
+    let (x, y) = (
+        (form.window.x() + 5).to_string(),
+        (form.window.y() + 5).to_string(),
+    );
+    for args in [&["mousemove", &x, &y][..], &["key", "Tab"]] {
+        let status = std::process::Command::new("xdotool")
+            .args(args)
+            .status()
+            .expect("xdotool runs (scripts/install-deps.sh --test installs it)");
+        assert!(status.success(), "xdotool {args:?} failed");
+    }
+    settle(&form.window);
+}
+
+/// Whether `widget` has the keyboard focus.
+fn has_focus<W: WidgetExt>(widget: &W) -> bool {
+    app::focus().is_some_and(|f| f.as_widget_ptr() == widget.as_widget_ptr())
+}
+
+fn tab_reaches_every_control(form: &mut Form) {
+    let field = form.field.clone();
+    app::set_focus(&field);
+    settle(&form.window);
+    press_tab(form);
+    assert!(
+        has_focus(&form.button),
+        "Tab from the field did not reach the button"
+    );
+    press_tab(form);
+    assert!(
+        has_focus(&form.table),
+        "Tab from the button did not reach the table"
+    );
+    press_tab(form);
+    assert!(
+        has_focus(&form.log),
+        "Tab from the table did not reach the text display"
+    );
 }
