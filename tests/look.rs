@@ -154,6 +154,15 @@ fn main() {
     }
     let _app = app::App::default();
     hubchat::gui::init_look();
+    // The installed fonts follow FLTK's 16 built-in slots.
+    assert!(
+        app::get_font_names()
+            .iter()
+            .skip(16)
+            .any(|family| family.starts_with("Noto Sans CJK")),
+        "Noto Sans CJK is not installed, and the text checks draw CJK with it: \
+         install fonts-noto-cjk (scripts/install-deps.sh --test does)"
+    );
     let mut scene = build_scene();
     scene.window.show();
     settle(&scene.window);

@@ -27,6 +27,9 @@
 //! Windows (GDI) and macOS (Core Text) builds keep FLTK's own fonts: they
 //! do not draw through pango, and they have not been measured here.
 
+// Only pango builds use the names below.
+#![cfg_attr(not(all(unix, not(target_os = "macos"))), allow(dead_code))]
+
 use fltk::enums::Font;
 
 /// The font slots the programs draw body text with, the style each carries,
