@@ -4,10 +4,12 @@
 
 pub mod attention;
 pub mod avatars;
+pub mod fonts;
 
 use fltk::app;
 use fltk::dialog::{beep, BeepType};
-use fltk::enums::{Align, Color, Font, FrameType};
+use fltk::draw;
+use fltk::enums::{Align, Color, Event, Font, FrameType};
 use fltk::frame::Frame;
 use fltk::prelude::*;
 use fltk::table::TableRow;
@@ -34,7 +36,7 @@ pub fn init_look() {
     app::background(0xee, 0xf0, 0xf3);
     app::background2(0xff, 0xff, 0xff);
     app::set_font_size(TEXT_SIZE);
-    app::set_visible_focus(false);
+    fonts::use_cjk_capable_fonts();
 }
 
 /// An FLTK colour from RGB.
@@ -142,4 +144,30 @@ pub fn one_column_table(table: &mut TableRow) {
     table.set_scrollbar_size(14);
     fit(table);
     table.resize_callback(|t, _, _, _, _| fit(t));
+    mark_focus(table);
+}
+
+/// Draws FLTK's dotted focus mark just inside a widget while it has the
+/// keyboard focus. Buttons draw their own; tables and text displays take
+/// the focus from Tab but draw nothing, so Tab seemed lost on them. Replaces
+/// any earlier `handle` and `draw` callbacks of the widget.
+pub fn mark_focus<W: WidgetBase + WidgetExt>(widget: &mut W) {
+    widget.handle(|w, event| {
+        if matches!(event, Event::Focus | Event::Unfocus) {
+            w.redraw();
+        }
+        false
+    });
+    widget.draw(|w| {
+        if app::visible_focus() && w.has_visible_focus() && w.has_focus() {
+            let frame = w.frame();
+            draw::set_draw_color(Color::Black);
+            draw::draw_focus_rect(
+                w.x() + frame.dx(),
+                w.y() + frame.dy(),
+                w.w() - frame.dw(),
+                w.h() - frame.dh(),
+            );
+        }
+    });
 }
