@@ -374,10 +374,126 @@ fn main() {
     println!("ok");
     passed += 1;
 
+    print!("test Tab reaches every control of the form in order and wraps around ... ");
+    let server = TestServer::start();
+    let port = server.addr.port().to_string();
+    alice.port.set_value(&port);
+    alice.act(Msg::ConnectDisconnect);
+    pump_until(&mut [&mut alice], "alice connected", |w| w[0].model().connected());
+    let mut carol = ClientApp::new();
+    carol.window.show();
+    carol.host.set_value("127.0.0.1");
+    carol.port.set_value(&port);
+    carol.name.set_value("carol");
+    settle();
+    point_at(&mut carol, 200, 40);
+    let _ = carol.host.take_focus();
+    let mut order: Vec<usize> = vec![
+        carol.port.as_widget_ptr() as usize,
+        carol.name.as_widget_ptr() as usize,
+    ];
+    let swatches = carol.colors.swatches.iter().filter(|b| b.visible());
+    order.extend(swatches.map(|b| b.as_widget_ptr() as usize));
+    order.extend([
+        carol.colors.other.as_widget_ptr() as usize,
+        carol.avatar.as_widget_ptr() as usize,
+        carol.connect.as_widget_ptr() as usize,
+    ]);
+    let status_and_list = order.len();
+    order.push(carol.list.as_widget_ptr() as usize);
+    order.push(carol.host.as_widget_ptr() as usize);
+    for (i, want) in order.iter().enumerate() {
+        xdo(&mut carol, &["key", "Tab"]);
+        let now = app::focus().map(|w| w.as_widget_ptr() as usize);
+        if i == status_and_list && now != Some(*want) {
+            // The status box takes the focus between Connect and the list.
+            xdo(&mut carol, &["key", "Tab"]);
+        }
+        let now = app::focus().map(|w| w.as_widget_ptr() as usize);
+        assert_eq!(now, Some(*want), "Tab number {} lands on the next control", i + 1);
+    }
+    xdo(&mut carol, &["key", "shift+Tab"]);
+    assert!(carol.list.has_focus(), "Shift+Tab wraps back to the list");
+    println!("ok");
+    passed += 1;
+
+    print!("test Enter in a field of the form connects ... ");
+    let _ = carol.name.take_focus();
+    xdo(&mut carol, &["key", "Return"]);
+    pump_until(&mut [&mut carol], "carol connected", |w| w[0].model().connected());
+    println!("ok");
+    passed += 1;
+
+    print!("test Escape and Ctrl+W close a conversation window ... ");
+    let alice_row = carol
+        .model()
+        .contacts
+        .iter()
+        .position(|c| c.profile.name == "alice")
+        .unwrap();
+    for key in ["Escape", "ctrl+w"] {
+        carol.act(Msg::Open(alice_row));
+        settle();
+        let chat = carol.chats.get_mut("alice").unwrap();
+        assert!(chat.window.visible());
+        let (x, y) = (chat.input.x() + 10, chat.input.y() + 10);
+        let id = chat.window.raw_handle().to_string();
+        xdo(&mut carol, &["mousemove", "--window", &id, &x.to_string(), &y.to_string()]);
+        let _ = carol.chats.get_mut("alice").unwrap().input.take_focus();
+        xdo(&mut carol, &["key", key]);
+        assert!(!carol.chats["alice"].window.visible(), "{key} closes it");
+    }
+    carol.act(Msg::Quit);
+    drop(server);
+    println!("ok");
+    passed += 1;
+
+    print!("test a shrunk conversation window keeps showing the newest lines ... ");
+    let chat = alice.chats.get_mut("bob").unwrap();
+    chat.window.show();
+    settle();
+    let (x, y, w, h) = (chat.window.x(), chat.window.y(), chat.window.w(), chat.window.h());
+    let chat = alice.chats.get_mut("bob").unwrap();
+    chat.window.resize(x, y, w, h + 200);
+    settle();
+    let chat = alice.chats.get_mut("bob").unwrap();
+    chat.window.resize(x, y, w, 300);
+    settle();
+    let chat = &alice.chats["bob"];
+    assert!(chat.top_row() > 1, "the end stays in view: top row {}", chat.top_row());
+    println!("ok");
+    passed += 1;
+
     alice.act(Msg::Quit);
     bob.act(Msg::Quit);
     let _ = std::fs::remove_dir_all(&config);
     println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+/// Runs xdotool against the display, pumping the window meanwhile, then
+/// lets it handle what xdotool sent. With no window manager the keyboard
+/// goes to the window under the pointer.
+fn xdo(app: &mut ClientApp, args: &[&str]) {
+    let mut child = std::process::Command::new("xdotool")
+        .args(args)
+        .spawn()
+        .expect("xdotool (scripts/install-deps.sh --test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("xdotool runs").is_none() {
+        assert!(Instant::now() < deadline, "xdotool {args:?} hangs");
+        let _ = app::wait_for(0.005);
+        app.pump();
+    }
+    for _ in 0..10 {
+        let _ = app::wait_for(0.01);
+        app.pump();
+    }
+}
+
+/// Puts the pointer inside the client's main window, at (x, y) in it.
+fn point_at(app: &mut ClientApp, x: i32, y: i32) {
+    let id = app.window.raw_handle().to_string();
+    xdo(app, &["mousemove", "--window", &id, &x.to_string(), &y.to_string()]);
 }
 
 /// Types `text` into the conversation with `key` and sends it.

@@ -125,8 +125,8 @@ fn main() {
     print!("test alice keeps typing to bob while a first message from zoe opens zoe's window in her program ... ");
     // zoe is an original client spoken by the test; alice is client0.
     let mut zoe = TcpStream::connect(("127.0.0.1", port)).expect("zoe connects");
-    send(&mut zoe, &info("zoe"));
-    server.wait_for("zoe (client2) joined");
+    send(&mut zoe, &info("Zoë 陈"));
+    server.wait_for("Zoë 陈 (client2) joined");
     desk.settle();
     desk.click(alice_chat, INPUT);
     let line = "every key of this line lands in bob's window";
@@ -144,8 +144,8 @@ fn main() {
     };
     thread::sleep(Duration::from_millis(400));
     send(&mut zoe, &message("client0", "psst, alice\n"));
-    server.wait_for("zoe -> alice: psst, alice");
-    let zoe_chat = desk.window(alice, "zoe - HubChat");
+    server.wait_for("Zoë 陈 -> alice: psst, alice");
+    let zoe_chat = desk.window(alice, "Zoë 陈 - HubChat");
     typing.join().expect("typing finished");
     desk.key("Return");
     server.wait_for(&format!("alice -> bob: {line}"));
@@ -298,7 +298,14 @@ impl Desk {
     }
 
     fn find(&self, pid: u32, title: &str) -> Option<u64> {
-        let pattern = format!("^{}$", title.replace('.', "\\."));
+        // xdotool's regex counts bytes, not characters: a non-ASCII
+        // character is matched as any run of bytes.
+        let title: String = title
+            .replace('.', "\\.")
+            .chars()
+            .map(|c| if c.is_ascii() { c.to_string() } else { ".*".into() })
+            .collect();
+        let pattern = format!("^{title}$");
         self.run(
             "xdotool",
             &[

@@ -150,24 +150,35 @@ pub fn one_column_table(table: &mut TableRow) {
 /// Draws FLTK's dotted focus mark just inside a widget while it has the
 /// keyboard focus. Buttons draw their own; tables and text displays take
 /// the focus from Tab but draw nothing, so Tab seemed lost on them. Replaces
-/// any earlier `handle` and `draw` callbacks of the widget.
+/// any earlier `handle` and `draw` callbacks of the widget; a widget that
+/// needs callbacks of its own calls [`redraw_on_focus`] and
+/// [`draw_focus_mark`] from them instead.
 pub fn mark_focus<W: WidgetBase + WidgetExt>(widget: &mut W) {
     widget.handle(|w, event| {
-        if matches!(event, Event::Focus | Event::Unfocus) {
-            w.redraw();
-        }
+        redraw_on_focus(w, event);
         false
     });
-    widget.draw(|w| {
-        if app::visible_focus() && w.has_visible_focus() && w.has_focus() {
-            let frame = w.frame();
-            draw::set_draw_color(Color::Black);
-            draw::draw_focus_rect(
-                w.x() + frame.dx(),
-                w.y() + frame.dy(),
-                w.w() - frame.dw(),
-                w.h() - frame.dh(),
-            );
-        }
-    });
+    widget.draw(|w| draw_focus_mark(w));
+}
+
+/// Redraws a widget when it gets or loses the keyboard focus, so its focus
+/// mark follows.
+pub fn redraw_on_focus<W: WidgetExt>(w: &mut W, event: Event) {
+    if matches!(event, Event::Focus | Event::Unfocus) {
+        w.redraw();
+    }
+}
+
+/// Draws the dotted focus mark inside `w` if it has the keyboard focus.
+pub fn draw_focus_mark<W: WidgetExt>(w: &W) {
+    if app::visible_focus() && w.has_visible_focus() && w.has_focus() {
+        let frame = w.frame();
+        draw::set_draw_color(Color::Black);
+        draw::draw_focus_rect(
+            w.x() + frame.dx(),
+            w.y() + frame.dy(),
+            w.w() - frame.dw(),
+            w.h() - frame.dh(),
+        );
+    }
 }

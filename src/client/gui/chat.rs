@@ -151,7 +151,11 @@ impl ChatWindow {
         {
             let focused = focused.clone();
             let key = key.to_string();
+            let (mut first, mut last) = (transcript.clone(), send.clone());
             window.handle(move |w, ev| {
+                if super::tab_wraps(ev, &mut first, &mut last) {
+                    return true;
+                }
                 match ev {
                     Event::Focus => {
                         focused.set(true);
@@ -176,8 +180,16 @@ impl ChatWindow {
         let at_end = Rc::new(Cell::new(true));
         {
             let at_end = at_end.clone();
-            transcript.draw(move |t| at_end.set(sees_end(t)));
+            transcript.draw(move |t| {
+                at_end.set(sees_end(t));
+                gui::draw_focus_mark(t);
+            });
         }
+        transcript.handle(|t, ev| {
+            gui::redraw_on_focus(t, ev);
+            false
+        });
+
         {
             let at_end = at_end.clone();
             let text = text.clone();
