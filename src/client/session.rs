@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use crate::common::avatar::{self, Picture};
 use crate::common::connection::{FrameReader, ReadError};
@@ -181,19 +181,8 @@ impl Session {
 
         let ended = Arc::new(AtomicBool::new(false));
         let (outgoing, queue) = unbounded::<Vec<u8>>();
-        let mut out = stream.try_clone().map_err(failed)?;
-        let writer_ended = ended.clone();
-        let writer = thread::spawn(move || {
-            for frame in queue {
-                if writer_ended.load(Ordering::SeqCst) {
-                    continue;
-                }
-                if out.write_all(&frame).is_err() {
-                    let _ = out.shutdown(Shutdown::Both);
-                    return;
-                }
-            }
-        });
+        let out = stream.try_clone().map_err(failed)?;
+        let writer = spawn_writer(out, queue, ended.clone());
         if let (ServerKind::HubChat { .. }, Some(png)) = (kind, &config.picture) {
             let _ = outgoing.send(ClientPacket::Picture { png: png.clone() }.encode());
         }
@@ -263,6 +252,26 @@ impl Drop for Session {
             self.close();
         }
     }
+}
+
+/// Sends each queued frame until the queue closes; once the session has
+/// ended (SERVER CLOSE, or the connection gone) it drops them unsent.
+fn spawn_writer(
+    mut out: TcpStream,
+    queue: Receiver<Vec<u8>>,
+    ended: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        for frame in queue {
+            if ended.load(Ordering::SeqCst) {
+                continue;
+            }
+            if out.write_all(&frame).is_err() {
+                let _ = out.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    })
 }
 
 /// Our INFO, safe for whatever server reads it: `image_name` is one of the
