@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use hubchat::common::packet::{ClientPacket, ErrorCode, ServerPacket};
+use hubchat::common::packet::{ClientPacket, ErrorCode, Info, ServerPacket};
 use hubchat::server::{LeaveReason, ServerEvent};
-use support::{info, Peer, TestServer};
+use support::{info, wire, Peer, TestServer};
 
 /// Two fresh clients can still join and talk: the server is unharmed.
 fn assert_still_serves(server: &TestServer) {
@@ -213,9 +213,14 @@ fn a_message_to_a_departed_client_is_refused_not_crashed() {
 
 /// Tries to join with `name`; returns what the server said before closing.
 fn refused_join(server: &TestServer, name: &str, hubchat: bool) -> Vec<ServerPacket> {
+    refused_info(server, info(name, hubchat))
+}
+
+/// Tries to join with this INFO; returns what the server said before closing.
+fn refused_info(server: &TestServer, info: Info) -> Vec<ServerPacket> {
     let mut peer = Peer::connect(server.addr);
     assert_eq!(peer.recv(), ServerPacket::InfoRequest);
-    peer.send(&ClientPacket::Info(info(name, hubchat)));
+    peer.send(&ClientPacket::Info(info));
     peer.recv_until_closed()
 }
 
@@ -368,4 +373,140 @@ fn unknown_flags_do_not_extend_the_handshake_deadline() {
         "closed after {closed_after:?}"
     );
     chatterer.join().unwrap();
+}
+
+/// The profiles no client may join with, and words of the sentence that
+/// tells it why: a megabyte of colour or picture name would otherwise be
+/// kept and copied into every other client's roster.
+fn bad_profiles() -> Vec<(&'static str, Info, &'static str)> {
+    let with = |f: &dyn Fn(&mut Info)| {
+        let mut i = info("offender", true);
+        f(&mut i);
+        i
+    };
+    vec![
+        (
+            "a 1,000,000-byte colour",
+            with(&|i| i.color = "x".repeat(1_000_000)),
+            "at most 32",
+        ),
+        (
+            "a 33-character colour",
+            with(&|i| i.color = "a".repeat(33)),
+            "at most 32",
+        ),
+        (
+            "a colour that is not one",
+            with(&|i| i.color = "red; rm -rf /".into()),
+            "is not a colour",
+        ),
+        (
+            "a 1,000,000-byte picture name",
+            with(&|i| i.image_name = "i".repeat(1_000_000)),
+            "at most 64",
+        ),
+        (
+            "a 65-character picture name",
+            with(&|i| i.image_name = "i".repeat(65)),
+            "at most 64",
+        ),
+        (
+            "a picture name with a line break",
+            with(&|i| i.image_name = "image_3.png\n".into()),
+            "invisible",
+        ),
+    ]
+}
+
+#[test]
+fn oversized_or_odd_colours_and_picture_names_are_refused_with_the_rule() {
+    let mut server = TestServer::start();
+    let mut old = Peer::join_original(server.addr, "old");
+    let mut new = Peer::join_hubchat(server.addr, "new");
+    old.recv_roster(); // new joined
+    for (what, bad, words) in bad_profiles() {
+        for hubchat in [true, false] {
+            let mut offender = bad.clone();
+            if !hubchat {
+                offender.hubchat = None;
+            }
+            let message = match refused_info(&server, offender).as_slice() {
+                [ServerPacket::Error(r)] if hubchat => {
+                    assert_eq!(r.code, ErrorCode::ProfileInvalid, "{what}");
+                    r.message.clone()
+                }
+                [ServerPacket::ServerClose { message }] if !hubchat => message.clone(),
+                other => panic!("{what}, hubchat {hubchat}: {other:?}"),
+            };
+            assert!(message.contains(words), "{what}: {message}");
+            assert!(message.len() < 200, "{what}: the sentence does not echo it");
+        }
+    }
+    // The real picture a HubChat client names for HubChat peers has the
+    // same limit as INFO's own.
+    let mut long_real = info("offender", true);
+    long_real.hubchat.as_mut().unwrap().image_name = Some("i".repeat(65));
+    match refused_info(&server, long_real).as_slice() {
+        [ServerPacket::Error(r)] => {
+            assert_eq!(r.code, ErrorCode::ProfileInvalid);
+            assert!(r.message.contains("at most 64"), "{}", r.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    server.wait_for("refusal logged", |e| {
+        matches!(
+            e,
+            ServerEvent::Refused {
+                reason: LeaveReason::Refused {
+                    code: ErrorCode::ProfileInvalid,
+                    ..
+                },
+                ..
+            }
+        )
+    });
+    // Nobody joined, so the others were sent nothing at all.
+    old.expect_silence(Duration::from_millis(100));
+    new.expect_silence(Duration::from_millis(100));
+    assert_eq!(server.client_count(), 2);
+    assert_still_serves(&server);
+}
+
+#[test]
+fn colours_and_picture_names_at_the_limits_are_accepted() {
+    let server = TestServer::start();
+    let mut at_limits = info("edge", true);
+    at_limits.color = "a".repeat(32);
+    at_limits.image_name = "é".repeat(64);
+    let mut peer = Peer::connect(server.addr);
+    peer.recv();
+    peer.send(&ClientPacket::Info(at_limits));
+    assert!(matches!(peer.recv(), ServerPacket::Welcome(_)));
+    assert_eq!(peer.recv_roster().0[0].1.color, "a".repeat(32));
+    assert_still_serves(&server);
+}
+
+#[test]
+fn unknown_fields_in_info_are_neither_kept_nor_relayed() {
+    let server = TestServer::start();
+    let mut old = Peer::join_original(server.addr, "old");
+    let mut new = Peer::join_hubchat(server.addr, "new");
+    old.recv_roster();
+    let mut chatty = Peer::connect(server.addr);
+    chatty.recv();
+    let padding = "z".repeat(100_000);
+    chatty.send_body(
+        format!(
+            r#"{{"flag": "INFO", "data": {{"name": "chatty", "color": "blue", "image_name": "image_3.png", "mood": "{padding}", "hubchat": {{"version": 1, "extra": "{padding}"}}}}}}"#
+        )
+        .as_bytes(),
+    );
+    assert!(matches!(chatty.recv(), ServerPacket::Welcome(_)));
+    let entry = r#"{"flag": "ALL CLIENTS", "data": {"client2": {"name": "chatty", "color": "blue", "image_name": "image_3.png"}}}"#;
+    for peer in [&mut old, &mut new] {
+        assert_eq!(
+            wire(&String::from_utf8(peer.recv_body()).unwrap()),
+            wire(entry)
+        );
+    }
 }

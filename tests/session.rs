@@ -6,12 +6,13 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
 use hubchat::client::{ConnectError, ServerKind, Session, SessionConfig, SessionEvent};
 use hubchat::common::avatar::{self, Picture};
 use hubchat::common::packet::{ClientPacket, ErrorCode, ServerPacket};
+use hubchat::server::ServerEvent;
 use support::{wire, Peer, TestServer, PATIENCE};
 
 fn config(port: u16, name: &str) -> SessionConfig {
@@ -236,10 +237,146 @@ fn nothing_listening_is_explained() {
     assert_eq!(
         err,
         ConnectError::Refused {
-            addr: format!("127.0.0.1, port {port}")
+            addr: format!("127.0.0.1:{port}")
         }
     );
-    assert!(err.to_string().starts_with("Nothing answers at 127.0.0.1"));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Nothing is listening at 127.0.0.1:{port}. Is the port right and the server started?"
+        )
+    );
+}
+
+/// A loopback listener whose accept queue is full: the kernel drops every
+/// further SYN, exactly as an address where nothing answers does, without
+/// a packet leaving the machine. Backlog 0 holds one connection that is
+/// never accepted; the fillers are kept so it stays full.
+#[cfg(unix)]
+fn listener_that_never_answers() -> (std::net::TcpListener, Vec<TcpStream>) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a socket this function owns; the fd is
+    // handed to TcpListener, which closes it when dropped.
+    let listener = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        TcpListener::from_raw_fd(fd)
+    };
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) if fillers.len() < 8 => fillers.push(s),
+            Ok(_) => panic!("the accept queue never filled up"),
+            Err(_) => return (listener, fillers),
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn connecting_where_nothing_answers_gives_up_within_three_seconds() {
+    let (listener, _fillers) = listener_that_never_answers();
+    let port = listener.local_addr().unwrap().port();
+    let started = Instant::now();
+    let err = Session::connect(
+        &SessionConfig {
+            timeout: Duration::from_secs(20),
+            ..config(port, "alice")
+        },
+        |_| {},
+    )
+    .err()
+    .expect("nothing answers");
+    let waited = started.elapsed();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Nothing answered at 127.0.0.1:{port}. Is the address right and the server started?"
+        )
+    );
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_millis(4500),
+        "gave up after {waited:?}"
+    );
+}
+
+#[test]
+fn a_server_that_accepts_but_never_speaks_is_explained() {
+    // The kernel completes the connection; nobody ever answers on it.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let started = Instant::now();
+    let err = Session::connect(
+        &SessionConfig {
+            timeout: Duration::from_millis(500),
+            ..config(port, "alice")
+        },
+        |_| {},
+    )
+    .err()
+    .expect("no handshake");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        err,
+        ConnectError::NoAnswer {
+            addr: format!("127.0.0.1:{port}")
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("accepted the connection but did not answer in time"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hubchat_server_shows_hubchat_peers_the_real_picture_and_original_peers_a_stand_in() {
+    let mut server = TestServer::start();
+    let port = server.addr.port();
+    let mut old = Peer::join_original(server.addr, "old");
+    let (_bob, brx) = join(port, "bob");
+    let (alice, arx) = join_with(SessionConfig {
+        image_name: "image_28.png".into(),
+        ..config(port, "alice")
+    });
+    let picture_of = |rx: &Receiver<SessionEvent>, id: &str| loop {
+        if let SessionEvent::Listed(entries) = rx.recv_timeout(PATIENCE).expect("a roster") {
+            if let Some((_, p)) = entries.iter().find(|(i, _)| i == id) {
+                break p.image_name.clone();
+            }
+        }
+    };
+    assert_eq!(picture_of(&arx, &alice.id), "image_28.png", "alice herself");
+    assert_eq!(
+        picture_of(&brx, &alice.id),
+        "image_28.png",
+        "a HubChat peer"
+    );
+    let _ = old.recv_roster(); // bob
+    let roster = old.recv_roster();
+    assert_eq!(roster.0[0].0, alice.id);
+    assert_eq!(
+        roster.0[0].1.image_name, "image_17.png",
+        "the hedgehog's stand-in"
+    );
+    server.wait_for(
+        "alice joined with her picture",
+        |e| matches!(e, ServerEvent::Joined { image_name, .. } if image_name == "image_28.png"),
+    );
 }
 
 /// A server that speaks exactly as the original does: INFO request, then the
@@ -374,4 +511,144 @@ fn a_session_joins_an_original_server_with_only_its_features() {
     let info = server.join().unwrap();
     // Written as Python writes it: ASCII only, non-ASCII escaped.
     assert!(info.starts_with(r#"{"flag": "INFO", "data": {"name": "Zo\u00eb \u674e", "color": "purple", "image_name": "image_4.png""#), "{info}");
+}
+
+/// Whether the original's `images/` folder has this file: it ships
+/// `image_1.png` ... `image_25.png` only.
+fn original_has_picture(image_name: &str) -> bool {
+    (1..=25).any(|n| image_name == format!("image_{n}.png"))
+}
+
+/// A server that behaves as the original does on a picture it has no file
+/// for: its accept thread opens `images/<image_name>` during the handshake,
+/// fails, and dies, closing the connection; nobody can join after that.
+/// Otherwise it sends everyone the whole roster. Returns every INFO it read.
+fn original_server_that_dies_on_unknown_pictures() -> (u16, thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let mut socks: Vec<TcpStream> = Vec::new();
+        let mut roster = String::new();
+        let mut infos = Vec::new();
+        for k in 0..30 {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(&wire(
+                r#"{"flag": "INFO", "data": "Send your information!"}"#,
+            ))
+            .unwrap();
+            let body = read_body(&mut s);
+            infos.push(body.clone());
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let d = &v["data"];
+            if !original_has_picture(d["image_name"].as_str().unwrap_or("")) {
+                // The accept thread dies: this socket and the listener close.
+                return infos;
+            }
+            if !roster.is_empty() {
+                roster.push_str(", ");
+            }
+            roster.push_str(&format!(
+                r#""client{k}": {{"name": {}, "color": {}, "image_name": {}}}"#,
+                py(&d["name"]),
+                py(&d["color"]),
+                py(&d["image_name"])
+            ));
+            socks.push(s);
+            for s in &mut socks {
+                let all = format!(r#"{{"flag": "ALL CLIENTS", "data": {{{roster}}}}}"#);
+                let _ = s.write_all(&wire(&all));
+            }
+        }
+        infos
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_client_with_any_of_the_thirty_built_ins_joins_an_original_server_unharmed() {
+    let (port, server) = original_server_that_dies_on_unknown_pictures();
+    let mut sessions = Vec::new();
+    for n in 1..=30 {
+        let image_name = format!("image_{n}.png");
+        let session = Session::connect(
+            &SessionConfig {
+                image_name: image_name.clone(),
+                ..config(port, &format!("user{n}"))
+            },
+            |_| {},
+        )
+        .unwrap_or_else(|e| panic!("with {image_name}: {e}"));
+        assert_eq!(session.kind, ServerKind::Original);
+        sessions.push(session);
+    }
+    let infos = server.join().unwrap();
+    assert_eq!(infos.len(), 30);
+    for (i, body) in infos.iter().enumerate() {
+        let n = i + 1;
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let wire_name = v["data"]["image_name"].as_str().unwrap();
+        let real = &v["data"]["hubchat"]["image_name"];
+        if n <= 25 {
+            assert_eq!(wire_name, format!("image_{n}.png"));
+            assert!(real.is_null(), "{body}");
+        } else {
+            assert!(original_has_picture(wire_name), "{body}");
+            assert_eq!(real.as_str(), Some(format!("image_{n}.png").as_str()));
+        }
+    }
+}
+
+/// A server that lets one client in, says SERVER CLOSE, and records every
+/// byte the client sends after its INFO until the client closes.
+fn server_that_closes_and_listens() -> (u16, thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&wire(
+            r#"{"flag": "INFO", "data": "Send your information!"}"#,
+        ))
+        .unwrap();
+        let _info = read_body(&mut s);
+        s.write_all(&wire(
+            r#"{"flag": "ALL CLIENTS", "data": {"client0": {"name": "alice", "color": "purple", "image_name": "image_4.png"}}}"#,
+        ))
+        .unwrap();
+        s.write_all(&wire(
+            r#"{"flag": "SERVER CLOSE", "data": {"message": "Server is closing..."}}"#,
+        ))
+        .unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut after = Vec::new();
+        s.read_to_end(&mut after)
+            .expect("the client closes its side");
+        after
+    });
+    (port, handle)
+}
+
+#[test]
+fn after_server_close_a_session_sends_nothing_more_when_disconnected_or_dropped() {
+    for by_drop in [false, true] {
+        let (port, server) = server_that_closes_and_listens();
+        let (alice, rx) = join(port, "alice");
+        assert_eq!(
+            next_news(&rx),
+            SessionEvent::Lost {
+                reason: "Server is closing...".into()
+            }
+        );
+        alice.send("client0", "anyone still there?");
+        if by_drop {
+            drop(alice);
+        } else {
+            alice.disconnect();
+        }
+        let after = server.join().unwrap();
+        assert!(
+            after.is_empty(),
+            "sent after SERVER CLOSE: {}",
+            String::from_utf8_lossy(&after)
+        );
+    }
 }

@@ -8,14 +8,24 @@
 //! thread sends what [`Session::send`] queues. Whether the server is HubChat
 //! (it sends WELCOME) or the original (it sends ALL CLIENTS straight away)
 //! is known after the handshake; extensions are used only with HubChat.
+//!
+//! Until then the session must not hurt an original server: its INFO names
+//! only one of the original's 25 pictures (the original server opens that
+//! file, and its accept thread dies on one it lacks), and the real choice
+//! rides in the `hubchat` field that only HubChat servers read. Once the
+//! server has said SERVER CLOSE, or the connection has ended, the session
+//! sends nothing more: the original server would handle a DISCONNECT in the
+//! middle of its own stop and keep a ghost entry.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use crate::common::avatar::{self, Picture};
 use crate::common::connection::{FrameReader, ReadError};
@@ -23,6 +33,13 @@ use crate::common::frame::DEFAULT_MAX_BODY;
 use crate::common::packet::{
     ClientHello, ClientPacket, ErrorCode, Info, Profile, ServerPacket, PROTOCOL_VERSION,
 };
+use crate::common::profile;
+
+/// How long a TCP connect may take before the session gives up. On a LAN a
+/// server answers in milliseconds, and over a WAN in well under a second; an
+/// address where nothing answers (a wrong or sleeping machine) would
+/// otherwise hold the user for the system's timeout of a minute or more.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where to connect and who to be.
 #[derive(Debug, Clone)]
@@ -31,10 +48,16 @@ pub struct SessionConfig {
     pub port: u16,
     pub name: String,
     pub color: String,
+    /// The built-in picture the user chose, `image_1.png` ... `image_30.png`.
+    /// The session decides what goes on the wire: an original server is only
+    /// ever named one of its 25 (see [`profile::original_image_name`]).
     pub image_name: String,
     /// Our own avatar as a 48x48 PNG, sent only to a HubChat server;
     /// everyone else sees `image_name`.
     pub picture: Option<Vec<u8>>,
+    /// How long to wait for each of the server's answers in the handshake
+    /// (generous enough for a WAN). The TCP connect itself gives up sooner,
+    /// after at most [`CONNECT_TIMEOUT`].
     pub timeout: Duration,
 }
 
@@ -70,8 +93,11 @@ pub enum ConnectError {
     UnknownHost { host: String },
     /// Nothing listens on that address and port.
     Refused { addr: String },
-    /// No answer in time.
+    /// Nothing answered the connection attempt in time.
     TimedOut { addr: String },
+    /// Something accepted the connection but did not speak the protocol in
+    /// time: not a messenger server, or one that is stuck.
+    NoAnswer { addr: String },
     /// The server turned us away (name taken, server full, ...).
     Rejected {
         code: Option<ErrorCode>,
@@ -92,11 +118,15 @@ impl fmt::Display for ConnectError {
             }
             ConnectError::Refused { addr } => write!(
                 f,
-                "Nothing answers at {addr}. Is the server running, and is the port right?"
+                "Nothing is listening at {addr}. Is the port right and the server started?"
             ),
             ConnectError::TimedOut { addr } => write!(
                 f,
-                "{addr} did not answer in time. Check the address, or a firewall between you."
+                "Nothing answered at {addr}. Is the address right and the server started?"
+            ),
+            ConnectError::NoAnswer { addr } => write!(
+                f,
+                "{addr} accepted the connection but did not answer in time. Is it a HubChat server, and is the port right?"
             ),
             ConnectError::Rejected { message, .. } => write!(f, "{message}"),
             ConnectError::Failed { message } => write!(f, "{message}"),
@@ -110,6 +140,9 @@ impl std::error::Error for ConnectError {}
 pub struct Session {
     pub id: String,
     pub kind: ServerKind,
+    /// Set by the reader once the server said SERVER CLOSE or the connection
+    /// ended: from then on nothing more is sent.
+    ended: Arc<AtomicBool>,
     outgoing: Sender<Vec<u8>>,
     stream: TcpStream,
     reader: Option<JoinHandle<()>>,
@@ -123,7 +156,7 @@ impl Session {
         config: &SessionConfig,
         sink: impl Fn(SessionEvent) + Send + 'static,
     ) -> Result<Session, ConnectError> {
-        let stream = open(config)?;
+        let (stream, addr) = open(config)?;
         let failed = |e: io::Error| ConnectError::Failed {
             message: format!("The connection failed: {e}."),
         };
@@ -137,39 +170,28 @@ impl Session {
         let mut reader =
             FrameReader::new(stream.try_clone().map_err(failed)?, DEFAULT_MAX_BODY * 16);
 
-        expect_info_request(&mut reader)?;
-        let info = Info {
-            name: config.name.trim().to_string(),
-            color: config.color.clone(),
-            image_name: config.image_name.clone(),
-            hubchat: Some(ClientHello {
-                version: PROTOCOL_VERSION,
-            }),
-        };
+        expect_info_request(&mut reader, &addr)?;
+        let info = info_for_any_server(config);
         (&stream)
             .write_all(&ClientPacket::Info(info.clone()).encode())
             .map_err(failed)?;
-        let Welcomed { id, kind, roster } = read_welcome(&mut reader, &info.name)?;
+        let Welcomed { id, kind, roster } = read_welcome(&mut reader, &info.name, &addr)?;
         stream.set_read_timeout(None).map_err(failed)?;
         sink(SessionEvent::Listed(roster));
 
+        let ended = Arc::new(AtomicBool::new(false));
         let (outgoing, queue) = unbounded::<Vec<u8>>();
-        let mut out = stream.try_clone().map_err(failed)?;
-        let writer = thread::spawn(move || {
-            for frame in queue {
-                if out.write_all(&frame).is_err() {
-                    let _ = out.shutdown(Shutdown::Both);
-                    return;
-                }
-            }
-        });
+        let out = stream.try_clone().map_err(failed)?;
+        let writer = spawn_writer(out, queue, ended.clone());
         if let (ServerKind::HubChat { .. }, Some(png)) = (kind, &config.picture) {
             let _ = outgoing.send(ClientPacket::Picture { png: png.clone() }.encode());
         }
-        let reader = thread::spawn(move || read_loop(reader, &sink));
+        let reader_ended = ended.clone();
+        let reader = thread::spawn(move || read_loop(reader, &sink, &reader_ended));
         Ok(Session {
             id,
             kind,
+            ended,
             outgoing,
             stream,
             reader: Some(reader),
@@ -189,16 +211,26 @@ impl Session {
             text,
         }
         .encode();
-        let _ = self.outgoing.send(frame);
+        if !self.has_ended() {
+            let _ = self.outgoing.send(frame);
+        }
     }
 
-    /// Says DISCONNECT and waits for the connection to close.
+    /// Says DISCONNECT and waits for the connection to close. After the
+    /// server said SERVER CLOSE (or the connection ended) it only closes:
+    /// the server is already letting go of us.
     pub fn disconnect(mut self) {
         self.close();
     }
 
+    fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
+
     fn close(&mut self) {
-        let _ = self.outgoing.send(ClientPacket::Disconnect.encode());
+        if !self.has_ended() {
+            let _ = self.outgoing.send(ClientPacket::Disconnect.encode());
+        }
         // Closing the queue ends the writer once it has sent everything.
         let (dummy, _) = unbounded();
         drop(std::mem::replace(&mut self.outgoing, dummy));
@@ -222,14 +254,62 @@ impl Drop for Session {
     }
 }
 
-/// Resolves and connects, trying each address in turn.
-fn open(config: &SessionConfig) -> Result<TcpStream, ConnectError> {
+/// Sends each queued frame until the queue closes; once the session has
+/// ended (SERVER CLOSE, or the connection gone) it drops them unsent.
+fn spawn_writer(
+    mut out: TcpStream,
+    queue: Receiver<Vec<u8>>,
+    ended: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        for frame in queue {
+            if ended.load(Ordering::SeqCst) {
+                continue;
+            }
+            if out.write_all(&frame).is_err() {
+                let _ = out.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    })
+}
+
+/// Our INFO, safe for whatever server reads it: `image_name` is one of the
+/// original's 25 pictures; a HubChat-only choice goes in the `hubchat`
+/// field, which the original server never looks at.
+fn info_for_any_server(config: &SessionConfig) -> Info {
+    let image_name = profile::original_image_name(&config.image_name);
+    let real = (image_name != config.image_name).then(|| config.image_name.clone());
+    Info {
+        name: config.name.trim().to_string(),
+        color: config.color.clone(),
+        image_name,
+        hubchat: Some(ClientHello {
+            version: PROTOCOL_VERSION,
+            image_name: real,
+        }),
+    }
+}
+
+/// `host:port` as people write it, with an IPv6 address in brackets.
+fn host_and_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Resolves and connects, trying each address in turn for at most
+/// [`CONNECT_TIMEOUT`] each. Returns the stream and the address as shown
+/// to the user.
+fn open(config: &SessionConfig) -> Result<(TcpStream, String), ConnectError> {
     let host = config
         .host
         .trim()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    let shown = format!("{host}, port {}", config.port);
+    let shown = host_and_port(host, config.port);
     let addrs: Vec<SocketAddr> = (host, config.port)
         .to_socket_addrs()
         .map_err(|_| ConnectError::UnknownHost {
@@ -239,9 +319,10 @@ fn open(config: &SessionConfig) -> Result<TcpStream, ConnectError> {
     let mut last = ConnectError::UnknownHost {
         host: host.to_string(),
     };
+    let patience = config.timeout.min(CONNECT_TIMEOUT);
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, config.timeout) {
-            Ok(s) => return Ok(s),
+        match TcpStream::connect_timeout(&addr, patience) {
+            Ok(s) => return Ok((s, shown)),
             Err(e) => {
                 last = match e.kind() {
                     io::ErrorKind::ConnectionRefused => ConnectError::Refused {
@@ -260,7 +341,7 @@ fn open(config: &SessionConfig) -> Result<TcpStream, ConnectError> {
     Err(last)
 }
 
-fn next(reader: &mut FrameReader<TcpStream>) -> Result<ServerPacket, ConnectError> {
+fn next(reader: &mut FrameReader<TcpStream>, addr: &str) -> Result<ServerPacket, ConnectError> {
     match reader.read_frame() {
         Ok(Some(body)) => ServerPacket::decode(body).map_err(|e| ConnectError::Failed {
             message: format!("The server sent something this program cannot read ({e})."),
@@ -274,8 +355,8 @@ fn next(reader: &mut FrameReader<TcpStream>) -> Result<ServerPacket, ConnectErro
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) =>
         {
-            Err(ConnectError::Failed {
-                message: "The server did not answer in time. Is it a HubChat server?".into(),
+            Err(ConnectError::NoAnswer {
+                addr: addr.to_string(),
             })
         }
         Err(e) => Err(ConnectError::Failed {
@@ -284,9 +365,12 @@ fn next(reader: &mut FrameReader<TcpStream>) -> Result<ServerPacket, ConnectErro
     }
 }
 
-fn expect_info_request(reader: &mut FrameReader<TcpStream>) -> Result<(), ConnectError> {
+fn expect_info_request(
+    reader: &mut FrameReader<TcpStream>,
+    addr: &str,
+) -> Result<(), ConnectError> {
     loop {
-        match next(reader)? {
+        match next(reader, addr)? {
             ServerPacket::InfoRequest => return Ok(()),
             ServerPacket::ServerClose { message } => {
                 return Err(ConnectError::Rejected {
@@ -307,10 +391,14 @@ struct Welcomed {
 }
 
 /// Reads up to our first roster: WELCOME first means HubChat.
-fn read_welcome(reader: &mut FrameReader<TcpStream>, name: &str) -> Result<Welcomed, ConnectError> {
+fn read_welcome(
+    reader: &mut FrameReader<TcpStream>,
+    name: &str,
+    addr: &str,
+) -> Result<Welcomed, ConnectError> {
     let mut welcome = None;
     loop {
-        match next(reader)? {
+        match next(reader, addr)? {
             ServerPacket::Welcome(w) => welcome = Some(w),
             ServerPacket::AllClients(roster) => {
                 let entries = roster.0;
@@ -359,8 +447,9 @@ fn read_welcome(reader: &mut FrameReader<TcpStream>, name: &str) -> Result<Welco
     }
 }
 
-/// Turns packets into events until the connection ends, then reports why.
-fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent)) {
+/// Turns packets into events until the connection ends, then marks the
+/// session ended (so nothing more is sent) and reports why.
+fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent), ended: &AtomicBool) {
     let reason = loop {
         let packet = match reader.read_frame() {
             Ok(Some(body)) => match ServerPacket::decode(body) {
@@ -390,5 +479,6 @@ fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent)) {
             }
         }
     };
+    ended.store(true, Ordering::SeqCst);
     sink(SessionEvent::Lost { reason });
 }

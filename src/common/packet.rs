@@ -74,12 +74,18 @@ pub struct Info {
 }
 
 impl Info {
-    /// The part of the answer that other clients see.
+    /// The part of the answer that HubChat peers see: with the picture the
+    /// client really chose, if it named one in its `hubchat` field.
     pub fn profile(&self) -> Profile {
+        let image_name = self
+            .hubchat
+            .as_ref()
+            .and_then(|h| h.image_name.clone())
+            .unwrap_or_else(|| self.image_name.clone());
         Profile {
             name: self.name.clone(),
             color: self.color.clone(),
-            image_name: self.image_name.clone(),
+            image_name,
         }
     }
 }
@@ -88,6 +94,12 @@ impl Info {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientHello {
     pub version: u32,
+    /// The built-in picture the client really chose, when it is one the
+    /// original does not have (26-30). INFO's own `image_name` then names
+    /// an original stand-in, since an original server opens that file and
+    /// dies on one it lacks; a HubChat server shows HubChat peers this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
 }
 
 /// What a HubChat server tells a HubChat client right after accepting its
@@ -159,6 +171,8 @@ pub enum ErrorCode {
     HandshakeTimeout,
     /// A PICTURE was not a 48x48 PNG within the size limit; it was ignored.
     PictureInvalid,
+    /// The colour or picture name in INFO is too long or of the wrong form.
+    ProfileInvalid,
     /// A code from a newer server that this program does not know.
     #[serde(other)]
     Other,
@@ -607,7 +621,10 @@ mod tests {
                 name: "alice".into(),
                 color: "blue".into(),
                 image_name: "image_3.png".into(),
-                hubchat: Some(ClientHello { version: 1 }),
+                hubchat: Some(ClientHello {
+                    version: 1,
+                    image_name: Some("image_28.png".into()),
+                }),
             }),
             ClientPacket::Message {
                 to: "client1".into(),

@@ -44,6 +44,18 @@ impl Refusal {
     }
 }
 
+/// Refuses a profile whose colour or picture names break the limits, so no
+/// client can make the server keep, and copy into every roster, megabytes
+/// of "colour". Unknown fields never get this far: INFO decodes to the
+/// known ones only, so they are neither kept nor relayed.
+fn check_profile(info: &Info) -> Result<(), Refusal> {
+    let real_image = info.hubchat.as_ref().and_then(|h| h.image_name.as_deref());
+    profile::validate_color(&info.color)
+        .and_then(|()| profile::validate_image_name(&info.image_name))
+        .and_then(|()| real_image.map_or(Ok(()), profile::validate_image_name))
+        .map_err(|e| Refusal::new(ErrorCode::ProfileInvalid, e.to_string()))
+}
+
 /// The message named a client that is not connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownPartner;
@@ -141,12 +153,19 @@ impl Hub {
     ) -> Result<Party, Refusal> {
         let name = validate_name(&info.name)
             .map_err(|e| Refusal::new(ErrorCode::NameInvalid, e.to_string()))?;
+        check_profile(info)?;
         let key = name_key(name);
         let hubchat = info.hubchat.is_some();
         let profile = Profile {
             name: name.to_string(),
             ..info.profile()
         };
+        // Original peers see the picture INFO names for them, never the
+        // HubChat-only one carried in the `hubchat` field.
+        let original_profile = profile::for_original(&Profile {
+            image_name: info.image_name.clone(),
+            ..profile.clone()
+        });
 
         let mut reg = self.lock();
         if reg.closed {
@@ -180,7 +199,7 @@ impl Hub {
         };
         let member = Member {
             who: who.clone(),
-            original_profile: profile::for_original(&profile),
+            original_profile,
             profile,
             hubchat,
             outbox,

@@ -238,6 +238,7 @@ pub fn info(name: &str, hubchat: bool) -> Info {
         image_name: "image_3.png".into(),
         hubchat: hubchat.then_some(ClientHello {
             version: PROTOCOL_VERSION,
+            image_name: None,
         }),
     }
 }
