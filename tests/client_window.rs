@@ -371,6 +371,9 @@ fn main() {
     transcripts_show_every_line(&[&alice, &bob]);
     let _ = successor.kill();
     let _ = successor.wait();
+    pump_until(&mut [&mut alice, &mut bob], "the second loss", |w| {
+        w.iter().all(|c| c.banner.visible())
+    });
     println!("ok");
     passed += 1;
 
@@ -379,7 +382,9 @@ fn main() {
     let port = server.addr.port().to_string();
     alice.port.set_value(&port);
     alice.act(Msg::ConnectDisconnect);
-    pump_until(&mut [&mut alice], "alice connected", |w| w[0].model().connected());
+    pump_until(&mut [&mut alice], "alice connected", |w| {
+        w[0].model().connected()
+    });
     let mut carol = ClientApp::new();
     carol.window.show();
     carol.host.set_value("127.0.0.1");
@@ -410,7 +415,12 @@ fn main() {
             xdo(&mut carol, &["key", "Tab"]);
         }
         let now = app::focus().map(|w| w.as_widget_ptr() as usize);
-        assert_eq!(now, Some(*want), "Tab number {} lands on the next control", i + 1);
+        assert_eq!(
+            now,
+            Some(*want),
+            "Tab number {} lands on the next control",
+            i + 1
+        );
     }
     xdo(&mut carol, &["key", "shift+Tab"]);
     assert!(carol.list.has_focus(), "Shift+Tab wraps back to the list");
@@ -420,7 +430,9 @@ fn main() {
     print!("test Enter in a field of the form connects ... ");
     let _ = carol.name.take_focus();
     xdo(&mut carol, &["key", "Return"]);
-    pump_until(&mut [&mut carol], "carol connected", |w| w[0].model().connected());
+    pump_until(&mut [&mut carol], "carol connected", |w| {
+        w[0].model().connected()
+    });
     println!("ok");
     passed += 1;
 
@@ -438,7 +450,10 @@ fn main() {
         assert!(chat.window.visible());
         let (x, y) = (chat.input.x() + 10, chat.input.y() + 10);
         let id = chat.window.raw_handle().to_string();
-        xdo(&mut carol, &["mousemove", "--window", &id, &x.to_string(), &y.to_string()]);
+        xdo(
+            &mut carol,
+            &["mousemove", "--window", &id, &x.to_string(), &y.to_string()],
+        );
         let _ = carol.chats.get_mut("alice").unwrap().input.take_focus();
         xdo(&mut carol, &["key", key]);
         assert!(!carol.chats["alice"].window.visible(), "{key} closes it");
@@ -452,7 +467,12 @@ fn main() {
     let chat = alice.chats.get_mut("bob").unwrap();
     chat.window.show();
     settle();
-    let (x, y, w, h) = (chat.window.x(), chat.window.y(), chat.window.w(), chat.window.h());
+    let (x, y, w, h) = (
+        chat.window.x(),
+        chat.window.y(),
+        chat.window.w(),
+        chat.window.h(),
+    );
     let chat = alice.chats.get_mut("bob").unwrap();
     chat.window.resize(x, y, w, h + 200);
     settle();
@@ -460,7 +480,11 @@ fn main() {
     chat.window.resize(x, y, w, 300);
     settle();
     let chat = &alice.chats["bob"];
-    assert!(chat.top_row() > 1, "the end stays in view: top row {}", chat.top_row());
+    assert!(
+        chat.top_row() > 1,
+        "the end stays in view: top row {}",
+        chat.top_row()
+    );
     println!("ok");
     passed += 1;
 
@@ -493,7 +517,10 @@ fn xdo(app: &mut ClientApp, args: &[&str]) {
 /// Puts the pointer inside the client's main window, at (x, y) in it.
 fn point_at(app: &mut ClientApp, x: i32, y: i32) {
     let id = app.window.raw_handle().to_string();
-    xdo(app, &["mousemove", "--window", &id, &x.to_string(), &y.to_string()]);
+    xdo(
+        app,
+        &["mousemove", "--window", &id, &x.to_string(), &y.to_string()],
+    );
 }
 
 /// Types `text` into the conversation with `key` and sends it.

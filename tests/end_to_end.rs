@@ -150,8 +150,15 @@ fn main() {
     desk.key("Return");
     server.wait_for(&format!("alice -> bob: {line}"));
     desk.settle();
-    assert_eq!(desk.focused(), alice_chat, "the keyboard stayed with bob's window");
-    assert!(desk.urgent(zoe_chat), "zoe's window asks for attention instead");
+    assert_eq!(
+        desk.focused(),
+        alice_chat,
+        "the keyboard stayed with bob's window"
+    );
+    assert!(
+        desk.urgent(zoe_chat),
+        "zoe's window asks for attention instead"
+    );
     println!("ok");
     passed += 1;
 
@@ -303,7 +310,13 @@ impl Desk {
         let title: String = title
             .replace('.', "\\.")
             .chars()
-            .map(|c| if c.is_ascii() { c.to_string() } else { ".*".into() })
+            .map(|c| {
+                if c.is_ascii() {
+                    c.to_string()
+                } else {
+                    ".*".into()
+                }
+            })
             .collect();
         let pattern = format!("^{title}$");
         self.run(

@@ -184,6 +184,12 @@ impl ClientModel {
                         continue; // the original repeats the whole list
                     }
                     self.arrived(&id, &profile, &mut update);
+                    let mut profile = profile;
+                    if let (true, Some(own)) = (id == self.me, &self.own) {
+                        // An original server lists us with the stand-in
+                        // picture it was sent; we show our own choice.
+                        profile.image_name = own.image_name.clone();
+                    }
                     self.contacts.push(Contact {
                         is_me: id == self.me,
                         picture: None,
@@ -507,5 +513,43 @@ mod tests {
             picture,
         });
         assert_eq!(u, Update::default(), "a picture of no one we know");
+    }
+
+    #[test]
+    fn we_are_listed_with_our_own_picture_even_when_the_server_sends_a_stand_in() {
+        let mut m = ClientModel::default();
+        let mut own = p("me");
+        own.image_name = "image_28.png".into();
+        m.begin("client1", Some(Face::of(&own, None)));
+        // An original server was sent image_17 (the stand-in) and lists us so.
+        let mut listed_as = p("me");
+        listed_as.image_name = "image_17.png".into();
+        m.apply(SessionEvent::Listed(vec![("client1".into(), listed_as)]));
+        assert_eq!(m.contacts[0].profile.image_name, "image_28.png");
+    }
+
+    #[test]
+    fn conversations_outlive_a_lost_session_and_pick_up_again() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        let key = m.open("client0").unwrap();
+        m.apply(msg("client0", "one"));
+        m.apply(SessionEvent::Lost {
+            reason: "gone".into(),
+        });
+        assert!(!m.connected());
+        assert_eq!(m.conversations[&key].face.name, "alice", "face kept");
+        m.begin("client7", None);
+        m.apply(listed(&[("client5", "alice"), ("client7", "me")]));
+        m.apply(msg("client5", "two"));
+        let texts: Vec<&str> = m.conversations[&key]
+            .lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            ["one", "Disconnected: gone", "alice is back.", "two"]
+        );
     }
 }

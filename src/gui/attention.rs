@@ -37,11 +37,23 @@ pub fn show_unasked(window: &mut DoubleWindow) {
         window.hide();
         window.set_pos(x, y);
     }
-    let new = !window.shown();
+    if window.shown() {
+        window.show();
+        return;
+    }
+    // The window manager must read "do not focus" with the map request.
+    // FLTK maps the window inside `show()` and may then wait on the X
+    // server (loading fonts for a new window), which sends the map request
+    // on ahead of the property; a window manager that reads it first
+    // focuses the window, as it may for a window of the program the user
+    // is typing in. Holding the X server for the few requests in between
+    // makes the two arrive as one.
+    imp::hold_server(true);
     window.show();
-    if new && window.shown() {
+    if window.shown() {
         imp::refuse_focus_on_map(window);
     }
+    imp::hold_server(false);
 }
 
 /// Whether the window asks for attention now, as the window system sees it.
@@ -92,6 +104,29 @@ mod imp {
             elements: c_int,
         ) -> c_int;
         fn XFlush(display: *mut c_void) -> c_int;
+        fn XGrabServer(display: *mut c_void) -> c_int;
+        fn XUngrabServer(display: *mut c_void) -> c_int;
+    }
+
+    /// Grabs or releases the X server for this connection alone. Nothing
+    /// in between may wait for another client (the window manager): FLTK's
+    /// `show()` does not.
+    pub fn hold_server(on: bool) {
+        let display = fltk::app::display();
+        if display.is_null() {
+            return;
+        }
+        // SAFETY: the display is FLTK's open connection; grabbing and
+        // ungrabbing take no other arguments and are always paired by the
+        // caller.
+        unsafe {
+            if on {
+                XGrabServer(display);
+            } else {
+                XUngrabServer(display);
+                XFlush(display);
+            }
+        }
     }
 
     fn handle(window: &DoubleWindow) -> c_ulong {
@@ -173,6 +208,8 @@ mod imp {
     pub fn set_urgency(_window: &DoubleWindow, _on: bool) {}
 
     pub fn refuse_focus_on_map(_window: &DoubleWindow) {}
+
+    pub fn hold_server(_on: bool) {}
 
     pub fn urgency(_window: &DoubleWindow) -> bool {
         false

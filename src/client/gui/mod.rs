@@ -409,7 +409,10 @@ impl ClientApp {
         if let Some(e) = &change.failed {
             let field = match e {
                 ConnectError::Rejected { .. } => Field::Name,
-                ConnectError::Refused { .. } | ConnectError::TimedOut { .. } => Field::Port,
+                // Something listens but is not a chat server, or nothing
+                // listens on that port: the port is the likelier mistake.
+                ConnectError::Refused { .. } | ConnectError::NoAnswer { .. } => Field::Port,
+                // Nothing answered at all, or the name is unknown.
                 _ => Field::Host,
             };
             self.complain(field, &e.to_string());
