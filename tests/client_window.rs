@@ -78,6 +78,34 @@ fn main() {
     println!("ok");
     passed += 1;
 
+    print!("test at the smallest size the list gets the room and nothing is pushed out ... ");
+    alice.window.show();
+    alice
+        .window
+        .resize(alice.window.x(), alice.window.y(), 380, 480);
+    settle();
+    alice.pump();
+    settle();
+    let other = &alice.colors.other;
+    assert!(
+        other.x() + other.w() <= alice.window.w() - 12,
+        "\"Other...\" ends at {} in a window {} wide",
+        other.x() + other.w(),
+        alice.window.w()
+    );
+    assert!(
+        alice.list.h() >= 3 * 58 - 10,
+        "the list shows about three rows: {} px",
+        alice.list.h()
+    );
+    alice
+        .window
+        .resize(alice.window.x(), alice.window.y(), 460, 676);
+    settle();
+    alice.pump();
+    println!("ok");
+    passed += 1;
+
     print!("test a mistake in the form is explained and nothing connects ... ");
     alice.window.show();
     alice.host.set_value("127.0.0.1");
@@ -120,6 +148,11 @@ fn main() {
     assert_eq!(alice.list.rows(), 2);
     assert_eq!(alice.connect.label(), "Disconnect");
     assert!(!alice.name.active(), "the form is locked while connected");
+    assert_eq!(
+        alice.avatar_hint.label(),
+        "",
+        "no 'Click to change' while locked"
+    );
     let seen = &bob.model().contacts[0].profile;
     assert_eq!(
         (seen.name.as_str(), seen.color.as_str()),
