@@ -35,6 +35,7 @@ fn main() {
         bind: Some("127.0.0.1".parse().unwrap()),
         port: Some(port),
         max_clients: None,
+        hide_text: false,
     };
     let mut w = ServerApp::new(&args);
     w.ui.window.show();

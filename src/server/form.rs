@@ -17,6 +17,8 @@ pub struct ServerSettings {
     pub address: Option<IpAddr>,
     pub port: u16,
     pub sound: bool,
+    /// Whether the log shows what people write ("Show message text").
+    pub show_text: bool,
 }
 
 impl Default for ServerSettings {
@@ -25,6 +27,7 @@ impl Default for ServerSettings {
             address: None,
             port: DEFAULT_PORT,
             sound: true,
+            show_text: true,
         }
     }
 }
