@@ -17,11 +17,12 @@ fn run(args: &[&str]) -> std::process::Output {
         .expect("run hubchat-server")
 }
 
-/// Starts a headless server on a free loopback port; returns it, its port,
-/// and its stdout as lines.
-fn start_headless() -> (Child, u16, impl Iterator<Item = String>) {
+/// Starts a headless server on a free loopback port, with any further
+/// options; returns it, its port, and its stdout as lines.
+fn start_headless(options: &[&str]) -> (Child, u16, impl Iterator<Item = String>) {
     let mut child = Command::new(EXE)
         .args(["--headless", "--bind", "127.0.0.1", "--port", "0"])
+        .args(options)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start hubchat-server");
@@ -48,6 +49,7 @@ fn help_explains_every_option() {
         "--bind",
         "--port",
         "--max-clients",
+        "--hide-text",
         "--help",
         "--version",
     ] {
@@ -88,7 +90,7 @@ fn a_port_in_use_is_explained_with_exit_status_1() {
 
 #[test]
 fn sigterm_closes_every_client_and_exits_cleanly() {
-    let (mut child, port, mut lines) = start_headless();
+    let (mut child, port, mut lines) = start_headless(&[]);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut alice = Peer::join_original(addr, "alice");
     let mut bob = Peer::join_hubchat(addr, "bob");
@@ -115,4 +117,33 @@ fn sigterm_closes_every_client_and_exits_cleanly() {
     assert!(has("bob (client1) joined from"), "{log:#?}");
     assert!(has("bob -> alice: hello over the wire"), "{log:#?}");
     assert!(log.last().unwrap().contains("stopped"), "{log:#?}");
+}
+
+#[test]
+fn hide_text_logs_who_wrote_to_whom_and_how_many_characters() {
+    let (mut child, port, mut lines) = start_headless(&["--hide-text"]);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut alice = Peer::join_original(addr, "alice");
+    let mut bob = Peer::join_hubchat(addr, "bob");
+    alice.recv_roster();
+    bob.message(&alice.id, "Zoë 陈: the key is under the mat");
+    assert_eq!(
+        alice.recv_message().1,
+        "Zoë 陈: the key is under the mat\n",
+        "delivered whole"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "exit status 0");
+    let log: Vec<String> = lines.by_ref().collect();
+    assert!(
+        log.iter()
+            .any(|l| l.ends_with(" bob -> alice (31 characters)")),
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("the key")), "{log:#?}");
 }

@@ -3,19 +3,24 @@
 //! widgets are checked for what the owner would see.
 //!
 //! FLTK must stay on one thread, so this is a plain `main` (harness = false)
-//! that runs its checks in order and reports like libtest.
+//! that runs its checks in order and reports like libtest. Keys are pressed
+//! for real, through the X server (xdotool), so FLTK's own keyboard handling
+//! is what is tested.
 
 mod support;
 
 use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fltk::app;
 use fltk::prelude::*;
+use fltk::valuator::{Scrollbar, ScrollbarType};
 use hubchat::common::packet::ServerPacket;
 use hubchat::server::cli::ServerConfigArgs;
-use hubchat::server::gui::window::Action;
+use hubchat::server::gui::window::{Action, ADDRESS_MAX_WIDTH};
 use hubchat::server::gui::ServerApp;
+use hubchat::server::log::MessageText;
 use support::Peer;
 
 fn main() {
@@ -28,6 +33,18 @@ fn main() {
     std::env::set_var("HUBCHAT_CONFIG_DIR", &config);
     let _app = app::App::default();
     hubchat::gui::init_look();
+    // Visible keyboard focus is a program-wide switch of the shared look
+    // (src/gui); the window must work with it on.
+    app::set_visible_focus(true);
+
+    print!("test with nothing remembered the window offers all interfaces ... ");
+    let fresh = ServerApp::new(&ServerConfigArgs::default());
+    assert_eq!(
+        fresh.ui.address.choice().as_deref(),
+        Some("All interfaces (0.0.0.0)")
+    );
+    assert!(fresh.ui.show_text.is_checked(), "message text shown");
+    println!("ok");
 
     let port = free_port();
     let args = ServerConfigArgs {
@@ -35,13 +52,14 @@ fn main() {
         bind: Some("127.0.0.1".parse().unwrap()),
         port: Some(port),
         max_clients: None,
+        hide_text: false,
     };
     let mut w = ServerApp::new(&args);
     w.ui.window.show();
     w.ui.sound.set_checked(false);
     w.act(Action::SoundToggled);
 
-    let mut passed = 0;
+    let mut passed = 1;
     let mut check = |name: &str, f: &mut dyn FnMut(&mut ServerApp)| {
         print!("test {name} ... ");
         f(&mut w);
@@ -51,11 +69,74 @@ fn main() {
 
     check("the window opens stopped with the form ready", &mut |w| {
         pump_until(w, "window shown", |w| w.ui.window.shown());
+        // Keys are pressed through the X server: wait until it shows the
+        // window, where FLTK believes it is.
+        pump_until(w, "window mapped", |_| {
+            Command::new("xdotool")
+                .args(["search", "--onlyvisible", "--name", "^HubChat Server - "])
+                .output()
+                .expect("run xdotool (scripts/install-deps.sh --test installs it)")
+                .status
+                .success()
+        });
         assert_eq!(w.ui.window.label(), "HubChat Server - stopped");
         assert_eq!(w.ui.port.value(), port.to_string());
         assert!(w.ui.address.active() && w.ui.port.active());
         assert_eq!(w.ui.start.label(), "Start");
     });
+
+    check(
+        "Tab goes through every control in reading order and back to the start",
+        &mut |w| {
+            let _ = w.ui.address.take_focus();
+            let order = [
+                "port",
+                "Start",
+                "Sound",
+                "status line",
+                "clients",
+                "Show message text",
+                "log",
+                "address",
+            ];
+            for expected in order {
+                let before = focused(w);
+                press(w, "Tab");
+                pump_until(w, &format!("focus to leave the {before}"), |w| {
+                    focused(w) != before
+                });
+                assert_eq!(focused(w), expected, "Tab from the {before}");
+            }
+            press(w, "shift+Tab");
+            pump_until(w, "focus back on the log", |w| focused(w) == "log");
+        },
+    );
+
+    check(
+        "the form fits a minimum-size window and the address box stays compact on a wide one",
+        &mut |w| {
+            resize(w, 720, 460);
+            let ui = &w.ui;
+            let row = [
+                ui.address.as_base_widget(),
+                ui.port.as_base_widget(),
+                ui.start.as_base_widget(),
+                ui.sound.as_base_widget(),
+            ];
+            for pair in row.windows(2) {
+                assert!(pair[0].x() + pair[0].w() <= pair[1].x(), "no overlap");
+            }
+            assert!(ui.sound.x() + ui.sound.w() <= ui.window.w() - 14, "inside");
+            assert!(ui.address.w() >= 240, "address {} wide", ui.address.w());
+            resize(w, 1800, 640);
+            let ui = &w.ui;
+            assert_eq!(ui.address.w(), ADDRESS_MAX_WIDTH);
+            assert!(ui.port.x() < 62 + ADDRESS_MAX_WIDTH + 120, "port beside it");
+            assert_eq!(ui.address_error.x(), ui.address.x(), "errors under");
+            assert_eq!(ui.address_error.w(), ui.address.w(), "their fields");
+            resize(w, 980, 640);
+        },
+    );
 
     check(
         "a port that is not a number is explained next to the port",
@@ -85,6 +166,39 @@ fn main() {
         );
             assert_eq!(w.ui.window.label(), "HubChat Server - stopped");
             assert!(w.ui.port.active());
+        },
+    );
+
+    check(
+        "Enter in the port field starts the server and the focus moves to Stop",
+        &mut |w| {
+            w.ui.port.set_value(&port.to_string());
+            let _ = w.ui.port.take_focus();
+            press(w, "Return");
+            pump_until(w, "running title", |w| {
+                w.ui.window.label().contains("running")
+            });
+            assert_eq!(w.ui.start.label(), "Stop");
+            assert_eq!(focused(w), "Start", "the button keeps the focus");
+            w.ui.start.do_callback();
+            pump_until(w, "stopped", |w| {
+                w.ui.window.label() == "HubChat Server - stopped"
+            });
+        },
+    );
+
+    check(
+        "the status line draws no caret, also when it has the focus",
+        &mut |w| {
+            let _ = w.ui.start.take_focus();
+            pump(w);
+            let unfocused = status_pixels(w);
+            let _ = w.ui.status.take_focus();
+            let _ = w.ui.status.set_position(0);
+            let _ = w.ui.status.set_mark(0);
+            assert_eq!(focused(w), "status line");
+            pump(w);
+            assert!(status_pixels(w) == unfocused, "a caret or mark was drawn");
         },
     );
 
@@ -180,6 +294,68 @@ fn main() {
         },
     );
 
+    check(
+        "the log keeps following new lines after the window grows and shrinks back",
+        &mut |w| {
+            pump(w);
+            assert!(log_shows_end(w), "following after the flood");
+            resize(w, 1260, 780);
+            resize(w, 980, 640);
+            let alice = alice.as_mut().unwrap();
+            let me = alice.id.clone();
+            alice.message(&me, "after the resize");
+            alice.recv_message();
+            pump_until(w, "the new line", |w| {
+                w.ui.log_text
+                    .text()
+                    .ends_with("alice -> alice: after the resize\n")
+            });
+            pump(w);
+            assert!(log_shows_end(w), "the new line is in view");
+        },
+    );
+
+    check(
+        "a log scrolled up stays where the user left it across resizes",
+        &mut |w| {
+            w.ui.log.scroll(1, 0);
+            pump(w);
+            let top = w.ui.log.scroll_row();
+            resize(w, 1260, 780);
+            resize(w, 980, 640);
+            let alice = alice.as_mut().unwrap();
+            let me = alice.id.clone();
+            alice.message(&me, "while reading back");
+            alice.recv_message();
+            pump_until(w, "the new line", |w| {
+                w.ui.log_text.text().ends_with("while reading back\n")
+            });
+            pump(w);
+            assert!(!log_shows_end(w));
+            assert_eq!(w.ui.log.scroll_row(), top);
+            w.ui.log.scroll(i32::MAX, 0);
+            pump(w);
+        },
+    );
+
+    check(
+        "unticking Show message text logs a count of characters instead",
+        &mut |w| {
+            w.ui.show_text.set_checked(false);
+            w.ui.show_text.do_callback();
+            let alice = alice.as_mut().unwrap();
+            let me = alice.id.clone();
+            alice.message(&me, "Zoë 陈: the key is under the mat");
+            alice.recv_message();
+            pump_until(w, "the counted line", |w| {
+                w.ui.log_text
+                    .text()
+                    .ends_with("alice -> alice (31 characters)\n")
+            });
+            assert!(!w.ui.log_text.text().contains("under the mat"));
+        },
+    );
+
     check("stop sends SERVER CLOSE and unlocks the form", &mut |w| {
         w.ui.start.do_callback();
         pump(w);
@@ -224,6 +400,22 @@ fn main() {
             let saved = std::fs::read_to_string(config.join("server.json")).unwrap();
             assert!(saved.contains(&format!("\"port\": {port}")), "{saved}");
             assert!(saved.contains("\"sound\": false"), "{saved}");
+            assert!(saved.contains("\"show_text\": false"), "{saved}");
+        },
+    );
+
+    check(
+        "the next window starts from the remembered address, port and switches",
+        &mut |_| {
+            let next = ServerApp::new(&ServerConfigArgs::default());
+            assert_eq!(
+                next.ui.address.choice().as_deref(),
+                Some("127.0.0.1 (this machine only)")
+            );
+            assert_eq!(next.ui.port.value(), port.to_string());
+            assert!(!next.ui.sound.is_checked());
+            assert!(!next.ui.show_text.is_checked());
+            assert_eq!(next.view.message_text, MessageText::Hidden);
         },
     );
 
@@ -243,6 +435,84 @@ fn free_port() -> u16 {
 fn pump(w: &mut ServerApp) {
     let _ = app::wait_for(0.01);
     w.pump();
+}
+
+/// Presses keys as a keyboard would, through the X server (xdotool's
+/// XTEST). With no window manager the keyboard goes to the window under
+/// the pointer: the pointer rests on the window's bottom margin, where no
+/// control (and no tooltip) is.
+fn press(w: &mut ServerApp, keys: &str) {
+    let ui = &w.ui.window;
+    let (x, y) = (ui.x() + 4, ui.y() + ui.h() - 4);
+    for args in [
+        &["mousemove", "--sync", &x.to_string(), &y.to_string()][..],
+        &["key", keys],
+    ] {
+        let status = Command::new("xdotool")
+            .args(args)
+            .status()
+            .expect("run xdotool (scripts/install-deps.sh --test installs it)");
+        assert!(status.success(), "xdotool {args:?}");
+    }
+    pump(w);
+}
+
+/// Which control has the keyboard focus, by name.
+fn focused(w: &ServerApp) -> &'static str {
+    let ui = &w.ui;
+    [
+        ("address", ui.address.has_focus()),
+        ("port", ui.port.has_focus()),
+        ("Start", ui.start.has_focus()),
+        ("Sound", ui.sound.has_focus()),
+        ("status line", ui.status.has_focus()),
+        ("clients", ui.clients.has_focus()),
+        ("Show message text", ui.show_text.has_focus()),
+        ("log", ui.log.has_focus()),
+    ]
+    .into_iter()
+    .find(|(_, has)| *has)
+    .map_or("nothing", |(name, _)| name)
+}
+
+/// Resizes the window as a window manager would and lets it redraw.
+fn resize(w: &mut ServerApp, width: i32, height: i32) {
+    let (x, y) = (w.ui.window.x(), w.ui.window.y());
+    w.ui.window.resize(x, y, width, height);
+    for _ in 0..5 {
+        pump(w);
+    }
+}
+
+/// The status line's pixels as drawn on the screen.
+fn status_pixels(w: &mut ServerApp) -> Vec<u8> {
+    w.ui.window.make_current();
+    let shot = fltk::draw::capture_window(&mut w.ui.window).expect("capture the window");
+    let data = shot.to_rgb_data();
+    let width = w.ui.window.w() as usize;
+    let s = &w.ui.status;
+    let (x, y, sw, sh) = (
+        s.x() as usize,
+        s.y() as usize,
+        s.w() as usize,
+        s.h() as usize,
+    );
+    (y..y + sh)
+        .flat_map(|row| data[3 * (row * width + x)..3 * (row * width + x + sw)].to_vec())
+        .collect()
+}
+
+/// Whether the log's last line is in view, read from its vertical
+/// scrollbar as FLTK last drew it.
+fn log_shows_end(w: &ServerApp) -> bool {
+    let log = w.ui.log.as_group().expect("a text display is a group");
+    let bar = (0..log.children())
+        .filter_map(|i| log.child(i))
+        .filter_map(|c| Scrollbar::from_dyn_widget(&c))
+        .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
+        .expect("a vertical scrollbar");
+    assert!(bar.visible(), "the log overflows");
+    bar.value() >= bar.maximum() - 0.5
 }
 
 fn pump_until(w: &mut ServerApp, what: &str, done: impl Fn(&ServerApp) -> bool) {

@@ -19,7 +19,7 @@ fn main() {
         Ok(Command::Run {
             headless: true,
             config,
-        }) => cli::run_headless(config.to_config()),
+        }) => cli::run_headless(config.to_config(), config.message_text()),
         Ok(Command::Run {
             headless: false,
             config,
@@ -27,7 +27,7 @@ fn main() {
             eprintln!(
                 "hubchat-server: no display found, so running without a window (--headless)."
             );
-            cli::run_headless(config.to_config())
+            cli::run_headless(config.to_config(), config.message_text())
         }
         Ok(Command::Run { config, .. }) => hubchat::server::gui::run(&config),
         Err(e) => {

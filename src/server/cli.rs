@@ -1,6 +1,6 @@
 //! The server's command line, and the headless mode it can start.
 //!
-//! Three options do not justify an argument-parsing dependency; the parser
+//! A handful of options do not justify an argument-parsing dependency; the parser
 //! below is plain, and its errors say which argument is wrong and why.
 
 use std::io::{self, Write};
@@ -9,10 +9,12 @@ use std::thread;
 use std::time::Duration;
 
 use crate::server::event::{Events, ServerEvent};
-use crate::server::{log, Server, ServerConfig, DEFAULT_PORT};
+use crate::server::log::{self, MessageText};
+use crate::server::{Server, ServerConfig, DEFAULT_PORT};
 
 pub const USAGE: &str = "\
-Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT] [--max-clients N]
+Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
+                      [--max-clients N] [--hide-text]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -32,6 +34,11 @@ Options:
       --max-clients N    How many clients may be connected at once.
                          Default: 10000, or fewer if the system allows
                          fewer threads (see the README, Figures).
+      --hide-text        Log who wrote to whom and how many characters
+                         (alice -> bob (42 characters)), not what was
+                         written. In the window, this unticks Show message
+                         text. Default: the text is shown, as the original
+                         server does.
   -h, --help             Show this help and exit.
   -V, --version          Show the version and exit.
 ";
@@ -56,6 +63,8 @@ pub struct ServerConfigArgs {
     pub bind: Option<IpAddr>,
     pub port: Option<u16>,
     pub max_clients: Option<usize>,
+    /// Log relayed messages without their text.
+    pub hide_text: bool,
 }
 
 impl ServerConfigArgs {
@@ -68,6 +77,11 @@ impl ServerConfigArgs {
             config.max_clients = n;
         }
         config
+    }
+
+    /// Whether the log shows what people write.
+    pub fn message_text(&self) -> MessageText {
+        MessageText::shown_if(!self.hide_text)
     }
 }
 
@@ -98,6 +112,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "-V" | "--version" => return Ok(Command::Version),
             "--headless" => headless = true,
             "--start" => config.start = true,
+            "--hide-text" => config.hide_text = true,
             "--bind" => {
                 let v = value("an address")?;
                 config.bind = Some(parse_address(&v)?);
@@ -134,9 +149,9 @@ fn parse_address(v: &str) -> Result<IpAddr, UsageError> {
     })
 }
 
-/// Runs the server without a window until Ctrl+C or SIGTERM. Returns the
-/// process exit status.
-pub fn run_headless(config: ServerConfig) -> i32 {
+/// Runs the server without a window until Ctrl+C or SIGTERM, logging
+/// messages with or without their text. Returns the process exit status.
+pub fn run_headless(config: ServerConfig, text: MessageText) -> i32 {
     let events = Events::new();
     let server = match Server::start(config, events.clone()) {
         Ok(server) => server,
@@ -154,7 +169,7 @@ pub fn run_headless(config: ServerConfig) -> i32 {
             "hubchat-server: cannot watch for Ctrl+C ({e}); stop the process to stop the server"
         );
     }
-    let printer = thread::spawn(move || print_events(&events));
+    let printer = thread::spawn(move || print_events(&events, text));
 
     let _ = stop_rx.recv();
     server.stop();
@@ -163,7 +178,7 @@ pub fn run_headless(config: ServerConfig) -> i32 {
 }
 
 /// Prints events in batches until the server reports it has stopped.
-fn print_events(events: &Events) {
+fn print_events(events: &Events, text: MessageText) {
     loop {
         let batch = events.wait(Duration::from_secs(3600));
         let stdout = io::stdout();
@@ -171,7 +186,7 @@ fn print_events(events: &Events) {
         let mut stopped = false;
         for event in &batch {
             // A closed stdout must not stop the server: ignore write errors.
-            let _ = writeln!(out, "{}", log::line(event));
+            let _ = writeln!(out, "{}", log::line(event, text));
             stopped |= matches!(event.what, ServerEvent::Stopped);
         }
         let _ = out.flush();
@@ -190,17 +205,21 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_all_interfaces_on_port_5050() {
+    fn defaults_are_all_interfaces_on_port_5050_with_message_text_shown() {
         let Command::Run { headless, config } = parse(args("")).unwrap() else {
             panic!("expected run");
         };
         assert!(!headless);
         assert_eq!(config.to_config().bind, "0.0.0.0:5050".parse().unwrap());
+        assert_eq!(config.message_text(), MessageText::Shown);
     }
 
     #[test]
     fn options_take_values_after_a_space_or_an_equals_sign() {
-        let parsed = parse(args("--headless --bind=[::1] --port 6000 --max-clients=7")).unwrap();
+        let parsed = parse(args(
+            "--headless --bind=[::1] --port 6000 --max-clients=7 --hide-text",
+        ))
+        .unwrap();
         assert_eq!(
             parsed,
             Command::Run {
@@ -209,7 +228,8 @@ mod tests {
                     start: false,
                     bind: Some("::1".parse().unwrap()),
                     port: Some(6000),
-                    max_clients: Some(7)
+                    max_clients: Some(7),
+                    hide_text: true,
                 }
             }
         );

@@ -17,6 +17,8 @@ pub struct ServerSettings {
     pub address: Option<IpAddr>,
     pub port: u16,
     pub sound: bool,
+    /// Whether the log shows what people write ("Show message text").
+    pub show_text: bool,
 }
 
 impl Default for ServerSettings {
@@ -25,6 +27,7 @@ impl Default for ServerSettings {
             address: None,
             port: DEFAULT_PORT,
             sound: true,
+            show_text: true,
         }
     }
 }
@@ -56,24 +59,33 @@ impl AddressChoice {
     }
 }
 
-/// The address menu: this machine's addresses best first, "all interfaces"
-/// just before loopback (which serves no one else).
+/// The address menu: "all interfaces" first (it serves the LAN and this
+/// machine alike), then this machine's addresses best first, loopback last
+/// (it serves no one else).
 pub fn address_choices(detected: &[LocalAddress]) -> Vec<AddressChoice> {
     let (loopback, lan): (Vec<_>, Vec<_>) =
         detected.iter().cloned().partition(|a| a.ip.is_loopback());
-    lan.into_iter()
-        .map(AddressChoice::Local)
-        .chain([AddressChoice::AllInterfaces])
+    [AddressChoice::AllInterfaces]
+        .into_iter()
+        .chain(lan.into_iter().map(AddressChoice::Local))
         .chain(loopback.into_iter().map(AddressChoice::Local))
         .collect()
 }
 
 /// Which menu entry to preselect: the remembered address if this machine
-/// still has it, else the first (the LAN address).
+/// still has it, else all interfaces. Listening on the LAN address alone
+/// would turn away a client on this machine that types `localhost`; the
+/// status line still tells others the LAN address.
 pub fn preselect(choices: &[AddressChoice], remembered: Option<IpAddr>) -> usize {
+    let all = || {
+        choices
+            .iter()
+            .position(|c| *c == AddressChoice::AllInterfaces)
+            .unwrap_or(0)
+    };
     remembered
         .and_then(|wanted| choices.iter().position(|c| c.ip() == wanted))
-        .unwrap_or(0)
+        .unwrap_or_else(all)
 }
 
 /// The LAN address to tell clients when listening on all interfaces.
@@ -167,28 +179,47 @@ mod tests {
     }
 
     #[test]
-    fn the_menu_offers_lan_first_then_all_interfaces_then_loopback() {
+    fn the_menu_offers_all_interfaces_first_then_lan_then_loopback() {
         let choices =
             address_choices(&[local("192.168.1.20"), local("10.0.0.3"), local("127.0.0.1")]);
         let labels: Vec<String> = choices.iter().map(AddressChoice::label).collect();
         assert_eq!(
             labels,
             [
+                "All interfaces (0.0.0.0)",
                 "192.168.1.20 (eth0)",
                 "10.0.0.3 (eth0)",
-                "All interfaces (0.0.0.0)",
                 "127.0.0.1 (this machine only)"
             ]
         );
-        assert_eq!(preselect(&choices, None), 0, "the LAN address by default");
-        assert_eq!(preselect(&choices, Some("0.0.0.0".parse().unwrap())), 2);
-        assert_eq!(preselect(&choices, Some("10.0.0.3".parse().unwrap())), 1);
+        assert_eq!(advertised(&choices), Some("192.168.1.20".parse().unwrap()));
+    }
+
+    #[test]
+    fn all_interfaces_is_preselected_unless_another_address_was_remembered() {
+        let choices =
+            address_choices(&[local("192.168.1.20"), local("10.0.0.3"), local("127.0.0.1")]);
+        let chosen = |remembered: Option<&str>| {
+            choices[preselect(&choices, remembered.map(|r| r.parse().unwrap()))].ip()
+        };
+        assert_eq!(chosen(None), "0.0.0.0".parse::<IpAddr>().unwrap());
         assert_eq!(
-            preselect(&choices, Some("10.9.9.9".parse().unwrap())),
-            0,
+            chosen(Some("0.0.0.0")),
+            "0.0.0.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            chosen(Some("10.0.0.3")),
+            "10.0.0.3".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            chosen(Some("127.0.0.1")),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            chosen(Some("10.9.9.9")),
+            "0.0.0.0".parse::<IpAddr>().unwrap(),
             "a vanished address"
         );
-        assert_eq!(advertised(&choices), Some("192.168.1.20".parse().unwrap()));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! Message text comes from strangers: control characters are shown escaped,
 //! so a client cannot move the cursor or recolour the owner's terminal, and
 //! line breaks are shown as `⏎` so every event stays on one line.
+//!
+//! What people write is shown by default, as the original server does; an
+//! owner who should not read it can hide it ([`MessageText::Hidden`]), and
+//! the log then says only who wrote to whom and how much.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -13,9 +17,30 @@ use std::net::SocketAddr;
 
 use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
 
+/// Whether the log shows the text of relayed messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageText {
+    /// `alice -> bob: hello`
+    #[default]
+    Shown,
+    /// `alice -> bob (5 characters)`
+    Hidden,
+}
+
+impl MessageText {
+    /// `Shown` if `show` is true.
+    pub fn shown_if(show: bool) -> Self {
+        if show {
+            MessageText::Shown
+        } else {
+            MessageText::Hidden
+        }
+    }
+}
+
 /// An event as one line with a local timestamp.
-pub fn line(event: &Event) -> String {
-    format!("{} {}", timestamp(event.at), describe(&event.what))
+pub fn line(event: &Event, text: MessageText) -> String {
+    format!("{} {}", timestamp(event.at), describe(&event.what, text))
 }
 
 /// `2026-11-25 18:40:01.123` in local time.
@@ -26,7 +51,7 @@ pub fn timestamp(at: SystemTime) -> String {
 }
 
 /// What happened, in words.
-pub fn describe(what: &ServerEvent) -> String {
+pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
     match what {
         ServerEvent::Listening { addr } => format!("listening on {addr}"),
         ServerEvent::Stopped => "stopped; every client was sent SERVER CLOSE".into(),
@@ -60,10 +85,10 @@ pub fn describe(what: &ServerEvent) -> String {
             format!("{addr}{asked} {verb}: {reason}")
         }
         ServerEvent::Relayed { from, to, text } => format!(
-            "{} -> {}: {}",
+            "{} -> {}{}",
             printable(&from.name),
             printable(&to.name),
-            printable(text.strip_suffix('\n').unwrap_or(text))
+            message_tail(text, message_text)
         ),
         ServerEvent::Undeliverable { from, to } => format!(
             "{} -> {}: not delivered, no such client is connected",
@@ -85,6 +110,21 @@ pub fn joined_detail(who: &Party, addr: SocketAddr, hubchat: bool) -> String {
         "original client"
     };
     format!(" ({}) joined from {addr} [{kind}]", who.id)
+}
+
+/// What follows `alice -> bob` for a relayed message: `: its text`, or
+/// ` (42 characters)` when the text is hidden. The newline the original
+/// client adds to every message is not part of what was written, so it is
+/// neither shown nor counted. Characters, not bytes: "héllo" is 5.
+pub fn message_tail(text: &str, shown: MessageText) -> String {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    match shown {
+        MessageText::Shown => format!(": {}", printable(text)),
+        MessageText::Hidden => match text.chars().count() {
+            1 => " (1 character)".into(),
+            n => format!(" ({n} characters)"),
+        },
+    }
 }
 
 /// The text with line breaks shown as `⏎` and other control characters
@@ -122,7 +162,21 @@ mod tests {
             to: party("client1", "bob"),
             text: "hello\n".into(),
         };
-        assert_eq!(describe(&what), "alice -> bob: hello");
+        assert_eq!(describe(&what, MessageText::Shown), "alice -> bob: hello");
+    }
+
+    #[test]
+    fn hidden_text_is_counted_in_characters_not_bytes() {
+        let what = |text: &str| ServerEvent::Relayed {
+            from: party("client0", "alice"),
+            to: party("client1", "bob"),
+            text: text.into(),
+        };
+        let hidden = |text: &str| describe(&what(text), MessageText::Hidden);
+        assert_eq!(hidden("héllo 陈 👋\n"), "alice -> bob (9 characters)");
+        assert_eq!(hidden("a\nb"), "alice -> bob (3 characters)");
+        assert_eq!(hidden("?"), "alice -> bob (1 character)");
+        assert_eq!(hidden(""), "alice -> bob (0 characters)");
     }
 
     #[test]

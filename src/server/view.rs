@@ -16,7 +16,7 @@ use crate::common::avatar::{self, Picture};
 use crate::common::color::{self, Rgb};
 use crate::common::packet::client_number;
 use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
-use crate::server::log::{describe, joined_detail, printable};
+use crate::server::log::{describe, joined_detail, message_tail, printable, MessageText};
 
 /// How many log lines the window keeps; older ones scroll away for good.
 pub const MAX_LOG_LINES: usize = 5_000;
@@ -102,6 +102,9 @@ pub struct ServerView {
     pub rows: Vec<ClientRow>,
     /// The address to tell clients when listening on all interfaces.
     pub advertised: Option<IpAddr>,
+    /// Whether relayed messages are logged with their text. A change
+    /// applies to lines logged from then on.
+    pub message_text: MessageText,
     /// Byte length of each line in the log, oldest first, to trim it.
     line_lengths: VecDeque<usize>,
 }
@@ -112,6 +115,7 @@ impl ServerView {
             state: RunState::Stopped,
             rows: Vec::new(),
             advertised,
+            message_text: MessageText::Shown,
             line_lengths: VecDeque::new(),
         }
     }
@@ -139,7 +143,10 @@ impl ServerView {
         } else {
             events
         };
-        changes.new_lines.extend(shown.iter().map(line));
+        let text = self.message_text;
+        changes
+            .new_lines
+            .extend(shown.iter().map(|event| line(event, text)));
         changes
     }
 
@@ -297,7 +304,7 @@ impl ServerView {
 }
 
 /// An event as a log line.
-fn line(event: &Event) -> LogLine {
+fn line(event: &Event, message_text: MessageText) -> LogLine {
     let time = clock(event.at);
     match &event.what {
         ServerEvent::Joined {
@@ -311,31 +318,30 @@ fn line(event: &Event) -> LogLine {
             };
             named(&time, who, ink, format!(" ({}) left: {reason}", who.id))
         }
-        ServerEvent::Relayed { from, to, text } => {
-            let text = text.strip_suffix('\n').unwrap_or(text);
-            LogLine(vec![
-                (Ink::Time, format!("{time}  ")),
-                (
-                    Ink::Name(color::for_display(&from.color)),
-                    printable(&from.name),
-                ),
-                (Ink::Plain, " -> ".into()),
-                (
-                    Ink::Name(color::for_display(&to.color)),
-                    printable(&to.name),
-                ),
-                (Ink::Plain, format!(": {}", printable(text))),
-            ])
-        }
+        ServerEvent::Relayed { from, to, text } => LogLine(vec![
+            (Ink::Time, format!("{time}  ")),
+            (
+                Ink::Name(color::for_display(&from.color)),
+                printable(&from.name),
+            ),
+            (Ink::Plain, " -> ".into()),
+            (
+                Ink::Name(color::for_display(&to.color)),
+                printable(&to.name),
+            ),
+            (Ink::Plain, message_tail(text, message_text)),
+        ]),
         // A connection that closed before joining (a port check, a client
         // that changed its mind) is no one's error.
         ServerEvent::Refused {
             reason: LeaveReason::ClosedConnection | LeaveReason::SaidGoodbye,
             ..
-        } => notice(&time, describe(&event.what)),
+        } => notice(&time, describe(&event.what, message_text)),
         ServerEvent::Refused { .. }
         | ServerEvent::Undeliverable { .. }
-        | ServerEvent::Error { .. } => line_in(&time, Ink::Error, describe(&event.what)),
+        | ServerEvent::Error { .. } => {
+            line_in(&time, Ink::Error, describe(&event.what, message_text))
+        }
         ServerEvent::Pictured { who, .. } => named(
             &time,
             who,
@@ -343,7 +349,7 @@ fn line(event: &Event) -> LogLine {
             format!(" ({}) sent a custom avatar", who.id),
         ),
         ServerEvent::Listening { .. } | ServerEvent::Stopped | ServerEvent::Skipped { .. } => {
-            notice(&time, describe(&event.what))
+            notice(&time, describe(&event.what, message_text))
         }
     }
 }
@@ -534,6 +540,20 @@ mod tests {
             (Ink::Name(color::for_display("red")), "alice".into())
         );
         assert_eq!(line.0[3].0, Ink::Name(color::for_display("tan")));
+    }
+
+    #[test]
+    fn hidden_message_text_is_logged_as_a_count_of_characters() {
+        let mut view = ServerView::new(None);
+        view.message_text = MessageText::Hidden;
+        let changes = view.apply(&[ev(ServerEvent::Relayed {
+            from: party(0, "alice", "red"),
+            to: party(1, "bob", "tan"),
+            text: "Zoë, the key is under the mat\n".into(),
+        })]);
+        let line = changes.new_lines[0].text();
+        assert!(line.ends_with("alice -> bob (29 characters)"), "{line}");
+        assert!(!line.contains("mat"), "{line}");
     }
 
     #[test]

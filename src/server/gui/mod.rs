@@ -20,6 +20,7 @@ use crate::common::{netaddr, settings};
 use crate::gui::{self, Sound};
 use crate::server::cli::ServerConfigArgs;
 use crate::server::form::{self, AddressChoice, ServerSettings, SETTINGS_FILE};
+use crate::server::log::MessageText;
 use crate::server::view::{Cue, ServerView};
 use crate::server::{Events, Server, ServerConfig};
 use window::{Action, ServerWindow};
@@ -60,6 +61,9 @@ impl ServerApp {
         if let Some(port) = args.port {
             settings.port = port;
         }
+        if args.hide_text {
+            settings.show_text = false;
+        }
         let detected = netaddr::detect();
         let mut choices = form::address_choices(&detected);
         // An address given on the command line is offered even if it was
@@ -77,8 +81,9 @@ impl ServerApp {
         }
         let selected = form::preselect(&choices, settings.address);
         let (tx, actions) = app::channel::<Action>();
-        let ui = ServerWindow::new(&choices, selected, settings.port, settings.sound, tx);
-        let view = ServerView::new(form::advertised(&choices));
+        let ui = ServerWindow::new(&choices, selected, &settings, tx);
+        let mut view = ServerView::new(form::advertised(&choices));
+        view.message_text = MessageText::shown_if(settings.show_text);
         let mut app = ServerApp {
             ui,
             view,
@@ -127,8 +132,15 @@ impl ServerApp {
         match action {
             Action::StartStop if self.server.is_some() => self.stop(),
             Action::StartStop => self.start(),
+            Action::Start if self.server.is_none() => self.start(),
+            Action::Start => {}
             Action::SoundToggled => {
                 self.settings.sound = self.ui.sound.is_checked();
+                self.save_settings();
+            }
+            Action::TextToggled => {
+                self.settings.show_text = self.ui.show_text.is_checked();
+                self.view.message_text = MessageText::shown_if(self.settings.show_text);
                 self.save_settings();
             }
             Action::Quit => self.quit(),

@@ -1,12 +1,16 @@
 //! The server window's widgets, and how they show a [`ServerView`].
+//!
+//! Controls are created in reading order, which is also the Tab order:
+//! address, port, Start, Sound, the status line, the clients, "Show message
+//! text", the log.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use fltk::app::Sender;
 use fltk::button::{Button, CheckButton};
-use fltk::enums::{Align, Color, Event, Font, FrameType};
+use fltk::enums::{Align, CallbackTrigger, Color, Event, EventState, Font, FrameType, Key};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::Input;
@@ -15,23 +19,44 @@ use fltk::output::Output;
 use fltk::prelude::*;
 use fltk::table::{TableContext, TableRow};
 use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
+use fltk::valuator::{Scrollbar, ScrollbarType};
+use fltk::widget::Widget;
 use fltk::window::DoubleWindow;
 use fltk::{app, draw};
 
 use crate::gui::{self, avatars::Avatars};
-use crate::server::form::{AddressChoice, Field};
+use crate::server::form::{AddressChoice, Field, ServerSettings};
 use crate::server::view::{ClientRow, Ink, LogLine, RunState, ServerView};
 
 /// What the window's controls ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The Start / Stop button.
     StartStop,
+    /// Enter in the port field: start, if stopped.
+    Start,
     SoundToggled,
+    /// "Show message text" was ticked or unticked.
+    TextToggled,
     Quit,
 }
 
 const ROW_HEIGHT: i32 = 58;
 const CLIENTS_WIDTH: i32 = 330;
+
+/// The form row's fixed parts: the two labels, the port field, Start,
+/// Sound, and the gaps between its seven cells.
+const FORM_REST: i32 = 62 + 34 + 80 + 110 + 80 + 6 * FORM_PAD;
+const FORM_PAD: i32 = 8;
+/// The widest the address menu grows: room for an IPv6 address and its
+/// interface name. Wider would only push the port away from the address on
+/// a wide window; the space is left empty at the row's end instead.
+pub const ADDRESS_MAX_WIDTH: i32 = 380;
+
+/// How wide the address menu is in a form row `row_width` wide.
+pub fn address_width(row_width: i32) -> i32 {
+    (row_width - FORM_REST).clamp(0, ADDRESS_MAX_WIDTH)
+}
 
 pub struct ServerWindow {
     pub window: DoubleWindow,
@@ -39,6 +64,7 @@ pub struct ServerWindow {
     pub port: Input,
     pub start: Button,
     pub sound: CheckButton,
+    pub show_text: CheckButton,
     pub address_error: Frame,
     pub port_error: Frame,
     pub status: Output,
@@ -50,17 +76,17 @@ pub struct ServerWindow {
     log_styles: TextBuffer,
     inks: HashMap<Ink, char>,
     style_table: Vec<StyleTableEntry>,
-    /// The top line the log showed when it last followed the end; if the
-    /// user has scrolled above it, new lines do not pull the view down.
-    followed_top: i32,
+    /// Whether the log showed its end when it was last drawn. New lines and
+    /// resizes keep such a log at its end; one the user scrolled up in is
+    /// left where it is.
+    log_at_end: Rc<Cell<bool>>,
 }
 
 impl ServerWindow {
     pub fn new(
         choices: &[AddressChoice],
         selected: usize,
-        port: u16,
-        sound: bool,
+        settings: &ServerSettings,
         tx: Sender<Action>,
     ) -> Self {
         let mut window = DoubleWindow::default()
@@ -72,55 +98,11 @@ impl ServerWindow {
         let mut page = Flex::default_fill().column();
         page.set_margin(14);
         page.set_pad(6);
-
-        // The form: address, port, start, sound.
-        let mut form = Flex::default().row();
-        form.set_pad(8);
-        let address_label = gui::label("Address");
-        form.fixed(&address_label, 62);
-        let mut address = Choice::default();
-        for choice in choices {
-            address.add_choice(&gui::menu_label(&choice.label()));
-        }
-        address.set_value(selected as i32);
-        address.set_tooltip("The address clients connect to. The LAN address suits most offices.");
-        let port_label = gui::label("Port");
-        form.fixed(&port_label, 34);
-        let mut port_input = Input::default();
-        port_input.set_value(&port.to_string());
-        port_input.set_tooltip("The port clients connect to, from 1 to 65535.");
-        form.fixed(&port_input, 80);
-        let mut start = Button::default().with_label("Start");
-        start.set_label_font(gui::BOLD);
-        start.emit(tx, Action::StartStop);
-        form.fixed(&start, 110);
-        let mut sound_box = CheckButton::default().with_label("Sound");
-        sound_box.set_checked(sound);
-        sound_box.set_tooltip(
-            "Play the system's alert sound when clients join or leave, and on errors.",
-        );
-        sound_box.emit(tx, Action::SoundToggled);
-        form.fixed(&sound_box, 80);
-        form.end();
+        let (form, address, port, start, sound) = form_row(choices, selected, settings, tx);
         page.fixed(&form, 32);
-
-        // Errors, each under the field it is about.
-        let mut errors = Flex::default().row();
-        errors.set_pad(8);
-        let spacer = Frame::default();
-        errors.fixed(&spacer, 62);
-        let address_error = gui::error_label();
-        let port_error = gui::error_label();
-        errors.fixed(&port_error, 34 + 80 + 110 + 80 + 3 * 8 + 60);
-        errors.end();
+        let (errors, address_error, port_error) = errors_row();
         page.fixed(&errors, 30);
-
-        let mut status = Output::default();
-        status.set_frame(FrameType::FlatBox);
-        status.set_color(gui::WINDOW);
-        status.set_text_font(gui::BOLD);
-        status.set_text_size(gui::TEXT_SIZE + 1);
-        status.set_tooltip("Select and copy this to tell people where to connect.");
+        let status = status_line();
         page.fixed(&status, 28);
 
         // The two panels.
@@ -136,21 +118,26 @@ impl ServerWindow {
         panels.fixed(&left, CLIENTS_WIDTH);
         let mut right = Flex::default().column();
         right.set_pad(4);
-        let log_title = gui::heading("Log");
-        right.fixed(&log_title, 22);
+        let (log_header, show_text) = log_header(settings.show_text, tx);
+        right.fixed(&log_header, 22);
+        let log_at_end = Rc::new(Cell::new(true));
         let log_text = TextBuffer::default();
-        let log_styles = TextBuffer::default();
-        let mut log = TextDisplay::default();
-        log.set_buffer(log_text.clone());
-        log.set_frame(gui::PANEL_FRAME);
-        log.set_color(gui::PANEL);
-        log.set_scrollbar_size(14);
-        log.wrap_mode(WrapMode::AtBounds, 0);
+        let log = log_display(log_text.clone(), log_at_end.clone());
         right.end();
         panels.end();
         page.end();
         window.end();
         window.resizable(&page);
+        fit_form(&form, &errors, &address, &address_error);
+        window.resize_callback({
+            let (form, errors, address, address_error) = (
+                form.clone(),
+                errors.clone(),
+                address.clone(),
+                address_error.clone(),
+            );
+            move |_, _, _, _, _| fit_form(&form, &errors, &address, &address_error)
+        });
 
         window.set_callback(move |_| {
             // Escape also triggers the callback; only a real close quits.
@@ -162,9 +149,10 @@ impl ServerWindow {
         let mut win = ServerWindow {
             window,
             address,
-            port: port_input,
+            port,
             start,
-            sound: sound_box,
+            sound,
+            show_text,
             address_error,
             port_error,
             status,
@@ -173,15 +161,47 @@ impl ServerWindow {
             rows,
             log,
             log_text,
-            log_styles,
+            log_styles: TextBuffer::default(),
             inks: HashMap::new(),
             style_table: Vec::new(),
-            followed_top: 0,
+            log_at_end,
         };
         for ink in [Ink::Time, Ink::Plain, Ink::Notice, Ink::Error] {
             win.style_for(ink);
         }
+        win.wrap_tab();
         win
+    }
+
+    /// Makes Tab go round: from the last control back to the first, and
+    /// Shift+Tab the other way. FLTK moves the focus only among the
+    /// children of one group and lets the window wrap round only if it has
+    /// more than one child; this window has one (the page), so without this
+    /// Tab stops dead at the log. The window sees a Tab only when no
+    /// control and no group inside took it, i.e. at either end.
+    fn wrap_tab(&mut self) {
+        let order: Vec<Widget> = vec![
+            self.address.as_base_widget(),
+            self.port.as_base_widget(),
+            self.start.as_base_widget(),
+            self.sound.as_base_widget(),
+            self.status.as_base_widget(),
+            self.clients.as_base_widget(),
+            self.show_text.as_base_widget(),
+            self.log.as_base_widget(),
+        ];
+        self.window.handle(move |_, event| {
+            if event != Event::KeyDown || app::event_key() != Key::Tab {
+                return false;
+            }
+            let backwards = app::event_state().contains(EventState::Shift);
+            let mut candidates: Box<dyn Iterator<Item = &Widget>> = if backwards {
+                Box::new(order.iter().rev())
+            } else {
+                Box::new(order.iter())
+            };
+            candidates.any(|w| w.clone().take_focus().is_ok())
+        });
     }
 
     /// Shows a problem next to the field it is about (or clears both).
@@ -207,9 +227,16 @@ impl ServerWindow {
             RunState::Stopping => ("Stopping...", false, false),
         };
         self.start.set_label(label);
+        // Locking the form must not drop the keyboard focus where no one
+        // can see it (FLTK would hand it to the status line): the button
+        // that was, or will be, pressed keeps it.
+        let form_focused = self.address.has_focus() || self.port.has_focus();
         gui::set_active(&mut self.start, button_on);
         gui::set_active(&mut self.address, form_on);
         gui::set_active(&mut self.port, form_on);
+        if button_on && (form_focused || app::focus().is_none()) {
+            let _ = self.start.take_focus();
+        }
         self.window.redraw();
     }
 
@@ -239,7 +266,7 @@ impl ServerWindow {
         if lines.is_empty() {
             return;
         }
-        let following = self.log.scroll_row() >= self.followed_top;
+        let following = self.log_at_end.get();
         let mut text = String::new();
         let mut styles = String::new();
         for line in lines {
@@ -258,8 +285,7 @@ impl ServerWindow {
             self.log_styles.remove(0, cut as i32);
         }
         if following {
-            self.log.scroll(self.log_text.length(), 0);
-            self.followed_top = self.log.scroll_row();
+            scroll_to_end(&mut self.log);
         }
     }
 
@@ -291,6 +317,157 @@ impl ServerWindow {
             .set_highlight_data(self.log_styles.clone(), self.style_table.clone());
         self.inks.insert(ink, next as char);
         next as char
+    }
+}
+
+/// The form: address, port, Start, Sound, and room to spare at its end
+/// (see [`fit_form`]).
+fn form_row(
+    choices: &[AddressChoice],
+    selected: usize,
+    settings: &ServerSettings,
+    tx: Sender<Action>,
+) -> (Flex, Choice, Input, Button, CheckButton) {
+    let mut form = Flex::default().row();
+    form.set_pad(FORM_PAD);
+    let address_label = gui::label("Address");
+    form.fixed(&address_label, 62);
+    let mut address = Choice::default();
+    for choice in choices {
+        address.add_choice(&gui::menu_label(&choice.label()));
+    }
+    address.set_value(selected as i32);
+    address.set_tooltip(
+        "The address clients connect to. All interfaces serves the LAN and this machine.",
+    );
+    let port_label = gui::label("Port");
+    form.fixed(&port_label, 34);
+    let mut port = Input::default();
+    port.set_value(&settings.port.to_string());
+    port.set_tooltip("The port clients connect to, from 1 to 65535. Enter starts the server.");
+    // Enter starts the server, as Start does; typing alone does nothing.
+    port.set_trigger(CallbackTrigger::EnterKeyAlways);
+    port.emit(tx, Action::Start);
+    form.fixed(&port, 80);
+    let mut start = Button::default().with_label("Start");
+    start.set_label_font(gui::BOLD);
+    start.emit(tx, Action::StartStop);
+    form.fixed(&start, 110);
+    let mut sound = CheckButton::default().with_label("Sound");
+    sound.set_checked(settings.sound);
+    sound.set_tooltip("Play the system's alert sound when clients join or leave, and on errors.");
+    sound.emit(tx, Action::SoundToggled);
+    form.fixed(&sound, 80);
+    Frame::default();
+    form.end();
+    (form, address, port, start, sound)
+}
+
+/// Where the form's mistakes are written, each under the field it is
+/// about; [`fit_form`] keeps them aligned.
+fn errors_row() -> (Flex, Frame, Frame) {
+    let mut errors = Flex::default().row();
+    errors.set_pad(FORM_PAD);
+    let spacer = Frame::default();
+    errors.fixed(&spacer, 62);
+    let address_error = gui::error_label();
+    let port_error = gui::error_label();
+    errors.end();
+    (errors, address_error, port_error)
+}
+
+/// Gives the address menu its width for the form's current size, and the
+/// address error the same width so the port error starts under "Port".
+/// Called after every resize of the window (FLTK has laid out the rows by
+/// then; this lays them out again).
+fn fit_form(form: &Flex, errors: &Flex, address: &Choice, address_error: &Frame) {
+    let width = address_width(form.w() - 2 * form.margin());
+    if address.w() != width || address_error.w() != width {
+        form.clone().fixed(address, width);
+        errors.clone().fixed(address_error, width);
+        form.layout();
+        errors.layout();
+    }
+}
+
+/// The status line: what clients should type. An output so it can be
+/// selected and copied; it draws no caret (a read-only line has nowhere to
+/// type, and a caret before it looked like a stray mark). Tab still reaches
+/// it and selects the whole line, which shows where the focus is.
+fn status_line() -> Output {
+    let mut status = Output::default();
+    status.set_frame(FrameType::FlatBox);
+    status.set_color(gui::WINDOW);
+    status.set_cursor_color(gui::WINDOW);
+    status.set_text_font(gui::BOLD);
+    status.set_text_size(gui::TEXT_SIZE + 1);
+    status.set_tooltip("Select and copy this to tell people where to connect.");
+    status
+}
+
+/// The log's heading, with the switch that hides what people write.
+fn log_header(show_text: bool, tx: Sender<Action>) -> (Flex, CheckButton) {
+    let mut header = Flex::default().row();
+    gui::heading("Log");
+    let mut switch = CheckButton::default().with_label("Show message text");
+    switch.set_checked(show_text);
+    switch.set_tooltip(
+        "Log what people write. Unticked, the log says only who wrote to whom and how many \
+         characters, from then on.",
+    );
+    switch.emit(tx, Action::TextToggled);
+    header.fixed(&switch, 160);
+    header.end();
+    (header, switch)
+}
+
+/// The log: styled text that follows its end while the user sees the end.
+/// FLTK calls the draw callback after drawing, so it records what the user
+/// now sees; the resize callback comes after FLTK's own resize, which can
+/// leave a grown-and-shrunk log above its end: it scrolls back down if the
+/// end was in view.
+fn log_display(text: TextBuffer, at_end: Rc<Cell<bool>>) -> TextDisplay {
+    let mut log = TextDisplay::default();
+    log.set_buffer(text);
+    log.set_frame(gui::PANEL_FRAME);
+    log.set_color(gui::PANEL);
+    log.set_scrollbar_size(14);
+    log.wrap_mode(WrapMode::AtBounds, 0);
+    log.draw({
+        let at_end = at_end.clone();
+        move |log| at_end.set(sees_end(log))
+    });
+    log.resize_callback(move |log, _, _, _, _| {
+        if at_end.get() {
+            scroll_to_end(log);
+        }
+    });
+    log
+}
+
+/// Asks the log to show its last line when next drawn.
+fn scroll_to_end(log: &mut TextDisplay) {
+    let length = log.buffer().map_or(0, |b| b.length());
+    // A line number past the end is clamped to the last screenful.
+    log.scroll(length, 0);
+}
+
+/// Whether the log's last line is in view, judged by its vertical
+/// scrollbar as last drawn.
+fn sees_end(log: &TextDisplay) -> bool {
+    // FLTK's text display holds two scrollbars; the vertical one is the
+    // one whose type says so.
+    let bar = log.as_group().and_then(|g| {
+        (0..g.children())
+            .filter_map(|i| g.child(i))
+            .filter_map(|w| Scrollbar::from_dyn_widget(&w))
+            .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
+    });
+    match bar {
+        // Until the text is first laid out the bar keeps its default range
+        // (from 0): a new log shows its end.
+        Some(bar) if bar.minimum() >= 1.0 => bar.value() >= bar.maximum() - 0.5,
+        _ => true,
     }
 }
 
