@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod avatars;
+pub mod follow;
 pub mod fonts;
 
 use fltk::app;
@@ -181,4 +182,23 @@ pub fn draw_focus_mark<W: WidgetExt>(w: &W) {
             w.h() - frame.dh(),
         );
     }
+}
+
+/// Makes Tab go round a window: past the last control back to the first,
+/// and Shift+Tab the other way; call it from the window's handle callback
+/// with its controls in Tab order. FLTK moves the focus only among the
+/// children of one group and wraps round only in a window with more than
+/// one child; our windows have one (their page), so Tab stopped dead at
+/// the end. The window sees a Tab only when no control and no group inside
+/// took it, that is at either end. Returns whether it took the event.
+pub fn wrap_tab(event: Event, order: &[fltk::widget::Widget]) -> bool {
+    if event != Event::KeyDown || app::event_key() != fltk::enums::Key::Tab {
+        return false;
+    }
+    let mut candidates: Box<dyn Iterator<Item = &fltk::widget::Widget>> = if app::is_event_shift() {
+        Box::new(order.iter().rev())
+    } else {
+        Box::new(order.iter())
+    };
+    candidates.any(|w| w.clone().take_focus().is_ok())
 }

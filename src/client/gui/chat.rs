@@ -13,12 +13,11 @@ use fltk::group::Flex;
 use fltk::input::MultilineInput;
 use fltk::prelude::*;
 use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
-use fltk::valuator::{Scrollbar, ScrollbarType};
 use fltk::window::DoubleWindow;
 
 use super::{Msg, Tx};
 use crate::client::model::{Author, Conversation, Face};
-use crate::gui::{self, attention, avatars::Avatars};
+use crate::gui::{self, attention, avatars::Avatars, follow};
 
 /// Us on the left, the partner on the right.
 type Faces = Rc<RefCell<(Face, Face)>>;
@@ -151,9 +150,13 @@ impl ChatWindow {
         {
             let focused = focused.clone();
             let key = key.to_string();
-            let (mut first, mut last) = (transcript.clone(), send.clone());
+            let order = [
+                transcript.as_base_widget(),
+                input.as_base_widget(),
+                send.as_base_widget(),
+            ];
             window.handle(move |w, ev| {
-                if super::tab_wraps(ev, &mut first, &mut last) {
+                if gui::wrap_tab(ev, &order) {
                     return true;
                 }
                 match ev {
@@ -177,28 +180,7 @@ impl ChatWindow {
         }
         // A resize keeps the end in view if the user saw it: without this
         // a shrunk window shows its oldest lines.
-        let at_end = Rc::new(Cell::new(true));
-        {
-            let at_end = at_end.clone();
-            transcript.draw(move |t| {
-                at_end.set(sees_end(t));
-                gui::draw_focus_mark(t);
-            });
-        }
-        transcript.handle(|t, ev| {
-            gui::redraw_on_focus(t, ev);
-            false
-        });
-
-        {
-            let at_end = at_end.clone();
-            let text = text.clone();
-            transcript.resize_callback(move |t, _, _, _, _| {
-                if at_end.get() {
-                    t.scroll(text.length(), 0);
-                }
-            });
-        }
+        let at_end = follow::follow_end(&mut transcript);
         let mut chat = ChatWindow {
             window,
             input,
@@ -271,7 +253,7 @@ impl ChatWindow {
     pub fn show_lines(&mut self, c: &Conversation) {
         let following = match self.following {
             Some(f) => f,
-            None => sees_end(&self.transcript),
+            None => follow::sees_end(&self.transcript),
         };
         let me = self.faces.borrow().0.name.clone();
         self.following = Some(following);
@@ -309,27 +291,6 @@ impl ChatWindow {
             self.send.deactivate();
         }
         self.window.redraw();
-    }
-}
-
-/// Whether the user sees the end of a transcript, as its scrollbar says
-/// (the bar is what the user moves to read back). Asking the text layout
-/// instead is unsafe: before FLTK first draws the display it divides by
-/// zero.
-fn sees_end(t: &TextDisplay) -> bool {
-    // FLTK's text display holds two scrollbars; the vertical one is the one
-    // whose type says so.
-    let bar = t.as_group().and_then(|g| {
-        (0..g.children())
-            .filter_map(|i| g.child(i))
-            .filter_map(|w| Scrollbar::from_dyn_widget(&w))
-            .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
-    });
-    match bar {
-        // Until the text is first laid out the bar keeps its default range
-        // (from 0): a new window shows its end.
-        Some(bar) if bar.minimum() >= 1.0 => bar.value() >= bar.maximum() - 0.5,
-        _ => true,
     }
 }
 

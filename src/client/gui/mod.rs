@@ -218,7 +218,7 @@ impl ClientApp {
         status_view.wrap_mode(WrapMode::AtBounds, 0);
         status_view.set_frame(gui::PANEL_FRAME);
         status_view.set_text_size(gui::TEXT_SIZE - 1);
-        gui::mark_focus(&mut status_view);
+        gui::follow::follow_end(&mut status_view);
         page.fixed(&status_view, STATUS_MAX);
 
         let heading = gui::heading("Connected clients (click one to chat)");
@@ -238,8 +238,16 @@ impl ClientApp {
             });
         }
         {
-            let (mut first, mut last) = (host.clone(), list.clone());
-            window.handle(move |_, ev| tab_wraps(ev, &mut first, &mut last));
+            let order = [
+                host.as_base_widget(),
+                port.as_base_widget(),
+                name.as_base_widget(),
+                avatar.as_base_widget(),
+                connect.as_base_widget(),
+                status_view.as_base_widget(),
+                list.as_base_widget(),
+            ];
+            window.handle(move |_, ev| gui::wrap_tab(ev, &order));
         }
         let notify_tx = tx.clone();
         let controller = Controller::new(Arc::new(move |input| notify_tx.send(Msg::Net(input))));
@@ -699,22 +707,6 @@ fn form_row(label: &str) -> Flex {
 fn on_click(button: &mut Button, tx: &Tx, msg: impl Fn() -> Msg + 'static) {
     let tx = tx.clone();
     button.set_callback(move |_| tx.send(msg()));
-}
-
-/// Tab past the last control goes back to the first, and Shift+Tab before
-/// the first to the last. FLTK's own navigation stops at the window's edge
-/// (its single child group has nowhere further to go), so the window, which
-/// sees the Tab no one took, wraps it.
-pub fn tab_wraps(ev: Event, first: &mut impl WidgetExt, last: &mut impl WidgetExt) -> bool {
-    if ev != Event::KeyDown || app::event_key() != Key::Tab {
-        return false;
-    }
-    let focused = if app::is_event_shift() {
-        last.take_focus()
-    } else {
-        first.take_focus()
-    };
-    focused.is_ok()
 }
 
 /// Enter in a form field connects, as the Connect button does.

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use fltk::app::Sender;
 use fltk::button::{Button, CheckButton};
-use fltk::enums::{Align, CallbackTrigger, Color, Event, EventState, Font, FrameType, Key};
+use fltk::enums::{Align, CallbackTrigger, Color, Event, Font, FrameType};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::Input;
@@ -19,12 +19,11 @@ use fltk::output::Output;
 use fltk::prelude::*;
 use fltk::table::{TableContext, TableRow};
 use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
-use fltk::valuator::{Scrollbar, ScrollbarType};
 use fltk::widget::Widget;
 use fltk::window::DoubleWindow;
 use fltk::{app, draw};
 
-use crate::gui::{self, avatars::Avatars};
+use crate::gui::{self, avatars::Avatars, follow};
 use crate::server::form::{AddressChoice, Field, ServerSettings};
 use crate::server::view::{ClientRow, Ink, LogLine, RunState, ServerView};
 
@@ -120,9 +119,8 @@ impl ServerWindow {
         right.set_pad(4);
         let (log_header, show_text) = log_header(settings.show_text, tx);
         right.fixed(&log_header, 22);
-        let log_at_end = Rc::new(Cell::new(true));
         let log_text = TextBuffer::default();
-        let log = log_display(log_text.clone(), log_at_end.clone());
+        let (log, log_at_end) = log_display(log_text.clone());
         right.end();
         panels.end();
         page.end();
@@ -173,12 +171,7 @@ impl ServerWindow {
         win
     }
 
-    /// Makes Tab go round: from the last control back to the first, and
-    /// Shift+Tab the other way. FLTK moves the focus only among the
-    /// children of one group and lets the window wrap round only if it has
-    /// more than one child; this window has one (the page), so without this
-    /// Tab stops dead at the log. The window sees a Tab only when no
-    /// control and no group inside took it, i.e. at either end.
+    /// Makes Tab go round the window's controls (see `gui::wrap_tab`).
     fn wrap_tab(&mut self) {
         let order: Vec<Widget> = vec![
             self.address.as_base_widget(),
@@ -190,18 +183,8 @@ impl ServerWindow {
             self.show_text.as_base_widget(),
             self.log.as_base_widget(),
         ];
-        self.window.handle(move |_, event| {
-            if event != Event::KeyDown || app::event_key() != Key::Tab {
-                return false;
-            }
-            let backwards = app::event_state().contains(EventState::Shift);
-            let mut candidates: Box<dyn Iterator<Item = &Widget>> = if backwards {
-                Box::new(order.iter().rev())
-            } else {
-                Box::new(order.iter())
-            };
-            candidates.any(|w| w.clone().take_focus().is_ok())
-        });
+        self.window
+            .handle(move |_, event| gui::wrap_tab(event, &order));
     }
 
     /// Shows a problem next to the field it is about (or clears both).
@@ -285,7 +268,7 @@ impl ServerWindow {
             self.log_styles.remove(0, cut as i32);
         }
         if following {
-            scroll_to_end(&mut self.log);
+            follow::scroll_to_end(&mut self.log);
         }
     }
 
@@ -426,49 +409,15 @@ fn log_header(show_text: bool, tx: Sender<Action>) -> (Flex, CheckButton) {
 /// now sees; the resize callback comes after FLTK's own resize, which can
 /// leave a grown-and-shrunk log above its end: it scrolls back down if the
 /// end was in view.
-fn log_display(text: TextBuffer, at_end: Rc<Cell<bool>>) -> TextDisplay {
+fn log_display(text: TextBuffer) -> (TextDisplay, Rc<Cell<bool>>) {
     let mut log = TextDisplay::default();
     log.set_buffer(text);
     log.set_frame(gui::PANEL_FRAME);
     log.set_color(gui::PANEL);
     log.set_scrollbar_size(14);
     log.wrap_mode(WrapMode::AtBounds, 0);
-    log.draw({
-        let at_end = at_end.clone();
-        move |log| at_end.set(sees_end(log))
-    });
-    log.resize_callback(move |log, _, _, _, _| {
-        if at_end.get() {
-            scroll_to_end(log);
-        }
-    });
-    log
-}
-
-/// Asks the log to show its last line when next drawn.
-fn scroll_to_end(log: &mut TextDisplay) {
-    let length = log.buffer().map_or(0, |b| b.length());
-    // A line number past the end is clamped to the last screenful.
-    log.scroll(length, 0);
-}
-
-/// Whether the log's last line is in view, judged by its vertical
-/// scrollbar as last drawn.
-fn sees_end(log: &TextDisplay) -> bool {
-    // FLTK's text display holds two scrollbars; the vertical one is the
-    // one whose type says so.
-    let bar = log.as_group().and_then(|g| {
-        (0..g.children())
-            .filter_map(|i| g.child(i))
-            .filter_map(|w| Scrollbar::from_dyn_widget(&w))
-            .find(|b| b.get_type::<ScrollbarType>() == ScrollbarType::Vertical)
-    });
-    match bar {
-        // Until the text is first laid out the bar keeps its default range
-        // (from 0): a new log shows its end.
-        Some(bar) if bar.minimum() >= 1.0 => bar.value() >= bar.maximum() - 0.5,
-        _ => true,
-    }
+    let at_end = follow::follow_end(&mut log);
+    (log, at_end)
 }
 
 /// The clients panel: a table that draws only the rows in view, so ten
