@@ -194,12 +194,17 @@ fn a_png_that_inflates_from_16_kb_to_16_mb_is_refused_and_never_forwarded() {
 }
 
 #[test]
-fn a_client_sends_its_picture_once_per_session_and_repeats_are_not_forwarded() {
+fn a_client_picture_is_kept_once_per_session_and_repeats_are_not_forwarded() {
     let server = TestServer::start();
     let mut alice = Peer::join_hubchat(server.addr, "alice");
     let mut bob = Peer::join_hubchat(server.addr, "bob");
     let _ = alice.recv_roster(); // bob joined
 
+    // A refused picture does not use up the session's one.
+    bob.send(&ClientPacket::Picture {
+        png: PALETTE_PANIC.to_vec(),
+    });
+    expect_error(&mut bob, ErrorCode::PictureInvalid);
     let (first, _) = avatar_png(10);
     bob.send(&ClientPacket::Picture { png: first.clone() });
     assert_eq!(

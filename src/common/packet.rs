@@ -171,7 +171,7 @@ pub enum ErrorCode {
     HandshakeTimeout,
     /// A PICTURE was not a 48x48 PNG within the size limit; it was ignored.
     PictureInvalid,
-    /// A second PICTURE in one session (one is allowed); it was ignored.
+    /// A PICTURE after one was accepted in this session; it was ignored.
     PictureRepeated,
     /// The colour or picture name in INFO is too long or of the wrong form.
     ProfileInvalid,

@@ -268,7 +268,7 @@ fn relay_loop(
             // An original client cannot have sent it: skip it like any flag
             // it does not know.
             Ok(ClientPacket::Picture { png }) if hubchat => {
-                take_picture(png, std::mem::replace(&mut pictured, true), me, outbox, ctx)
+                pictured |= take_picture(png, pictured, me, outbox, ctx)
             }
             Ok(ClientPacket::Picture { .. }) => continue,
             // A second INFO (HubChat does not change profiles mid-session)
@@ -279,26 +279,35 @@ fn relay_loop(
     }
 }
 
-/// Checks a client's PICTURE and, if it is a good one and the first of the
-/// session, keeps it and passes it on. One per session: each PICTURE is
-/// copied to every HubChat peer, so a client resending its picture would
-/// make the server send out hundreds of times what it receives.
-fn take_picture(png: Vec<u8>, repeated: bool, me: &Party, outbox: &Outbox, ctx: &Context) {
-    if repeated {
-        return report(
+/// Checks a client's PICTURE and, if it is good and the session has no
+/// picture yet, keeps it and passes it on; says whether it was kept. One
+/// kept per session: each one is copied to every HubChat peer, so a client
+/// resending its picture would make the server send out hundreds of times
+/// what it receives. A refused picture goes nowhere and its check costs a
+/// few microseconds, so a client may try again after one.
+fn take_picture(png: Vec<u8>, pictured: bool, me: &Party, outbox: &Outbox, ctx: &Context) -> bool {
+    if pictured {
+        report(
             outbox,
             ErrorCode::PictureRepeated,
             "Your avatar was already sent in this session; it is sent once. Reconnect to change it."
                 .into(),
         );
+        return false;
     }
     match avatar::check_wire_picture(&png) {
-        Ok(_) => ctx.hub.set_picture(me, png),
-        Err(e) => report(
-            outbox,
-            ErrorCode::PictureInvalid,
-            format!("Your avatar was not accepted: {e}"),
-        ),
+        Ok(_) => {
+            ctx.hub.set_picture(me, png);
+            true
+        }
+        Err(e) => {
+            report(
+                outbox,
+                ErrorCode::PictureInvalid,
+                format!("Your avatar was not accepted: {e}"),
+            );
+            false
+        }
     }
 }
 
