@@ -77,8 +77,9 @@ pub enum SessionEvent {
     Left { id: String },
     /// A message for us.
     Message { from: String, text: String },
-    /// A client's own avatar picture, decoded; a picture that cannot be
-    /// decoded is dropped, and that client keeps its built-in avatar.
+    /// A client's own avatar picture, checked as strictly as the server
+    /// checks it, then decoded; a picture that fails is dropped, and that
+    /// client keeps its built-in avatar.
     Picture { id: String, picture: Picture },
     /// The server refused something but the session goes on.
     Refused { code: ErrorCode, message: String },
@@ -447,9 +448,45 @@ fn read_welcome(
     }
 }
 
+/// Marks the session ended and reports [`SessionEvent::Lost`] when dropped:
+/// with the reason found when the reader ends as it should, and as a
+/// breakdown when it unwinds from a panic (a bug, or in the caller's sink),
+/// so the window never keeps showing "connected" for a dead connection.
+struct LostGuard<'a> {
+    sink: &'a dyn Fn(SessionEvent),
+    ended: &'a AtomicBool,
+    reason: Option<String>,
+}
+
+impl LostGuard<'_> {
+    fn report(mut self, reason: String) {
+        self.reason = Some(reason);
+    }
+}
+
+impl Drop for LostGuard<'_> {
+    fn drop(&mut self) {
+        self.ended.store(true, Ordering::SeqCst);
+        let reason = self.reason.take().unwrap_or_else(|| {
+            "The connection was lost: this program broke down reading from the server.".into()
+        });
+        // While unwinding, a second panic (in the sink) would abort the
+        // whole program: contain it; the thread is ending either way.
+        let sink = self.sink;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink(SessionEvent::Lost { reason })
+        }));
+    }
+}
+
 /// Turns packets into events until the connection ends, then marks the
 /// session ended (so nothing more is sent) and reports why.
 fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent), ended: &AtomicBool) {
+    let guard = LostGuard {
+        sink,
+        ended,
+        reason: None,
+    };
     let reason = loop {
         let packet = match reader.read_frame() {
             Ok(Some(body)) => match ServerPacket::decode(body) {
@@ -469,8 +506,10 @@ fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent), en
                 code: r.code,
                 message: r.message,
             }),
+            // A server can be anyone's: the same strict check as the
+            // server's, so no peer's picture can bomb or crash the window.
             ServerPacket::Picture { id, png } => {
-                if let Ok(picture) = avatar::decode_picture(&png) {
+                if let Ok(picture) = avatar::check_wire_picture(&png) {
                     sink(SessionEvent::Picture { id, picture });
                 }
             }
@@ -479,6 +518,5 @@ fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent), en
             }
         }
     };
-    ended.store(true, Ordering::SeqCst);
-    sink(SessionEvent::Lost { reason });
+    guard.report(reason);
 }

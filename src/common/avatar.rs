@@ -3,6 +3,15 @@
 //! On the wire a built-in avatar is `image_N.png`, as in the original, whose
 //! clients ship pictures 1 to 25 under those names. HubChat has more; any
 //! name that is not a built-in shows built-in 1.
+//!
+//! Pictures also arrive from people: a file the user picks, and other
+//! clients' avatars over the network. Every decode of such bytes goes
+//! through [`decode_safely`], and avatars on the wire are checked by
+//! [`check_wire_picture`] before anything decodes them.
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 /// One embedded picture.
 #[derive(Debug)]
@@ -64,10 +73,16 @@ impl std::error::Error for PictureError {}
 /// Turns untrusted picture bytes (PNG, JPEG, GIF or BMP, from a file or the
 /// network) into an avatar: decoded by the memory-safe `image` crate under
 /// size limits, cropped to a centred square and scaled to `SIDE` pixels.
+/// A panic inside a decoder (see [`decode_safely`]) is one more way for the
+/// bytes to be unreadable.
 pub fn decode_picture(bytes: &[u8]) -> Result<Picture, PictureError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(PictureError::TooLarge { bytes: bytes.len() });
     }
+    decode_safely(|| decode_any(bytes))
+}
+
+fn decode_any(bytes: &[u8]) -> Result<Picture, PictureError> {
     let unreadable = |e: &dyn std::fmt::Display| PictureError::Unreadable {
         detail: e.to_string(),
     };
@@ -96,17 +111,76 @@ pub fn decode_picture(bytes: &[u8]) -> Result<Picture, PictureError> {
     })
 }
 
+thread_local! {
+    /// Set while this thread runs a decoder under [`decode_safely`], so the
+    /// panic hook stays quiet about a panic that is caught and reported.
+    static DECODING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that says nothing about panics
+/// inside [`decode_safely`] and hands every other panic to the hook that was
+/// there before (by default, the message and backtrace on stderr).
+fn quiet_hook_for_decoders() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !DECODING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs a decoder on untrusted bytes so that a panic inside it (a bug in a
+/// dependency: `png` 0.18.1 panics on a 171-byte palette PNG) becomes
+/// "not a picture HubChat can read" instead of killing the thread: a
+/// server's reader for that client, or a client's window.
+///
+/// Unwinding out of the decoder is safe here: it owns nothing but its own
+/// copy of the state it builds from the bytes, which is dropped.
+fn decode_safely<T>(decode: impl FnOnce() -> Result<T, PictureError>) -> Result<T, PictureError> {
+    quiet_hook_for_decoders();
+    let was = DECODING.with(|d| d.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(decode));
+    DECODING.with(|d| d.set(was));
+    result.unwrap_or_else(|_| {
+        Err(PictureError::Unreadable {
+            detail: "its decoder broke down on it".into(),
+        })
+    })
+}
+
 /// The largest avatar PNG accepted on the wire. A 48x48 RGBA PNG of pure
 /// noise is about 9.3 KB, so every honest avatar fits.
 pub const MAX_WIRE_BYTES: usize = 16 << 10;
 
+/// The most a 48x48 PNG's pixel data can inflate to: 48 rows of a filter
+/// byte and 48 pixels of 16-bit RGBA (18,480 bytes), plus the extra filter
+/// bytes of interlacing (42), rounded up. Anything more is padding whose
+/// only use is to make every receiver inflate it.
+pub const MAX_INFLATED_BYTES: usize = 20 << 10;
+
+/// PNG chunks an avatar on the wire may not carry: compressed text and
+/// colour profiles (more bytes to inflate, none of them pixels) and
+/// animation (an avatar is one still picture). HubChat clients re-encode
+/// every avatar they send, so theirs never hold any of these.
+const REFUSED_CHUNKS: [&[u8; 4]; 6] = [b"zTXt", b"iTXt", b"iCCP", b"acTL", b"fcTL", b"fdAT"];
+
 /// Checks an avatar received in a PICTURE packet before a server keeps and
-/// forwards it: at most [`MAX_WIRE_BYTES`], a PNG, exactly `SIDE` pixels
-/// square. Decoded by the memory-safe `image` crate under tight limits.
+/// forwards it, or a client shows it: at most [`MAX_WIRE_BYTES`], a PNG
+/// whose pixel data inflates to at most [`MAX_INFLATED_BYTES`], exactly
+/// `SIDE` pixels square. Only then is it decoded, by the memory-safe
+/// `image` crate under tight limits, and safe from a panicking decoder.
 pub fn check_wire_picture(png: &[u8]) -> Result<Picture, PictureError> {
     if png.len() > MAX_WIRE_BYTES {
         return Err(PictureError::TooLarge { bytes: png.len() });
     }
+    check_inflated_size(png)?;
+    decode_safely(|| decode_wire(png))
+}
+
+fn decode_wire(png: &[u8]) -> Result<Picture, PictureError> {
     let unreadable = |detail: String| PictureError::Unreadable { detail };
     let mut reader =
         image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
@@ -126,6 +200,53 @@ pub fn check_wire_picture(png: &[u8]) -> Result<Picture, PictureError> {
     Ok(Picture {
         rgba: img.to_rgba8().into_raw(),
     })
+}
+
+/// Walks the PNG's chunks and inflates its pixel data (all `IDAT` chunks,
+/// one zlib stream) into at most [`MAX_INFLATED_BYTES`]: a small file must
+/// not unpack into megabytes, whatever its header says about its size.
+fn check_inflated_size(png: &[u8]) -> Result<(), PictureError> {
+    let unreadable = |detail: &str| PictureError::Unreadable {
+        detail: detail.to_string(),
+    };
+    let mut rest = png
+        .strip_prefix(b"\x89PNG\r\n\x1a\n")
+        .ok_or_else(|| unreadable("it is not a PNG file"))?;
+    let mut pixels = Vec::new();
+    while let Some((length, tail)) = rest.split_first_chunk::<4>() {
+        let length = u32::from_be_bytes(*length) as usize;
+        let (kind, tail) = tail
+            .split_first_chunk::<4>()
+            .ok_or_else(|| unreadable("the PNG file is cut short"))?;
+        if tail.len() < length.saturating_add(4) {
+            return Err(unreadable("the PNG file is cut short"));
+        }
+        if REFUSED_CHUNKS.contains(&kind) {
+            return Err(unreadable(
+                "an avatar may not carry compressed text, a colour profile or animation",
+            ));
+        }
+        if kind == b"IDAT" {
+            pixels.extend_from_slice(&tail[..length]);
+        }
+        rest = &tail[length + 4..];
+    }
+    // The zlib stream is a 2-byte header, then deflate data.
+    let deflate = pixels.get(2..).unwrap_or_default();
+    match miniz_oxide::inflate::decompress_to_vec_with_limit(deflate, MAX_INFLATED_BYTES) {
+        Ok(_) => Ok(()),
+        Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+            Err(PictureError::Unreadable {
+                detail: format!(
+                    "its pixel data unpacks to more than the {MAX_INFLATED_BYTES} bytes \
+                     a {SIDE}x{SIDE} picture can need"
+                ),
+            })
+        }
+        // Damaged data is the decoder's to judge (it may need only the
+        // start of the stream); here only the size is at stake.
+        Err(_) => Ok(()),
+    }
 }
 
 /// Encodes an avatar as PNG, the form it travels in.
@@ -239,6 +360,24 @@ mod tests {
             matches!(decode_picture(&bomb), Err(PictureError::Unreadable { .. })),
             "over the width limit"
         );
+    }
+
+    #[test]
+    fn the_wire_refuses_compressed_metadata_and_animation_before_decoding() {
+        let png = encode_picture(&Picture {
+            rgba: [9, 9, 9, 255].repeat((SIDE * SIDE) as usize),
+        });
+        assert!(check_wire_picture(&png).is_ok());
+        // Right after IHDR (8-byte signature, 25-byte chunk).
+        for kind in REFUSED_CHUNKS {
+            let mut with = png[..33].to_vec();
+            with.extend_from_slice(&1u32.to_be_bytes());
+            with.extend_from_slice(kind);
+            with.extend_from_slice(&[0, 0, 0, 0, 0]);
+            with.extend_from_slice(&png[33..]);
+            let why = check_wire_picture(&with).unwrap_err().to_string();
+            assert!(why.contains("compressed text"), "{why}");
+        }
     }
 
     #[test]

@@ -171,6 +171,8 @@ pub enum ErrorCode {
     HandshakeTimeout,
     /// A PICTURE was not a 48x48 PNG within the size limit; it was ignored.
     PictureInvalid,
+    /// A PICTURE after one was accepted in this session; it was ignored.
+    PictureRepeated,
     /// The colour or picture name in INFO is too long or of the wrong form.
     ProfileInvalid,
     /// A code from a newer server that this program does not know.

@@ -9,6 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -82,10 +83,76 @@ pub fn serve(stream: SharedStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &
     let _ = outbox.push(&ServerPacket::InfoRequest.encode());
 
     let mut reader = FrameReader::new(stream, ctx.config.max_packet);
-    let (end, hubchat) = match handshake(&mut reader, addr, &outbox, ctx) {
+    // A panic while serving (a bug here or in a dependency) ends only this
+    // connection: the guard in `converse` announces the departure as it
+    // unwinds, then the writer is finished and the thread returns as usual
+    // (so the listener also forgets the connection).
+    let served = panic::catch_unwind(AssertUnwindSafe(|| {
+        converse(&mut reader, addr, &outbox, ctx)
+    }));
+    let (end, hubchat) = served.unwrap_or_else(|_| (End::quietly(broke_down()), false));
+
+    if let Some(refusal) = &end.refusal {
+        let _ = outbox.push(&refusal_frame(refusal, hubchat));
+    }
+    outbox.finish();
+    let _ = writer.join();
+    if end.refusal.is_some() {
+        linger(reader.get_ref());
+    }
+}
+
+/// Why a client left whose connection's thread broke down (panicked).
+fn broke_down() -> LeaveReason {
+    LeaveReason::ConnectionLost {
+        detail: "the server broke down serving it".into(),
+    }
+}
+
+/// Removes a joined client from the hub when dropped, which tells the
+/// others once: on the normal way out with the reason found, and on any
+/// other (a panic unwinding the reader) as [`broke_down`], so a client can
+/// never stay listed, and keep its name, after its thread is gone.
+struct Departure<'a> {
+    hub: &'a Hub,
+    id: Arc<str>,
+    reason: Option<LeaveReason>,
+}
+
+impl<'a> Departure<'a> {
+    fn new(hub: &'a Hub, me: &Party) -> Self {
+        Departure {
+            hub,
+            id: me.id.clone(),
+            reason: None,
+        }
+    }
+
+    fn announce(mut self, reason: LeaveReason) {
+        self.reason = Some(reason);
+    }
+}
+
+impl Drop for Departure<'_> {
+    fn drop(&mut self) {
+        let reason = self.reason.take().unwrap_or_else(broke_down);
+        self.hub.remove(&self.id, reason);
+    }
+}
+
+/// The handshake, then the relay: everything between accepting a client and
+/// knowing how it ended.
+fn converse(
+    reader: &mut FrameReader<SharedStream>,
+    addr: SocketAddr,
+    outbox: &Arc<Outbox>,
+    ctx: &Context,
+) -> (End, bool) {
+    match handshake(reader, addr, outbox, ctx) {
         Ok((me, hubchat)) => {
-            let end = relay_loop(&mut reader, &me, hubchat, &outbox, ctx);
-            ctx.hub.remove(&me.id, end.reason.clone());
+            let departure = Departure::new(&ctx.hub, &me);
+            let end = relay_loop(reader, &me, hubchat, outbox, ctx);
+            departure.announce(end.reason.clone());
             (end, hubchat)
         }
         Err(failed) => {
@@ -99,15 +166,6 @@ pub fn serve(stream: SharedStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &
             }
             (failed.end, failed.hubchat)
         }
-    };
-
-    if let Some(refusal) = &end.refusal {
-        let _ = outbox.push(&refusal_frame(refusal, hubchat));
-    }
-    outbox.finish();
-    let _ = writer.join();
-    if end.refusal.is_some() {
-        linger(reader.get_ref());
     }
 }
 
@@ -186,6 +244,7 @@ fn relay_loop(
     outbox: &Arc<Outbox>,
     ctx: &Context,
 ) -> End {
+    let mut pictured = false;
     loop {
         let packet = match reader.read_frame() {
             Ok(Some(body)) => ClientPacket::decode(body),
@@ -196,6 +255,7 @@ fn relay_loop(
         };
         match packet {
             Ok(ClientPacket::Message { to, text }) => {
+                fault::strike(&text);
                 if ctx.hub.relay(me, &to, text).is_err() && hubchat {
                     report(
                         outbox,
@@ -208,20 +268,70 @@ fn relay_loop(
             // An original client cannot have sent it: skip it like any flag
             // it does not know.
             Ok(ClientPacket::Picture { png }) if hubchat => {
-                match avatar::check_wire_picture(&png) {
-                    Ok(_) => ctx.hub.set_picture(me, png),
-                    Err(e) => report(
-                        outbox,
-                        ErrorCode::PictureInvalid,
-                        format!("Your avatar was not accepted: {e}"),
-                    ),
-                }
+                pictured |= take_picture(png, pictured, me, outbox, ctx)
             }
             Ok(ClientPacket::Picture { .. }) => continue,
             // A second INFO (HubChat does not change profiles mid-session)
             // and flags from newer programs are skipped, as the original does.
             Ok(ClientPacket::Info(_)) | Ok(ClientPacket::Unknown { .. }) => continue,
             Err(e) => return malformed(e),
+        }
+    }
+}
+
+/// Checks a client's PICTURE and, if it is good and the session has no
+/// picture yet, keeps it and passes it on; says whether it was kept. One
+/// kept per session: each one is copied to every HubChat peer, so a client
+/// resending its picture would make the server send out hundreds of times
+/// what it receives. A refused picture goes nowhere and its check costs a
+/// few microseconds, so a client may try again after one.
+fn take_picture(png: Vec<u8>, pictured: bool, me: &Party, outbox: &Outbox, ctx: &Context) -> bool {
+    if pictured {
+        report(
+            outbox,
+            ErrorCode::PictureRepeated,
+            "Your avatar was already sent in this session; it is sent once. Reconnect to change it."
+                .into(),
+        );
+        return false;
+    }
+    match avatar::check_wire_picture(&png) {
+        Ok(_) => {
+            ctx.hub.set_picture(me, png);
+            true
+        }
+        Err(e) => {
+            report(
+                outbox,
+                ErrorCode::PictureInvalid,
+                format!("Your avatar was not accepted: {e}"),
+            );
+            false
+        }
+    }
+}
+
+/// Fault injection for tests, which must show that a reader thread that
+/// panics still announces its client's departure once all panics we know of
+/// are fixed. A real server never arms it; unarmed, it costs one relaxed
+/// atomic load per message.
+#[doc(hidden)]
+pub mod fault {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    /// The message text that panics its sender's reader thread, once armed.
+    pub const TRIGGER: &str = "hubchat test fault: panic the reader of this message's sender";
+
+    /// Arms the trigger for every server in this process.
+    pub fn arm() {
+        ARMED.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn strike(text: &str) {
+        if ARMED.load(Ordering::Relaxed) && text == TRIGGER {
+            panic!("test fault: a reader thread panics on purpose");
         }
     }
 }

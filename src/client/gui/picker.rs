@@ -223,3 +223,22 @@ pub fn show_on(button: &mut Button, choice: &AvatarChoice) {
     }
     button.redraw();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file the user picks is anyone's file: one that panics the PNG
+    /// decoder (tests/fuzz-cases/README.md) is only refused, with the
+    /// sentence the picker shows, and the window lives on.
+    #[test]
+    fn a_file_that_panics_the_decoder_is_refused_with_a_sentence() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-cases/png-palette-panic.png");
+        let why = load_file(&path).expect_err("not a usable picture");
+        assert!(
+            why.starts_with("This is not a picture HubChat can read"),
+            "{why}"
+        );
+    }
+}
