@@ -44,7 +44,7 @@ fn assert_taken_by(server: &TestServer, name: &str, holder: &str) {
         }
         assert_eq!(
             said,
-            format!("The name \"{name}\" looks like \"{holder}\", who is already here. Choose another name."),
+            format!("This name looks like \"{holder}\", who is already here. Choose another name."),
             "{name:?}"
         );
     }

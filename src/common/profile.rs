@@ -439,10 +439,12 @@ impl fmt::Display for NameTaken {
                 self.name
             )
         } else {
+            // Without the name asked for: the person just typed it, and
+            // two names of up to 32 characters would not fit the form.
             write!(
                 f,
-                "The name \"{}\" looks like \"{}\", who is already here. Choose another name.",
-                self.name, self.holder
+                "This name looks like \"{}\", who is already here. Choose another name.",
+                self.holder
             )
         }
     }
@@ -641,7 +643,7 @@ mod tests {
         );
         assert_eq!(
             said("\u{430}lice"),
-            "The name \"\u{430}lice\" looks like \"alice\", who is already here. Choose another name."
+            "This name looks like \"alice\", who is already here. Choose another name."
         );
     }
 
