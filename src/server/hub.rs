@@ -8,7 +8,7 @@
 //! every client the same order of events: nobody hears from a client before
 //! it appears in their list, or after its DISCONNECT.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,7 +16,7 @@ use crate::common::packet::{
     client_number, encode_message, ErrorCode, Info, Profile, Roster, ServerPacket, Welcome,
     PROTOCOL_VERSION,
 };
-use crate::common::profile::{self, name_key, validate_name};
+use crate::common::profile::{self, name_keys, validate_name, TakenNames};
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::outbox::Outbox;
 
@@ -72,8 +72,8 @@ pub struct Hub {
 struct Registry {
     /// Keyed by the number in `client<k>`: ordered by join, cheap to find.
     members: BTreeMap<u64, Member>,
-    /// Name keys in use, so "Alice" cannot join beside "alice".
-    names: HashSet<String>,
+    /// Names in use, so "Alice" or "аlice" cannot join beside "alice".
+    names: TakenNames,
     next_id: u64,
     closed: bool,
 }
@@ -154,7 +154,7 @@ impl Hub {
         let name = validate_name(&info.name)
             .map_err(|e| Refusal::new(ErrorCode::NameInvalid, e.to_string()))?;
         check_profile(info)?;
-        let key = name_key(name);
+        let key = name_keys(name);
         let hubchat = info.hubchat.is_some();
         let profile = Profile {
             name: name.to_string(),
@@ -183,11 +183,8 @@ impl Hub {
                 ),
             ));
         }
-        if reg.names.contains(&key) {
-            return Err(Refusal::new(
-                ErrorCode::NameTaken,
-                format!("The name \"{name}\" is already taken. Choose another name."),
-            ));
+        if let Err(taken) = reg.names.check(&key) {
+            return Err(Refusal::new(ErrorCode::NameTaken, taken.to_string()));
         }
 
         let k = reg.next_id;
@@ -373,7 +370,7 @@ impl Hub {
         let Some(gone) = reg.members.remove(&k) else {
             return Vec::new();
         };
-        reg.names.remove(&name_key(&gone.who.name));
+        reg.names.remove(&gone.who.name);
         let frame = ServerPacket::Disconnect {
             id: gone.who.id.to_string(),
         }
