@@ -619,6 +619,11 @@ impl ClientApp {
     fn complain(&mut self, field: Field, message: &str) {
         self.error.set_label(message);
         self.error.show();
+        // As tall as the sentence needs at this width, so a long one never
+        // runs into what follows.
+        draw::set_font(self.error.label_font(), self.error.label_size());
+        let (_, h) = draw::wrap_measure(message, self.page.w() - 24, false);
+        self.page.fixed(&self.error, h.max(20) + 4);
         self.page.layout();
         let input = match field {
             Field::Host => &mut self.host,
