@@ -35,6 +35,7 @@ fn main() {
         bind: Some("127.0.0.1".parse().unwrap()),
         port: Some(port),
         max_clients: None,
+        max_per_address: None,
     };
     let mut w = ServerApp::new(&args);
     w.ui.window.show();
