@@ -27,7 +27,8 @@ use crate::server::ServerConfig;
 /// Connections allowed beyond `max_clients` and `max_handshaking` while
 /// they close (a refused one lingers up to 2 s so it can read why); past
 /// that, new connections are turned away at accept, as the system could not
-/// give them threads.
+/// give them threads. Smaller than the reserve `capacity` keeps for
+/// everything else (250 connections' worth of mappings).
 const CLOSING_SLACK: usize = 64;
 /// How long stopping waits for clients to close after SERVER CLOSE before it
 /// cuts the remaining connections.
@@ -135,7 +136,8 @@ impl Server {
         let mut config = config;
         config.max_handshaking = config.max_handshaking.max(1);
         if let Some(limit) = capacity::system_limit() {
-            let room = config.max_handshaking + CLOSING_SLACK;
+            // Closing connections come out of the reserve `capacity` keeps.
+            let room = config.max_handshaking;
             config.max_clients = config.max_clients.min(limit.saturating_sub(room).max(1));
         }
         let admission = Arc::new(Admission::new(
