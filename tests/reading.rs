@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hubchat::common::packet::{ClientPacket, ErrorCode, ServerPacket};
+use hubchat::server::capacity::HANDSHAKE_GRACE;
 use hubchat::server::{LeaveReason, ServerEvent};
 use support::{info, Peer, TestServer};
 
@@ -243,7 +244,8 @@ fn connections_stuck_in_their_handshake_do_not_lock_out_another_address() {
     let stuck: Vec<TcpStream> = (0..150)
         .map(|_| TcpStream::connect(server.addr).expect("connect"))
         .collect();
-    thread::sleep(Duration::from_millis(300));
+    // Stuck, not merely starting: older than the grace a handshake has.
+    thread::sleep(HANDSHAKE_GRACE + Duration::from_millis(200));
     let started = Instant::now();
     let newcomer = Peer::over(connect_from(Ipv4Addr::new(127, 0, 0, 2), server.addr));
     let _newcomer = Peer::join_over(newcomer, info("newcomer", true));

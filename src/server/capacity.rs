@@ -17,13 +17,22 @@
 //! connections from one address, and at most `max_handshaking` still in
 //! their handshake. Connections stuck in their handshake must never lock
 //! out a newcomer from another address, so when that cap is reached a
-//! newcomer takes the slot of the oldest handshake from the address holding
-//! the most of them; only a newcomer from that very address is refused.
+//! newcomer takes the slot of the oldest stuck handshake (one older than
+//! [`HANDSHAKE_GRACE`]) from the address holding the most of them. A
+//! newcomer is refused only when its own address holds as many as any, or
+//! when every handshake is younger than the grace: then they are a burst of
+//! people connecting, not stuck, and the first come are served first.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A handshake younger than this is taken to be under way, not stuck, and
+/// keeps its slot: a client on a LAN answers the INFO request within a few
+/// milliseconds.
+pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(1);
 
 /// Mappings one connection's two threads take.
 const MAPS_PER_CONNECTION: u64 = 8;
@@ -91,8 +100,8 @@ impl fmt::Display for Turned {
             ),
             Turned::Handshakes { limit } => write!(
                 f,
-                "Too many connections are starting at once ({limit}), as many of them from your \
-                 address as from any other. Try again in a few seconds."
+                "Too many connections are starting at once ({limit}). Try again in a few \
+                 seconds."
             ),
         }
     }
@@ -106,6 +115,8 @@ pub struct Admission<H> {
     /// 0: no limit per address.
     max_per_address: usize,
     max_handshaking: usize,
+    /// Handshakes younger than this are never displaced.
+    grace: Duration,
     state: Mutex<Tally<H>>,
 }
 
@@ -119,6 +130,7 @@ struct Tally<H> {
 struct Pending<H> {
     key: u64,
     ip: IpAddr,
+    since: Instant,
     handle: H,
 }
 
@@ -137,12 +149,20 @@ impl<H> Admission<H> {
         Admission {
             max_per_address,
             max_handshaking: max_handshaking.max(1),
+            grace: HANDSHAKE_GRACE,
             state: Mutex::new(Tally {
                 next: 0,
                 open: HashMap::new(),
                 handshaking: Vec::new(),
             }),
         }
+    }
+
+    /// Lets handshakes younger than `grace` (instead of
+    /// [`HANDSHAKE_GRACE`]) keep their slots.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// The counts are changed whole under the lock, so they stay consistent
@@ -181,15 +201,22 @@ impl<H> Admission<H> {
         }
         let mut evicted = None;
         if tally.handshaking.len() >= self.max_handshaking {
-            let at = tally.slot_to_free(ip).ok_or(Turned::Handshakes {
-                limit: self.max_handshaking,
-            })?;
+            let at = tally
+                .slot_to_free(ip, self.grace)
+                .ok_or(Turned::Handshakes {
+                    limit: self.max_handshaking,
+                })?;
             evicted = Some(tally.handshaking.remove(at).handle);
         }
         let key = tally.next;
         tally.next += 1;
         *tally.open.entry(ip).or_insert(0) += 1;
-        tally.handshaking.push(Pending { key, ip, handle });
+        tally.handshaking.push(Pending {
+            key,
+            ip,
+            since: Instant::now(),
+            handle,
+        });
         let ticket = Ticket {
             admission: self.clone(),
             key,
@@ -200,19 +227,24 @@ impl<H> Admission<H> {
 }
 
 impl<H> Tally<H> {
-    /// The oldest handshake of an address holding the most (the oldest of
-    /// all among equals), if that address holds more than `ip` does.
-    fn slot_to_free(&self, ip: IpAddr) -> Option<usize> {
+    /// The handshake to displace for a newcomer from `ip`: among those
+    /// older than `grace` whose address holds more than `ip` does, the
+    /// oldest of an address holding the most.
+    fn slot_to_free(&self, ip: IpAddr, grace: Duration) -> Option<usize> {
         let mut counts: HashMap<IpAddr, usize> = HashMap::new();
         for p in &self.handshaking {
             *counts.entry(p.ip).or_insert(0) += 1;
         }
         let mine = counts.get(&ip).copied().unwrap_or(0);
-        let most = counts.values().copied().max()?;
-        if most <= mine {
-            return None;
+        let mut best: Option<(usize, usize)> = None;
+        for (at, p) in self.handshaking.iter().enumerate() {
+            let count = counts[&p.ip];
+            let heavier = best.is_none_or(|(_, most)| count > most);
+            if count > mine && heavier && p.since.elapsed() >= grace {
+                best = Some((at, count));
+            }
         }
-        self.handshaking.iter().position(|p| counts[&p.ip] == most)
+        best.map(|(at, _)| at)
     }
 
     fn forget_handshake(&mut self, key: u64) {
@@ -282,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_newcomer_takes_the_oldest_handshake_of_the_busiest_address() {
-        let admission = Arc::new(Admission::new(0, 3));
+        let admission = Arc::new(Admission::new(0, 3).with_grace(Duration::ZERO));
         let _t: Vec<_> = ["a", "b", "c"]
             .map(|h| admission.admit(ip("10.0.0.1"), h).unwrap().0)
             .into();
@@ -298,6 +330,17 @@ mod tests {
         assert_eq!(
             admission.admit(ip("10.0.0.2"), "g").err(),
             Some(Turned::Handshakes { limit: 3 })
+        );
+    }
+
+    #[test]
+    fn handshakes_within_their_grace_are_never_displaced() {
+        let admission = Arc::new(Admission::new(0, 2).with_grace(Duration::from_secs(60)));
+        let _a = admission.admit(ip("10.0.0.1"), "a").unwrap();
+        let _b = admission.admit(ip("10.0.0.1"), "b").unwrap();
+        assert_eq!(
+            admission.admit(ip("10.0.0.2"), "c").err(),
+            Some(Turned::Handshakes { limit: 2 })
         );
     }
 
