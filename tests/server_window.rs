@@ -52,6 +52,7 @@ fn main() {
         bind: Some("127.0.0.1".parse().unwrap()),
         port: Some(port),
         max_clients: None,
+        max_per_address: None,
         hide_text: false,
     };
     let mut w = ServerApp::new(&args);

@@ -14,7 +14,7 @@ use crate::server::{Server, ServerConfig, DEFAULT_PORT};
 
 pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
-                      [--max-clients N] [--hide-text]
+                      [--max-clients N] [--max-per-address N] [--hide-text]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -34,6 +34,10 @@ Options:
       --max-clients N    How many clients may be connected at once.
                          Default: 10000, or fewer if the system allows
                          fewer threads (see the README, Figures).
+      --max-per-address N
+                         How many connections one address may have open at
+                         once; 0 for no limit (for load tests from one
+                         machine). Default: 16
       --hide-text        Log who wrote to whom and how many characters
                          (alice -> bob (42 characters)), not what was
                          written. In the window, this unticks Show message
@@ -63,6 +67,7 @@ pub struct ServerConfigArgs {
     pub bind: Option<IpAddr>,
     pub port: Option<u16>,
     pub max_clients: Option<usize>,
+    pub max_per_address: Option<usize>,
     /// Log relayed messages without their text.
     pub hide_text: bool,
 }
@@ -75,6 +80,9 @@ impl ServerConfigArgs {
             ServerConfig::new(SocketAddr::new(bind, self.port.unwrap_or(DEFAULT_PORT)));
         if let Some(n) = self.max_clients {
             config.max_clients = n;
+        }
+        if let Some(n) = self.max_per_address {
+            config.max_per_address = n;
         }
         config
     }
@@ -132,6 +140,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     UsageError(format!("--max-clients needs a number above 0, not \"{v}\""))
                 })?;
                 config.max_clients = Some(n);
+            }
+            "--max-per-address" => {
+                let v = value("a number")?;
+                let n = v.trim().parse().map_err(|_| {
+                    UsageError(format!(
+                        "--max-per-address needs a number, 0 for no limit, not \"{v}\""
+                    ))
+                })?;
+                config.max_per_address = Some(n);
             }
             _ => return Err(UsageError(format!("unknown option \"{arg}\""))),
         }
@@ -229,6 +246,7 @@ mod tests {
                     bind: Some("::1".parse().unwrap()),
                     port: Some(6000),
                     max_clients: Some(7),
+                    max_per_address: None,
                     hide_text: true,
                 }
             }
@@ -255,10 +273,26 @@ mod tests {
                 "--max-clients 0",
                 "--max-clients needs a number above 0, not \"0\"",
             ),
+            (
+                "--max-per-address -1",
+                "--max-per-address needs a number, 0 for no limit, not \"-1\"",
+            ),
             ("--frobnicate", "unknown option \"--frobnicate\""),
         ];
         for (line, message) in cases {
             assert_eq!(parse(args(line)), Err(UsageError(message.into())), "{line}");
         }
+    }
+
+    #[test]
+    fn the_per_address_limit_is_set_by_its_option_and_zero_lifts_it() {
+        let Command::Run { config, .. } = parse(args("--max-per-address 0")).unwrap() else {
+            panic!("expected run");
+        };
+        assert_eq!(config.to_config().max_per_address, 0);
+        let Command::Run { config, .. } = parse(args("")).unwrap() else {
+            panic!("expected run");
+        };
+        assert_eq!(config.to_config().max_per_address, 16);
     }
 }

@@ -18,6 +18,7 @@ use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError, SharedStream};
 use crate::common::frame::FrameError;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
+use crate::server::capacity::Ticket;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::hub::{Hub, Refusal};
 use crate::server::outbox::{Next, Outbox};
@@ -62,7 +63,15 @@ impl End {
 }
 
 /// Serves one accepted connection until it ends. Runs on its own thread.
-pub fn serve(stream: SharedStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &Context) {
+/// `ticket` is the connection's place among those admitted; it gives up its
+/// handshake slot once the client has joined.
+pub fn serve(
+    stream: SharedStream,
+    addr: SocketAddr,
+    outbox: Arc<Outbox>,
+    ticket: &Ticket<Arc<Outbox>>,
+    ctx: &Context,
+) {
     let spawned = {
         let (s, outbox) = (stream.clone(), outbox.clone());
         thread::Builder::new()
@@ -82,13 +91,16 @@ pub fn serve(stream: SharedStream, addr: SocketAddr, outbox: Arc<Outbox>, ctx: &
 
     let _ = outbox.push(&ServerPacket::InfoRequest.encode());
 
-    let mut reader = FrameReader::new(stream, ctx.config.max_packet);
+    // Small packets only, until the client has said who it is; and every
+    // packet that has started must finish in time, before and after.
+    let mut reader = FrameReader::new(stream, ctx.config.handshake_max_packet);
+    reader.set_frame_time(Some(ctx.config.packet_timeout));
     // A panic while serving (a bug here or in a dependency) ends only this
     // connection: the guard in `converse` announces the departure as it
     // unwinds, then the writer is finished and the thread returns as usual
     // (so the listener also forgets the connection).
     let served = panic::catch_unwind(AssertUnwindSafe(|| {
-        converse(&mut reader, addr, &outbox, ctx)
+        converse(&mut reader, addr, &outbox, ticket, ctx)
     }));
     let (end, hubchat) = served.unwrap_or_else(|_| (End::quietly(broke_down()), false));
 
@@ -146,10 +158,13 @@ fn converse(
     reader: &mut FrameReader<SharedStream>,
     addr: SocketAddr,
     outbox: &Arc<Outbox>,
+    ticket: &Ticket<Arc<Outbox>>,
     ctx: &Context,
 ) -> (End, bool) {
     match handshake(reader, addr, outbox, ctx) {
         Ok((me, hubchat)) => {
+            ticket.handshake_done();
+            reader.set_max_body(ctx.config.max_packet);
             let departure = Departure::new(&ctx.hub, &me);
             let end = relay_loop(reader, &me, hubchat, outbox, ctx);
             departure.announce(end.reason.clone());
@@ -189,6 +204,9 @@ impl From<End> for Failed {
 }
 
 /// Waits for the client's INFO, within the handshake deadline, and joins it.
+///
+/// The deadline is one instant for the whole handshake, not a timeout per
+/// read: a client sending a byte every few seconds is still dropped on time.
 fn handshake(
     reader: &mut FrameReader<SharedStream>,
     addr: SocketAddr,
@@ -197,15 +215,14 @@ fn handshake(
 ) -> Result<(Party, bool), Failed> {
     let deadline = Instant::now() + ctx.config.handshake_timeout;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(handshake_timeout().into());
-        }
-        let _ = reader.get_ref().set_read_timeout(Some(left));
-        let packet = match reader.read_frame() {
+        let packet = match reader.read_frame_by(Some(deadline)) {
             Ok(Some(body)) => ClientPacket::decode(body),
-            Ok(None) => return Err(End::quietly(LeaveReason::ClosedConnection).into()),
-            Err(ReadError::Io(e)) if is_timeout(&e) => return Err(handshake_timeout().into()),
+            // Closed by the client, or by the server to make room.
+            Ok(None) => {
+                let reason = outbox.failure().unwrap_or(LeaveReason::ClosedConnection);
+                return Err(End::quietly(reason).into());
+            }
+            Err(ReadError::Deadline) => return Err(handshake_timeout().into()),
             Err(e) => return Err(end_from_read_error(e, outbox).into()),
         };
         let info = match packet {
@@ -223,7 +240,6 @@ fn handshake(
             }
             Err(e) => return Err(malformed(e).into()),
         };
-        let _ = reader.get_ref().set_read_timeout(None);
         let hubchat = info.hubchat.is_some();
         return match ctx.hub.join(&info, addr, outbox.clone()) {
             Ok(me) => Ok((me, hubchat)),
@@ -246,7 +262,7 @@ fn relay_loop(
 ) -> End {
     let mut pictured = false;
     loop {
-        let packet = match reader.read_frame() {
+        let packet = match reader.read_frame_by(None) {
             Ok(Some(body)) => ClientPacket::decode(body),
             Ok(None) => {
                 return End::quietly(outbox.failure().unwrap_or(LeaveReason::ClosedConnection))
@@ -437,6 +453,14 @@ fn end_from_read_error(e: ReadError, outbox: &Outbox) -> End {
         )),
         ReadError::Frame(e) => malformed(e),
         ReadError::Truncated { .. } => malformed(e),
+        ReadError::Stalled { limit, .. } => End::refused(Refusal::new(
+            ErrorCode::MalformedPacket,
+            format!(
+                "The client started a packet and did not finish it within {} seconds.",
+                limit.as_secs()
+            ),
+        )),
+        ReadError::Deadline => handshake_timeout(),
     }
 }
 

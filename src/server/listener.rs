@@ -16,17 +16,20 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::common::connection::SharedStream;
-use crate::common::packet::{ServerPacket, SERVER_CLOSE_TEXT};
-use crate::server::capacity;
+use crate::common::packet::{ErrorCode, ServerPacket, SERVER_CLOSE_TEXT};
+use crate::server::capacity::{self, Admission, Ticket, Turned};
 use crate::server::connection::{self, Context, READER_STACK};
 use crate::server::event::{Events, LeaveReason, ServerEvent};
 use crate::server::hub::Hub;
 use crate::server::outbox::Outbox;
 use crate::server::ServerConfig;
 
-/// Connections allowed beyond `max_clients` while they are still in their
-/// handshake; past that, new connections are turned away at accept.
-const HANDSHAKE_SLACK: usize = 128;
+/// Connections allowed beyond `max_clients` and `max_handshaking` while
+/// they close (a refused one lingers up to 2 s so it can read why); past
+/// that, new connections are turned away at accept, as the system could not
+/// give them threads. Smaller than the reserve `capacity` keeps for
+/// everything else (250 connections' worth of mappings).
+const CLOSING_SLACK: usize = 64;
 /// How long stopping waits for clients to close after SERVER CLOSE before it
 /// cuts the remaining connections.
 const STOP_LINGER: Duration = Duration::from_secs(2);
@@ -97,8 +100,12 @@ pub struct Server {
     accept: Option<JoinHandle<()>>,
 }
 
+/// What closes a connection that loses its handshake slot.
+type Admitted = Admission<Arc<Outbox>>;
+
 struct Shared {
     ctx: Context,
+    admission: Arc<Admitted>,
     stopping: AtomicBool,
     conns: Mutex<Conns>,
 }
@@ -127,11 +134,16 @@ impl Server {
         // Never more connections than the system can give threads to: past
         // that, starting a thread aborts the process (see `capacity`).
         let mut config = config;
+        config.max_handshaking = config.max_handshaking.max(1);
         if let Some(limit) = capacity::system_limit() {
-            config.max_clients = config
-                .max_clients
-                .min(limit.saturating_sub(HANDSHAKE_SLACK).max(1));
+            // Closing connections come out of the reserve `capacity` keeps.
+            let room = config.max_handshaking;
+            config.max_clients = config.max_clients.min(limit.saturating_sub(room).max(1));
         }
+        let admission = Arc::new(Admission::new(
+            config.max_per_address,
+            config.max_handshaking,
+        ));
         let shared = Arc::new(Shared {
             ctx: Context {
                 hub: Arc::new(Hub::new(
@@ -142,6 +154,7 @@ impl Server {
                 events: events.clone(),
                 config,
             },
+            admission,
             stopping: AtomicBool::new(false),
             conns: Mutex::new(Conns::default()),
         });
@@ -276,14 +289,22 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_write_timeout(Some(config.queue.grace));
 
     let mut conns = shared.lock_conns();
-    if conns.open.len() >= config.max_clients + HANDSHAKE_SLACK {
+    if conns.open.len() >= config.max_clients + config.max_handshaking + CLOSING_SLACK {
         drop(conns);
-        turn_away(stream, addr, shared);
+        turn_away(&stream, addr, FULL, shared);
         return;
     }
     // One descriptor per client, shared by its reader, writer and outbox.
     let stream = SharedStream(Arc::new(stream));
     let outbox = Arc::new(Outbox::new(stream.0.clone(), config.queue));
+    let ticket = match admit(shared, addr, &outbox) {
+        Ok(ticket) => ticket,
+        Err(turned) => {
+            drop(conns);
+            turn_away(&stream.0, addr, &turned.to_string(), shared);
+            return;
+        }
+    };
     let key = conns.next;
     conns.next += 1;
     let spawned = {
@@ -293,7 +314,8 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
             .name(format!("read {addr}"))
             .stack_size(READER_STACK)
             .spawn(move || {
-                connection::serve(stream, addr, outbox, &shared.ctx);
+                connection::serve(stream, addr, outbox, &ticket, &shared.ctx);
+                drop(ticket);
                 shared.lock_conns().open.remove(&key);
             })
     };
@@ -312,10 +334,29 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
     }
 }
 
+/// Counts a new connection in, closing the handshake it displaces if any.
+fn admit(
+    shared: &Shared,
+    addr: SocketAddr,
+    outbox: &Arc<Outbox>,
+) -> Result<Ticket<Arc<Outbox>>, Turned> {
+    let (ticket, evicted) = shared.admission.admit(addr.ip(), outbox.clone())?;
+    if let Some(evicted) = evicted {
+        evicted.abort(LeaveReason::Refused {
+            code: ErrorCode::HandshakeTimeout,
+            detail: "Another address needed its place among the connections still starting.".into(),
+        });
+    }
+    Ok(ticket)
+}
+
+/// Why a connection is turned away when the system has no threads to spare.
+const FULL: &str = "The server is full. Try again later.";
+
 /// Refuses a connection at accept, without spending threads on it: one
-/// SERVER CLOSE (understood by every client) written without blocking.
-fn turn_away(mut stream: TcpStream, addr: SocketAddr, shared: &Shared) {
-    let message = "The server is full. Try again later.";
+/// SERVER CLOSE (understood by every client, and shown by HubChat clients)
+/// written without blocking.
+fn turn_away(mut stream: &TcpStream, addr: SocketAddr, message: &str, shared: &Shared) {
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(
         &ServerPacket::ServerClose {
@@ -327,7 +368,7 @@ fn turn_away(mut stream: TcpStream, addr: SocketAddr, shared: &Shared) {
         addr,
         name: None,
         reason: LeaveReason::Refused {
-            code: crate::common::packet::ErrorCode::ServerFull,
+            code: ErrorCode::ServerFull,
             detail: message.into(),
         },
     });

@@ -26,6 +26,9 @@ pub use outbox::QueueLimits;
 
 use crate::common::frame::DEFAULT_MAX_BODY;
 
+/// The largest packet body accepted before a client's INFO: 4 KiB.
+pub const HANDSHAKE_MAX_BODY: usize = 4 << 10;
+
 /// The port HubChat servers listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 5050;
 
@@ -34,8 +37,24 @@ pub const DEFAULT_PORT: u16 = 5050;
 pub struct ServerConfig {
     /// Address and port to listen on; port 0 picks a free one.
     pub bind: SocketAddr,
-    /// How long a new connection may take to send its INFO.
+    /// How long a new connection may take to send its INFO, counted from
+    /// accept: one deadline for the whole handshake, however slowly the
+    /// bytes trickle in.
     pub handshake_timeout: Duration,
+    /// The largest packet body accepted before INFO is: an INFO is a few
+    /// hundred bytes, so nobody needs a megabyte before saying who they are.
+    pub handshake_max_packet: usize,
+    /// How long a packet that has started may take to arrive whole. Between
+    /// packets a connection may stay silent for ever: the original client
+    /// sends nothing when nobody talks, and has no keep-alive.
+    pub packet_timeout: Duration,
+    /// How many connections one address may have open at once; 0 for no
+    /// limit (the load tool's runs, which open hundreds from 127.0.0.1).
+    pub max_per_address: usize,
+    /// How many connections may be in their handshake at once (at least 1).
+    /// When full, a newcomer takes the slot of the oldest handshake from the
+    /// address holding the most, so stuck ones cannot lock anybody out.
+    pub max_handshaking: usize,
     /// How many clients may be joined at once.
     pub max_clients: usize,
     /// The largest packet body accepted from a client, in bytes.
@@ -50,6 +69,10 @@ impl ServerConfig {
         ServerConfig {
             bind,
             handshake_timeout: Duration::from_secs(10),
+            handshake_max_packet: HANDSHAKE_MAX_BODY,
+            packet_timeout: Duration::from_secs(30),
+            max_per_address: 16,
+            max_handshaking: 128,
             max_clients: 10_000,
             max_packet: DEFAULT_MAX_BODY,
             queue: QueueLimits {

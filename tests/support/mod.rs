@@ -32,6 +32,9 @@ impl TestServer {
 
     pub fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> Self {
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        // Every test client comes from 127.0.0.1, and some tests run
+        // hundreds: no per-address limit unless a test sets one.
+        config.max_per_address = 0;
         tune(&mut config);
         let events = Events::new();
         let server = Server::start(config, events.clone()).expect("server starts on a free port");
@@ -99,7 +102,11 @@ pub struct Peer {
 
 impl Peer {
     pub fn connect(addr: SocketAddr) -> Peer {
-        let stream = TcpStream::connect(addr).expect("connect to the test server");
+        Peer::over(TcpStream::connect(addr).expect("connect to the test server"))
+    }
+
+    /// A peer on a socket already connected to the server.
+    pub fn over(stream: TcpStream) -> Peer {
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let reader = FrameReader::new(stream.try_clone().unwrap(), 64 << 20);
         Peer {
@@ -120,9 +127,13 @@ impl Peer {
     }
 
     fn join(addr: SocketAddr, info: Info) -> Peer {
+        Self::join_over(Peer::connect(addr), info)
+    }
+
+    /// Joins on a connected peer, as [`Peer::join_original`] does.
+    pub fn join_over(mut peer: Peer, info: Info) -> Peer {
         let hubchat = info.hubchat.is_some();
         let name = info.name.clone();
-        let mut peer = Peer::connect(addr);
         assert_eq!(peer.recv(), ServerPacket::InfoRequest);
         peer.send(&ClientPacket::Info(info));
         if hubchat {

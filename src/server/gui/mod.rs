@@ -32,6 +32,8 @@ pub struct ServerApp {
     choices: Vec<AddressChoice>,
     settings: ServerSettings,
     max_clients: Option<usize>,
+    /// `--max-per-address`, if given; else the server's default.
+    max_per_address: Option<usize>,
     events: Events,
     actions: Receiver<Action>,
     server: Option<Server>,
@@ -90,6 +92,7 @@ impl ServerApp {
             choices,
             settings,
             max_clients: args.max_clients,
+            max_per_address: args.max_per_address,
             events: Events::with_waker(app::awake),
             actions,
             server: None,
@@ -161,6 +164,9 @@ impl ServerApp {
             Err((field, message)) => return self.complain(field, &message),
         };
         let mut config = ServerConfig::new(bind);
+        if let Some(n) = self.max_per_address {
+            config.max_per_address = n;
+        }
         if let Some(n) = self.max_clients {
             config.max_clients = n;
         }
