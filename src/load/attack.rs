@@ -84,7 +84,7 @@ impl Attack {
     pub fn count_meaning(self) -> (&'static str, usize) {
         match self {
             Attack::SlowHeader => ("connections", 500),
-            Attack::SlowHandshake => ("connections", 1100),
+            Attack::SlowHandshake => ("connections", 1300),
             Attack::BigColour => ("original clients with a 1 MB colour", 3),
             Attack::JoinLeave => ("join/leave cycles", 28),
             Attack::Flood => ("messages a second, 0 as fast as possible", 0),

@@ -58,7 +58,7 @@ Attack options:
       --max-clients N      --max-clients of the server it starts. Default: 1000
       --seconds N          How long each attack lasts. Default: 10
       --count N            The attack's scale: connections (slow-header 500,
-                           slow-handshake 1100), big-colour clients (3),
+                           slow-handshake 1300), big-colour clients (3),
                            join/leave cycles (28), messages a second for
                            flood and log-pressure (0: as fast as possible),
                            pictures a second for picture-flood (150),
