@@ -41,6 +41,7 @@ pub enum Attack {
     JoinLeave,
     Flood,
     PictureFlood,
+    StalledReaders,
     InflatingPng,
     PalettePanic,
     LogPressure,
@@ -48,13 +49,14 @@ pub enum Attack {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 10] = [
+    pub const ALL: [Attack; 11] = [
         Attack::SlowHeader,
         Attack::SlowHandshake,
         Attack::BigColour,
         Attack::JoinLeave,
         Attack::Flood,
         Attack::PictureFlood,
+        Attack::StalledReaders,
         Attack::InflatingPng,
         Attack::PalettePanic,
         Attack::LogPressure,
@@ -69,6 +71,7 @@ impl Attack {
             Attack::JoinLeave => "join-leave",
             Attack::Flood => "flood",
             Attack::PictureFlood => "picture-flood",
+            Attack::StalledReaders => "stalled-readers",
             Attack::InflatingPng => "inflating-png",
             Attack::PalettePanic => "palette-panic",
             Attack::LogPressure => "log-pressure",
@@ -89,6 +92,7 @@ impl Attack {
             Attack::JoinLeave => ("join/leave cycles", 28),
             Attack::Flood => ("messages a second, 0 as fast as possible", 0),
             Attack::PictureFlood => ("pictures a second", 150),
+            Attack::StalledReaders => ("HubChat clients that never read", 200),
             Attack::InflatingPng => ("pictures", 1),
             Attack::PalettePanic => ("pictures", 1),
             Attack::LogPressure => ("messages a second, 0 as fast as possible", 0),

@@ -49,6 +49,7 @@ pub fn run(attack: Attack, b: &Bench) -> Vec<String> {
         Attack::JoinLeave => join_leave(b),
         Attack::Flood => flood(b, Target::Victim),
         Attack::PictureFlood => picture_flood(b),
+        Attack::StalledReaders => stalled_readers(b),
         Attack::InflatingPng => bad_picture(b, &attack_png::inflating().0, "inflating"),
         Attack::PalettePanic => palette_panic(b),
         Attack::LogPressure => flood(b, Target::Nobody),
@@ -458,19 +459,7 @@ fn picture_flood(b: &Bench) -> Vec<String> {
             Err(e) => return vec![format!("a picture sender could not join: {e}")],
         }
     }
-    let begun = Instant::now();
-    let mut sent = 0u64;
-    let rate = b.count.max(1) as f64;
-    while !b.stopped() && !senders.is_empty() {
-        let k = sent as usize % senders.len();
-        if senders[k].0.stream.write_all(&packet).is_err() {
-            senders.remove(k);
-            continue;
-        }
-        sent += 1;
-        let due = begun + Duration::from_secs_f64(sent as f64 / rate);
-        thread::sleep(due.saturating_duration_since(Instant::now()));
-    }
+    let sent = send_pictures(b, &mut senders, &packet, b.count as f64);
     let refused: usize = senders
         .iter()
         .map(|(_, w)| w.count(|e| e == "ERROR picture_invalid"))
@@ -500,6 +489,73 @@ fn picture_flood(b: &Bench) -> Vec<String> {
         line
     });
     notes.extend(crowd.report(b));
+    notes
+}
+
+/// Sends `packet` round the senders at `rate` a second until the attack
+/// ends; how many were sent.
+fn send_pictures(b: &Bench, senders: &mut Vec<(Joined, Watch)>, packet: &[u8], rate: f64) -> u64 {
+    let begun = Instant::now();
+    let mut sent = 0u64;
+    while !b.stopped() && !senders.is_empty() {
+        let k = sent as usize % senders.len();
+        if senders[k].0.stream.write_all(packet).is_err() {
+            senders.remove(k);
+            continue;
+        }
+        sent += 1;
+        let due = begun + Duration::from_secs_f64(sent as f64 / rate.max(1.0));
+        thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    sent
+}
+
+/// HubChat clients that join and never read again, while four others
+/// send them 150 full-size pictures a second: what piles up for them.
+fn stalled_readers(b: &Bench) -> Vec<String> {
+    let mut stalled = Vec::new();
+    let mut first_error = None;
+    for i in 0..b.count {
+        if b.stopped() {
+            break;
+        }
+        let name = format!("{}-stall{i}", b.tag);
+        let hello = info(&name, "gray", true);
+        match join(
+            attacker(b, 4 + i),
+            b.addr,
+            &name,
+            &hello,
+            Duration::from_secs(5),
+        ) {
+            Ok(j) => stalled.push(j),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let png = attack_png::full_size_avatar();
+    let packet = ClientPacket::Picture { png: png.to_vec() }.encode();
+    let mut senders = Vec::new();
+    for i in 0..4 {
+        match hubchat_attacker(b, i, "pic") {
+            Ok(s) => senders.push(s),
+            Err(e) => return vec![format!("a picture sender could not join: {e}")],
+        }
+    }
+    let sent = send_pictures(b, &mut senders, &packet, 150.0);
+    let mut notes = vec![format!(
+        "{} of {} clients that never read joined; {sent} pictures of {} bytes sent to them all",
+        stalled.len(),
+        b.count,
+        png.len()
+    )];
+    if let Some(e) = first_error {
+        notes.push(format!("a client that never reads could not join: {e}"));
+    }
+    for j in &stalled {
+        let _ = j.stream.shutdown(std::net::Shutdown::Both);
+    }
     notes
 }
 

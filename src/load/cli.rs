@@ -47,7 +47,8 @@ and time, while two normal clients chat throughout and a newcomer from
 memory, the pair's p99 latency and loss, newcomers in within 1 s, and (for
 a server it started) how fast SIGTERM stopped it. NAME is one or more of
 slow-header slow-handshake big-colour join-leave flood picture-flood
-inflating-png palette-panic log-pressure look-alikes, or all.
+stalled-readers inflating-png palette-panic log-pressure look-alikes, or
+all.
 
 Attack options:
   -s, --server HOST:PORT   Attack this loopback server. Default: start
@@ -62,6 +63,7 @@ Attack options:
                            join/leave cycles (28), messages a second for
                            flood and log-pressure (0: as fast as possible),
                            pictures a second for picture-flood (150),
+                           clients that never read in stalled-readers (200),
                            pictures for inflating-png and palette-panic (1).
       --bystanders N       Normal users present in big-colour, join-leave
                            and picture-flood. Default: 200
@@ -355,7 +357,7 @@ mod tests {
         assert_eq!(o.attacks, [Attack::Flood, Attack::LookAlikes]);
         assert_eq!((o.seconds, o.count, check), (3, Some(20_000), false));
         let (o, check) = attack("attack all --check-goals -s 127.0.0.1:5050").unwrap();
-        assert_eq!(o.attacks.len(), 10);
+        assert_eq!(o.attacks.len(), 11);
         assert!(check && o.server.is_some());
         assert!(attack("attack").unwrap_err().contains("name an attack"));
         assert!(attack("attack nuke")
