@@ -308,12 +308,7 @@ fn run_one(
         .spawn(move || attack_kinds::run(attack, &bench))
         .map_err(|e| format!("cannot start the attack's thread: {e}"))?;
 
-    let mut probes = Vec::new();
-    for second in 1..opts.seconds.max(2) {
-        sleep_until(begun + Duration::from_secs(second));
-        let name = format!("{tag}-new{second}");
-        probes.push(thread::spawn(move || newcomer(addr, &name)));
-    }
+    let probes = newcomers_each_second(addr, &tag, begun, opts.seconds);
     sleep_until(begun + Duration::from_secs(opts.seconds));
     stop.store(true, Ordering::SeqCst);
 
@@ -326,6 +321,36 @@ fn run_one(
         .unwrap_or_else(|_| vec!["the attack's own thread panicked".into()]);
     report.seconds = begun.elapsed().as_secs_f64();
     pair.finish(begun, &mut report);
+    count_newcomers(probes, &mut report);
+    report.peak_rss_kib = sampler.and_then(Sampler::finish);
+    if let Some(own) = own {
+        report.server_panics = Some(own.panics.load(Ordering::Relaxed));
+        let log = own.log_bytes.clone();
+        report.stopped = Some(own.stop(Duration::from_secs(15)));
+        report.log_bytes = Some(log.load(Ordering::Relaxed));
+    }
+    Ok(report)
+}
+
+/// Starts a newcomer's join at each whole second of the attack but the
+/// last; each thread returns how long its join took.
+fn newcomers_each_second(
+    addr: SocketAddr,
+    tag: &str,
+    begun: Instant,
+    seconds: u64,
+) -> Vec<JoinHandle<Result<Duration, String>>> {
+    let mut probes = Vec::new();
+    for second in 1..seconds.max(2) {
+        sleep_until(begun + Duration::from_secs(second));
+        let name = format!("{tag}-new{second}");
+        probes.push(thread::spawn(move || newcomer(addr, &name)));
+    }
+    probes
+}
+
+/// Gathers the newcomers' joins into the report.
+fn count_newcomers(probes: Vec<JoinHandle<Result<Duration, String>>>, report: &mut AttackReport) {
     for p in probes {
         report.newcomers += 1;
         match p
@@ -343,14 +368,6 @@ fn run_one(
             }
         }
     }
-    report.peak_rss_kib = sampler.and_then(Sampler::finish);
-    if let Some(own) = own {
-        report.server_panics = Some(own.panics.load(Ordering::Relaxed));
-        let log = own.log_bytes.clone();
-        report.stopped = Some(own.stop(Duration::from_secs(15)));
-        report.log_bytes = Some(log.load(Ordering::Relaxed));
-    }
-    Ok(report)
 }
 
 fn sleep_until(t: Instant) {
@@ -746,6 +763,7 @@ pub fn json(r: &AttackReport) -> String {
         "server_panics": r.server_panics,
         "log_bytes": r.log_bytes,
         "notes": r.notes,
+        "harmed": r.harmed(),
         "goals_met": r.goals_met(),
     })
     .to_string()
