@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use hubchat::load::attack::{self, AttackOptions};
 use hubchat::load::{self, cli};
 
 fn main() {
@@ -31,10 +32,31 @@ fn main() {
                 1
             }
         },
+        Ok(cli::Command::Attack(opts, check)) => attack(&opts, check),
         Err(e) => {
             eprintln!("hubchat-load: {e}\nTry 'hubchat-load --help' for the options.");
             2
         }
     };
     std::process::exit(status);
+}
+
+/// Runs the attacks, printing each report as it comes and a summary table
+/// at the end; 1 if `check` and a goal was missed, 1 if the tool could not
+/// run.
+fn attack(opts: &AttackOptions, check: bool) -> i32 {
+    let result = attack::run(opts, |r| {
+        attack::print(&attack::table(r));
+        attack::print(&format!("{}\n", attack::json(r)));
+    });
+    match result {
+        Ok(reports) => {
+            attack::print(&attack::summary(&reports));
+            i32::from(check && !reports.iter().all(attack::AttackReport::goals_met))
+        }
+        Err(e) => {
+            eprintln!("hubchat-load attack: {e}");
+            1
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::load::attack::{Attack, AttackOptions};
+use crate::load::attack_net::loopback_target;
 use crate::load::{LoadOptions, Pace, Pattern, Report, Storm, StormKind};
 
 pub const USAGE: &str = "\
@@ -35,6 +37,45 @@ Options:
                            without progress. Default: 5
   -q, --quiet              No progress lines on standard error.
   -h, --help               Show this help and exit.
+
+       hubchat-load attack NAME... [OPTIONS]
+
+Runs attacks of a hostile LAN user against a server on this machine's
+loopback only (any other address is refused), each bounded in connections
+and time, while two normal clients chat throughout and a newcomer from
+127.0.0.2 tries to join every second. Reports per attack: the server's peak
+memory, the pair's p99 latency and loss, newcomers in within 1 s, and (for
+a server it started) how fast SIGTERM stopped it. NAME is one or more of
+slow-header slow-handshake big-colour join-leave flood picture-flood
+stalled-readers inflating-png palette-panic log-pressure look-alikes, or
+all.
+
+Attack options:
+  -s, --server HOST:PORT   Attack this loopback server. Default: start
+                           hubchat-server (beside this program) on a free
+                           127.0.0.1 port, afresh for each attack.
+      --server-pid PID     The attacked server's process, to read its memory.
+      --server-arg ARG     Pass ARG to the server it starts (repeatable).
+      --max-clients N      --max-clients of the server it starts. Default: 1000
+      --seconds N          How long each attack lasts. Default: 10
+      --count N            The attack's scale: connections (slow-header 500,
+                           slow-handshake 1300), big-colour clients (3),
+                           join/leave cycles (28), messages a second for
+                           flood and log-pressure (0: as fast as possible),
+                           pictures a second for picture-flood (150),
+                           clients that never read in stalled-readers (200),
+                           pictures for inflating-png and palette-panic (1).
+      --bystanders N       Normal users present in big-colour, join-leave
+                           and picture-flood. Default: 200
+      --spread N           Attacker connections come from N loopback
+                           addresses. Default: 1 (127.0.0.1)
+      --pair-rate R        Messages a second each of the pair sends. Default: 50
+      --log-rate BYTES     How fast the started server's log is read, bytes a
+                           second. Default: at once; 1000000 for log-pressure
+      --check-goals        Exit 1 unless every goal held (<= 256 MB, pair p99
+                           < 50 ms, no loss, every newcomer within 1 s,
+                           SIGTERM within 2 s).
+  -q, --quiet              No progress lines on standard error.
 ";
 
 /// What the command line asks for.
@@ -42,15 +83,22 @@ Options:
 pub enum Command {
     Help,
     Run(LoadOptions),
+    /// Attacks; and whether to exit 1 when a goal was missed.
+    Attack(AttackOptions, bool),
 }
 
 /// Reads the arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("attack") {
+        args.next();
+        return parse_attack(args);
+    }
     let mut o = LoadOptions {
         progress: true,
         ..LoadOptions::default()
     };
-    let mut args = args.into_iter();
+
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -108,6 +156,60 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         }
     }
     Ok(Command::Run(o))
+}
+
+/// Reads the arguments after `attack`.
+fn parse_attack<I: Iterator<Item = String>>(mut args: I) -> Result<Command, String> {
+    let mut o = AttackOptions {
+        progress: true,
+        ..AttackOptions::default()
+    };
+    let mut check = false;
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value after it"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-s" | "--server" => o.server = Some(loopback_target(&value()?)?),
+            "--server-pid" => o.server_pid = Some(number(&flag, &value()?, 1)?),
+            "--server-arg" => o.server_args.push(value()?),
+            "--max-clients" => o.max_clients = number(&flag, &value()?, 1)?,
+            "--seconds" => o.seconds = number::<u64>(&flag, &value()?, 1)?.min(600),
+            "--count" => o.count = Some(number::<usize>(&flag, &value()?, 0)?.min(20_000)),
+            "--bystanders" => o.bystanders = number::<usize>(&flag, &value()?, 0)?.min(5_000),
+            "--spread" => o.spread = number::<usize>(&flag, &value()?, 1)?.min(12_500),
+            "--pair-rate" => {
+                let v = value()?;
+                o.pair_rate = v
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| *r > 0.0 && *r <= 10_000.0)
+                    .ok_or_else(|| format!("{flag} needs messages a second, above 0 and at most 10000, not \"{v}\""))?;
+            }
+            "--log-rate" => o.log_rate = Some(number(&flag, &value()?, 0)?),
+            "--check-goals" => check = true,
+            "-q" | "--quiet" => o.progress = false,
+            "all" => o.attacks.extend(Attack::ALL),
+            name if !name.starts_with('-') => {
+                o.attacks.push(Attack::by_name(name).ok_or_else(|| {
+                    format!("there is no attack \"{name}\"; see --help for their names")
+                })?)
+            }
+            _ => return Err(format!("unknown option \"{arg}\"")),
+        }
+    }
+    if o.attacks.is_empty() {
+        return Err("name an attack (or all) after \"attack\"".into());
+    }
+    Ok(Command::Attack(o, check))
 }
 
 fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
@@ -238,8 +340,36 @@ mod tests {
     fn run(line: &str) -> Result<LoadOptions, String> {
         match parse(line.split_whitespace().map(String::from))? {
             Command::Run(o) => Ok(o),
-            Command::Help => Err("help".into()),
+            _ => Err("not a load run".into()),
         }
+    }
+
+    fn attack(line: &str) -> Result<(AttackOptions, bool), String> {
+        match parse(line.split_whitespace().map(String::from))? {
+            Command::Attack(o, check) => Ok((o, check)),
+            _ => Err("not an attack".into()),
+        }
+    }
+
+    #[test]
+    fn attacks_are_named_and_bounded() {
+        let (o, check) = attack("attack flood look-alikes --seconds 3 --count 99999").unwrap();
+        assert_eq!(o.attacks, [Attack::Flood, Attack::LookAlikes]);
+        assert_eq!((o.seconds, o.count, check), (3, Some(20_000), false));
+        let (o, check) = attack("attack all --check-goals -s 127.0.0.1:5050").unwrap();
+        assert_eq!(o.attacks.len(), 11);
+        assert!(check && o.server.is_some());
+        assert!(attack("attack").unwrap_err().contains("name an attack"));
+        assert!(attack("attack nuke")
+            .unwrap_err()
+            .contains("no attack \"nuke\""));
+    }
+
+    #[test]
+    fn an_attack_on_another_machine_is_refused_before_anything_is_sent() {
+        let e = attack("attack flood -s 192.0.2.7:5050").unwrap_err();
+        assert!(e.contains("only against this machine's loopback"), "{e}");
+        assert!(attack("attack flood --server=[::1]:5050").is_ok());
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //! once and times the fresh client's join, then runs the message phase
 //! between the remaining clients.
 
+pub mod attack;
+pub mod attack_kinds;
+pub mod attack_net;
+pub mod attack_png;
 pub mod cli;
 pub mod stamp;
 pub mod wire;
