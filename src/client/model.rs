@@ -128,7 +128,12 @@ pub struct ClientModel {
     /// How we look to others, for the headers; kept while not connected.
     pub own: Option<Face>,
     /// In the order the server listed them; empty while not connected.
+    /// Change it only through the model, which keeps `by_id` in step.
     pub contacts: Vec<Contact>,
+    /// Where each id stands in `contacts`: a server can list a great many
+    /// clients (a hostile one, hundreds of thousands), and finding each by
+    /// walking the list made a large roster cost minutes.
+    by_id: HashMap<String, usize>,
     /// By name key.
     pub conversations: HashMap<String, Conversation>,
     /// The conversation whose window has the keyboard focus, if any.
@@ -149,6 +154,7 @@ impl ClientModel {
     pub fn begin(&mut self, me: &str, own: Option<Face>) {
         self.me = me.to_string();
         self.contacts.clear();
+        self.by_id.clear();
         if own.is_some() {
             self.own = own;
         }
@@ -171,7 +177,7 @@ impl ClientModel {
 
     /// The contact with this id.
     pub fn contact(&self, id: &str) -> Option<&Contact> {
-        self.contacts.iter().find(|c| c.id == id)
+        self.by_id.get(id).and_then(|&at| self.contacts.get(at))
     }
 
     /// Applies one session event.
@@ -190,6 +196,7 @@ impl ClientModel {
                         // picture it was sent; we show our own choice.
                         profile.image_name = own.image_name.clone();
                     }
+                    self.by_id.insert(id.clone(), self.contacts.len());
                     self.contacts.push(Contact {
                         is_me: id == self.me,
                         picture: None,
@@ -201,8 +208,13 @@ impl ClientModel {
                 }
             }
             SessionEvent::Left { id } => {
-                if let Some(at) = self.contacts.iter().position(|c| c.id == id) {
+                if let Some(at) = self.by_id.remove(&id) {
                     let gone = self.contacts.remove(at);
+                    for later in &self.contacts[at..] {
+                        if let Some(i) = self.by_id.get_mut(&later.id) {
+                            *i -= 1;
+                        }
+                    }
                     update.list = true;
                     let key = Self::key(&gone.profile.name);
                     if let Some(c) = self.conversations.get_mut(&key) {
@@ -233,7 +245,8 @@ impl ClientModel {
             }
             SessionEvent::Picture { id, picture } => {
                 let me = id == self.me;
-                let Some(contact) = self.contacts.iter_mut().find(|c| c.id == id) else {
+                let at = self.by_id.get(&id).copied();
+                let Some(contact) = at.and_then(|at| self.contacts.get_mut(at)) else {
                     return update;
                 };
                 let picture = Arc::new(picture);
@@ -267,6 +280,7 @@ impl ClientModel {
                     update.conversations.push(key.clone());
                 }
                 self.contacts.clear();
+                self.by_id.clear();
                 self.me.clear();
                 update.list = true;
                 update.lost = Some(reason);
@@ -551,5 +565,30 @@ mod tests {
             texts,
             ["one", "Disconnected: gone", "alice is back.", "two"]
         );
+    }
+
+    #[test]
+    fn ids_are_found_after_any_mix_of_joins_and_leaves() {
+        let mut m = ClientModel::new("c0");
+        let names: Vec<(String, String)> = (0..50)
+            .map(|i| (format!("c{i}"), format!("n{i}")))
+            .collect();
+        let entries: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(id, n)| (id.as_str(), n.as_str()))
+            .collect();
+        m.apply(listed(&entries));
+        for gone in [0usize, 7, 8, 49, 20] {
+            m.apply(SessionEvent::Left {
+                id: format!("c{gone}"),
+            });
+        }
+        m.apply(listed(&[("c77", "late")]));
+        for (i, c) in m.contacts.iter().enumerate() {
+            assert_eq!(m.contact(&c.id).map(|f| &f.id), Some(&c.id), "row {i}");
+        }
+        assert!(m.contact("c7").is_none());
+        assert_eq!(m.contacts.len(), 46);
+        assert_eq!(m.contact("c77").unwrap().profile.name, "late");
     }
 }

@@ -124,6 +124,9 @@ pub struct ClientApp {
     pub chats: HashMap<String, ChatWindow>,
     incoming: Receiver<Msg>,
     tx: Tx,
+    /// The list needs redrawing once this batch is applied: a burst of
+    /// roster changes rebuilds it once, not once per change.
+    list_stale: bool,
     quitting: bool,
 }
 
@@ -274,6 +277,7 @@ impl ClientApp {
             chats: HashMap::new(),
             incoming,
             tx,
+            list_stale: false,
             quitting: false,
         };
         app.fit_status_box();
@@ -299,6 +303,9 @@ impl ClientApp {
         }
         while let Ok(msg) = self.incoming.try_recv() {
             self.act(msg);
+        }
+        if self.list_stale {
+            self.show_list();
         }
         self.fit_status_box();
         !self.quitting
@@ -440,7 +447,7 @@ impl ClientApp {
             gui::play(Sound::Notice, true);
         }
         if update.list || !update.conversations.is_empty() {
-            self.show_list();
+            self.list_stale = true;
         }
     }
 
@@ -589,6 +596,7 @@ impl ClientApp {
     }
 
     fn show_list(&mut self) {
+        self.list_stale = false;
         let model = &self.controller.model;
         *self.rows.borrow_mut() = model
             .contacts
