@@ -652,7 +652,9 @@ fn palette_panic(b: &Bench) -> Vec<String> {
     notes
 }
 
-/// Names that look like "alice" beside a real alice.
+/// Names that look like "alice" beside a real alice. An accent ("alicé",
+/// with U+0301) is not among them: it shows, and names with accents stay
+/// allowed by design (issue 10).
 pub const LOOK_ALIKES: [&str; 14] = [
     "Alice",
     "\u{430}lice",
@@ -667,7 +669,7 @@ pub const LOOK_ALIKES: [&str; 14] = [
     "\u{301}\u{301}",
     "ali\u{2028}ce",
     "al\u{131}ce",
-    "alice\u{301}",
+    "a\u{200c}lice",
 ];
 
 /// Joins "alice", then tries each look-alike from another address.
