@@ -31,7 +31,7 @@ for _ in 1 2 3 4 5; do
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done | median | sed 's/^/median ms: /'
 
-"$server" --headless --bind 127.0.0.1 --port "$port" > "$HUBCHAT_CONFIG_DIR/server.log" 2>&1 &
+"$server" --headless --bind 127.0.0.1 --port "$port" --max-per-address 0 > "$HUBCHAT_CONFIG_DIR/server.log" 2>&1 &
 srv=$!
 sleep 0.5
 "$load" --server "127.0.0.1:$port" --clients 100 --hold 100 --quiet >/dev/null &
