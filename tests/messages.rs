@@ -275,3 +275,78 @@ fn an_original_flooder_is_slowed_without_being_told() {
     assert!(took >= Duration::from_millis(900), "took {took:?}");
     flooder.expect_silence(Duration::from_millis(100));
 }
+
+#[test]
+fn a_receiver_that_stops_reading_is_still_dropped_with_the_rate_limit_on() {
+    let mut server = TestServer::start_with(|c| {
+        c.message_rate = Some(MessageRate::DEFAULT);
+        c.queue = QueueLimits {
+            soft_bytes: 64 * 1024,
+            hard_bytes: 256 * 1024,
+            grace: Duration::from_millis(300),
+        };
+    });
+    let stalled = Peer::join_original(server.addr, "stalled");
+    let senders: Vec<Peer> = (0..2)
+        .map(|i| Peer::join_hubchat(server.addr, &format!("sender{i}")))
+        .collect();
+
+    // Each sender within its rate: bursts of 1 MiB, then 128 KiB a second,
+    // in the longest messages allowed. They stop once `stalled` is gone.
+    let floods: Vec<_> = senders
+        .iter()
+        .map(|s| {
+            let (mut stream, to) = (s.stream.try_clone().unwrap(), stalled.id.clone());
+            thread::spawn(move || {
+                stream
+                    .set_write_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                let frame = ClientPacket::Message {
+                    to,
+                    text: "s".repeat(DEFAULT_MAX_MESSAGE),
+                }
+                .encode();
+                let end = Instant::now() + Duration::from_secs(8);
+                while Instant::now() < end {
+                    if matches!(stream.write_all(&frame), Err(e) if e.kind() != ErrorKind::WouldBlock && e.kind() != ErrorKind::TimedOut) {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    server.wait_for("the receiver that stopped reading is dropped", |e| {
+        matches!(e, ServerEvent::Left { who, reason: hubchat::server::LeaveReason::StoppedReading } if &*who.name == "stalled")
+    });
+    drop(senders);
+    for f in floods {
+        f.join().unwrap();
+    }
+    drop(stalled);
+}
+
+#[test]
+fn stopping_the_server_does_not_wait_for_a_slowed_sender() {
+    let mut server = limited();
+    let flooder = Peer::join_hubchat(server.addr, "flooder");
+    let bob = Peer::join_hubchat(server.addr, "bob");
+    let flooding = {
+        let (stream, to) = (flooder.stream.try_clone().unwrap(), bob.id.clone());
+        thread::spawn(move || flood(stream, to))
+    };
+    // Let the burst pass and the pacing begin. Bob leaves (a client told
+    // SERVER CLOSE would close, but this one does not read).
+    thread::sleep(Duration::from_millis(300));
+    drop(bob);
+    thread::sleep(Duration::from_millis(200));
+    let stopping = Instant::now();
+    server.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+    flooding.join().unwrap();
+    drop(flooder);
+}

@@ -277,9 +277,11 @@ fn relay_loop(
                 let paced = throttle
                     .as_mut()
                     .is_none_or(|t| t.pace(text.len(), hubchat, outbox, ctx));
-                if paced {
-                    deliver(me, hubchat, &to, text, outbox, ctx);
+                if !paced {
+                    let reason = outbox.failure().unwrap_or(LeaveReason::ServerStopping);
+                    return End::quietly(reason);
                 }
+                deliver(me, hubchat, &to, text, outbox, ctx);
             }
             Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
             // An original client cannot have sent it: skip it like any flag
@@ -351,8 +353,9 @@ impl Throttle {
 
     /// Counts a message of `bytes` bytes of text and waits, without reading,
     /// as long as the sender's rate asks. A HubChat sender is told, now and
-    /// then, that it is being slowed. Says whether to go on and relay the
-    /// message: not once the server is stopping or the connection failed.
+    /// then, that it is being slowed. Says whether to go on: not once the
+    /// server is stopping or the connection failed, when the connection
+    /// ends rather than read on from a sender that may never stop.
     fn pace(&mut self, bytes: usize, hubchat: bool, outbox: &Outbox, ctx: &Context) -> bool {
         let now = Instant::now();
         let wait = self.pacer.delay(now, bytes);
