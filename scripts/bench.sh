@@ -25,7 +25,7 @@ cleanup() { [ -n "$SP" ] && kill "$SP" 2>/dev/null; wait 2>/dev/null; rm -rf "$W
 trap cleanup EXIT
 
 start_server() {
-    "$SERVER" --headless --bind 127.0.0.1 --port 0 --max-per-address 0 > "$WORK/server.log" 2>&1 &
+    "$SERVER" --headless --bind 127.0.0.1 --port 0 --max-per-address 0 --message-rate 0 > "$WORK/server.log" 2>&1 &
     SP=$!
     for _ in $(seq 100); do
         ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/server.log")

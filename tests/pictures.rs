@@ -355,6 +355,7 @@ fn hostile_server(pictures: Vec<Vec<u8>>) -> (u16, thread::JoinHandle<()>) {
             version: PROTOCOL_VERSION,
             id: "client1".into(),
             max_packet: 1 << 20,
+            max_message: None,
         })
         .encode();
         out.extend(

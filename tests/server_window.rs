@@ -53,6 +53,7 @@ fn main() {
         port: Some(port),
         max_clients: None,
         max_per_address: None,
+        message_rate: None,
         hide_text: false,
     };
     let mut w = ServerApp::new(&args);

@@ -112,6 +112,10 @@ pub struct Welcome {
     pub id: String,
     /// The largest packet body the server accepts, in bytes.
     pub max_packet: usize,
+    /// The longest message text the server relays, in bytes of UTF-8
+    /// (`None` from servers that do not say). Older clients ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message: Option<usize>,
 }
 
 /// The clients a roster packet lists, in the order they are sent.
@@ -175,6 +179,12 @@ pub enum ErrorCode {
     PictureRepeated,
     /// The colour or picture name in INFO is too long or of the wrong form.
     ProfileInvalid,
+    /// A MESSAGE's text was longer than WELCOME's `max_message`; it was
+    /// not delivered.
+    MessageTooLong,
+    /// The client sends messages faster than the server relays them for one
+    /// sender; they are delivered, more slowly.
+    RateLimited,
     /// A code from a newer server that this program does not know.
     #[serde(other)]
     Other,
@@ -575,6 +585,7 @@ mod tests {
                 version: 1,
                 id: "client4".into(),
                 max_packet: 1024,
+                max_message: Some(512),
             }),
             ServerPacket::AllClients(Roster(vec![
                 (
@@ -708,6 +719,35 @@ mod tests {
                 message: "m".into()
             }))
         );
+    }
+
+    #[test]
+    fn welcome_tolerates_fields_it_does_not_know_and_ones_it_lacks() {
+        // A newer server's extra fields are ignored, as older clients
+        // ignored `max_message`; an older server's WELCOME lacks it.
+        let newer = ServerPacket::decode(
+            br#"{"flag": "WELCOME", "data": {"version": 1, "id": "client3", "max_packet": 99, "max_message": 7, "later": [1]}}"#,
+        );
+        let older = ServerPacket::decode(
+            br#"{"flag": "WELCOME", "data": {"version": 1, "id": "client3", "max_packet": 99}}"#,
+        );
+        let welcome = |max_message| {
+            Ok(ServerPacket::Welcome(Welcome {
+                version: 1,
+                id: "client3".into(),
+                max_packet: 99,
+                max_message,
+            }))
+        };
+        assert_eq!(newer, welcome(Some(7)));
+        assert_eq!(older, welcome(None));
+    }
+
+    #[test]
+    fn message_limits_have_their_wire_names() {
+        let wire = |code| serde_json::to_string(&code).unwrap();
+        assert_eq!(wire(ErrorCode::MessageTooLong), r#""message_too_long""#);
+        assert_eq!(wire(ErrorCode::RateLimited), r#""rate_limited""#);
     }
 
     #[test]

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use crate::server::event::{Events, ServerEvent};
 use crate::server::log::{self, MessageText};
-use crate::server::{Server, ServerConfig, DEFAULT_PORT};
+use crate::server::{MessageRate, Server, ServerConfig, DEFAULT_PORT};
 
 pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
                       [--max-clients N] [--max-per-address N] [--hide-text]
+                      [--message-rate N]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -38,6 +39,11 @@ Options:
                          How many connections one address may have open at
                          once; 0 for no limit (for load tests from one
                          machine). Default: 16
+      --message-rate N   How many messages a second one client may send, on
+                         average (bursts of 2.5 s worth pass at once; 128 KiB
+                         of text a second). Faster senders are read from more
+                         slowly, nothing is lost. 0 for no limit (for load
+                         tests). Default: 20
       --hide-text        Log who wrote to whom and how many characters
                          (alice -> bob (42 characters)), not what was
                          written. In the window, this unticks Show message
@@ -68,6 +74,8 @@ pub struct ServerConfigArgs {
     pub port: Option<u16>,
     pub max_clients: Option<usize>,
     pub max_per_address: Option<usize>,
+    /// `--message-rate`: messages a second per sender, 0 for no limit.
+    pub message_rate: Option<u32>,
     /// Log relayed messages without their text.
     pub hide_text: bool,
 }
@@ -83,6 +91,9 @@ impl ServerConfigArgs {
         }
         if let Some(n) = self.max_per_address {
             config.max_per_address = n;
+        }
+        if let Some(n) = self.message_rate {
+            config.message_rate = MessageRate::messages_per_second(n);
         }
         config
     }
@@ -149,6 +160,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     ))
                 })?;
                 config.max_per_address = Some(n);
+            }
+            "--message-rate" => {
+                let v = value("a number")?;
+                let n = v.trim().parse().map_err(|_| {
+                    UsageError(format!(
+                        "--message-rate needs a number of messages a second, 0 for no limit, not \"{v}\""
+                    ))
+                })?;
+                config.message_rate = Some(n);
             }
             _ => return Err(UsageError(format!("unknown option \"{arg}\""))),
         }
@@ -247,6 +267,7 @@ mod tests {
                     port: Some(6000),
                     max_clients: Some(7),
                     max_per_address: None,
+                    message_rate: None,
                     hide_text: true,
                 }
             }
@@ -294,5 +315,23 @@ mod tests {
             panic!("expected run");
         };
         assert_eq!(config.to_config().max_per_address, 16);
+    }
+
+    #[test]
+    fn the_message_rate_is_set_by_its_option_and_zero_lifts_it() {
+        let rate = |line: &str| match parse(args(line)) {
+            Ok(Command::Run { config, .. }) => config.to_config().message_rate,
+            other => panic!("expected run, got {other:?}"),
+        };
+        assert_eq!(rate(""), Some(MessageRate::DEFAULT));
+        assert_eq!(rate("--message-rate 0"), None);
+        assert_eq!(rate("--message-rate 4").map(|r| r.per_second), Some(4.0));
+        assert_eq!(
+            parse(args("--message-rate fast")),
+            Err(UsageError(
+                "--message-rate needs a number of messages a second, 0 for no limit, not \"fast\""
+                    .into()
+            ))
+        );
     }
 }

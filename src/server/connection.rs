@@ -22,6 +22,7 @@ use crate::server::capacity::Ticket;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::hub::{Hub, Refusal};
 use crate::server::outbox::{Next, Outbox};
+use crate::server::rate::{MessageRate, Pacer};
 use crate::server::ServerConfig;
 
 /// Stack for a writer thread: it only copies bytes into a socket.
@@ -261,6 +262,7 @@ fn relay_loop(
     ctx: &Context,
 ) -> End {
     let mut pictured = false;
+    let mut throttle = ctx.config.message_rate.map(Throttle::new);
     loop {
         let packet = match reader.read_frame_by(None) {
             Ok(Some(body)) => ClientPacket::decode(body),
@@ -272,13 +274,14 @@ fn relay_loop(
         match packet {
             Ok(ClientPacket::Message { to, text }) => {
                 fault::strike(&text);
-                if ctx.hub.relay(me, &to, text).is_err() && hubchat {
-                    report(
-                        outbox,
-                        ErrorCode::UnknownPartner,
-                        format!("No client {to} is connected; the message was not delivered."),
-                    );
+                let paced = throttle
+                    .as_mut()
+                    .is_none_or(|t| t.pace(text.len(), hubchat, outbox, ctx));
+                if !paced {
+                    let reason = outbox.failure().unwrap_or(LeaveReason::ServerStopping);
+                    return End::quietly(reason);
                 }
+                deliver(me, hubchat, &to, text, outbox, ctx);
             }
             Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
             // An original client cannot have sent it: skip it like any flag
@@ -292,6 +295,103 @@ fn relay_loop(
             Ok(ClientPacket::Info(_)) | Ok(ClientPacket::Unknown { .. }) => continue,
             Err(e) => return malformed(e),
         }
+    }
+}
+
+/// Relays one message, unless its text is longer than the server passes on:
+/// then a HubChat sender is told and an original one (which has no way to
+/// hear why) is not; either way the connection stays.
+fn deliver(me: &Party, hubchat: bool, to: &str, text: String, outbox: &Outbox, ctx: &Context) {
+    let max = ctx.config.max_message;
+    if text.len() > max {
+        if hubchat {
+            report(
+                outbox,
+                ErrorCode::MessageTooLong,
+                format!(
+                    "Your message of {} bytes was not delivered: the server passes on messages \
+                     of at most {max} bytes ({} KiB). Split it into shorter ones.",
+                    text.len(),
+                    max / 1024
+                ),
+            );
+        }
+        return;
+    }
+    if ctx.hub.relay(me, to, text).is_err() && hubchat {
+        report(
+            outbox,
+            ErrorCode::UnknownPartner,
+            format!("No client {to} is connected; the message was not delivered."),
+        );
+    }
+}
+
+/// How long a pacing wait sleeps between checks that the server is still
+/// running and the connection still open.
+const PACE_SLICE: Duration = Duration::from_millis(50);
+/// How often, at most, a HubChat client is told it is being slowed.
+const RATE_NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps one sender within its [`MessageRate`] by not reading from it for a
+/// while (see [`crate::server::rate`]).
+struct Throttle {
+    rate: MessageRate,
+    pacer: Pacer,
+    /// When the sender was last told it is being slowed.
+    told: Option<Instant>,
+}
+
+impl Throttle {
+    fn new(rate: MessageRate) -> Self {
+        Throttle {
+            rate,
+            pacer: Pacer::new(rate, Instant::now()),
+            told: None,
+        }
+    }
+
+    /// Counts a message of `bytes` bytes of text and waits, without reading,
+    /// as long as the sender's rate asks. A HubChat sender is told, now and
+    /// then, that it is being slowed. Says whether to go on: not once the
+    /// server is stopping or the connection failed, when the connection
+    /// ends rather than read on from a sender that may never stop.
+    fn pace(&mut self, bytes: usize, hubchat: bool, outbox: &Outbox, ctx: &Context) -> bool {
+        let now = Instant::now();
+        let wait = self.pacer.delay(now, bytes);
+        if wait.is_zero() {
+            return true;
+        }
+        if hubchat
+            && self
+                .told
+                .is_none_or(|t| now.duration_since(t) >= RATE_NOTICE_EVERY)
+        {
+            self.told = Some(now);
+            report(outbox, ErrorCode::RateLimited, self.notice());
+        }
+        let until = now + wait;
+        loop {
+            if ctx.hub.is_closed() || outbox.failure().is_some() {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            thread::sleep(left.min(PACE_SLICE));
+        }
+    }
+
+    fn notice(&self) -> String {
+        format!(
+            "You are sending messages faster than the server passes them on for one sender \
+             ({} a second, {} KiB of text a second, after a burst of {}); \
+             they are delivered more slowly, none is lost.",
+            self.rate.per_second,
+            (self.rate.bytes_per_second / 1024.0).round(),
+            self.rate.burst
+        )
     }
 }
 

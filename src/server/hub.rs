@@ -66,6 +66,8 @@ pub struct Hub {
     max_clients: usize,
     /// Told to HubChat clients in their welcome.
     max_packet: usize,
+    /// The longest message text relayed; told in the welcome too.
+    max_message: usize,
 }
 
 #[derive(Default)]
@@ -131,12 +133,13 @@ impl Member {
 }
 
 impl Hub {
-    pub fn new(events: Events, max_clients: usize, max_packet: usize) -> Self {
+    pub fn new(events: Events, max_clients: usize, max_packet: usize, max_message: usize) -> Self {
         Hub {
             registry: Mutex::new(Registry::default()),
             events,
             max_clients,
             max_packet,
+            max_message,
         }
     }
 
@@ -209,6 +212,7 @@ impl Hub {
                 version: PROTOCOL_VERSION,
                 id: who.id.to_string(),
                 max_packet: self.max_packet,
+                max_message: Some(self.max_message),
             });
             newcomer_overflowed |= member.outbox.push(&welcome.encode()).is_err();
         }

@@ -150,6 +150,7 @@ impl Server {
                     events.clone(),
                     config.max_clients,
                     config.max_packet,
+                    config.max_message,
                 )),
                 events: events.clone(),
                 config,

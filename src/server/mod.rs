@@ -15,6 +15,7 @@ pub mod hub;
 pub mod listener;
 pub mod log;
 pub mod outbox;
+pub mod rate;
 pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,11 +24,15 @@ use std::time::Duration;
 pub use event::{Event, Events, LeaveReason, Party, ServerEvent};
 pub use listener::{Server, StartError};
 pub use outbox::QueueLimits;
+pub use rate::MessageRate;
 
 use crate::common::frame::DEFAULT_MAX_BODY;
 
 /// The largest packet body accepted before a client's INFO: 4 KiB.
 pub const HANDSHAKE_MAX_BODY: usize = 4 << 10;
+
+/// The longest message text relayed, in bytes of UTF-8: 64 KiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 << 10;
 
 /// The port HubChat servers listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 5050;
@@ -59,6 +64,15 @@ pub struct ServerConfig {
     pub max_clients: usize,
     /// The largest packet body accepted from a client, in bytes.
     pub max_packet: usize,
+    /// The longest message text relayed, in bytes of UTF-8; HubChat clients
+    /// are told it in WELCOME. A longer one is refused (ERROR
+    /// `message_too_long` to a HubChat sender, dropped for an original one)
+    /// and the connection stays.
+    pub max_message: usize,
+    /// How fast one client may send messages; `None` for no limit (the load
+    /// tool's runs, which send as fast as the relay goes). A client above it
+    /// is read from more slowly, so it cannot bury a reader under messages.
+    pub message_rate: Option<MessageRate>,
     /// How much may be queued for a client that reads slowly, and for how
     /// long, before it is dropped.
     pub queue: QueueLimits,
@@ -75,6 +89,8 @@ impl ServerConfig {
             max_handshaking: 128,
             max_clients: 10_000,
             max_packet: DEFAULT_MAX_BODY,
+            max_message: DEFAULT_MAX_MESSAGE,
+            message_rate: Some(MessageRate::DEFAULT),
             queue: QueueLimits {
                 soft_bytes: 1 << 20,
                 hard_bytes: 8 << 20,

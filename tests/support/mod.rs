@@ -35,6 +35,9 @@ impl TestServer {
         // Every test client comes from 127.0.0.1, and some tests run
         // hundreds: no per-address limit unless a test sets one.
         config.max_per_address = 0;
+        // Some tests send tens of thousands of messages from one client as
+        // fast as they can: no rate limit either (tests/messages.rs sets one).
+        config.message_rate = None;
         tune(&mut config);
         let events = Events::new();
         let server = Server::start(config, events.clone()).expect("server starts on a free port");

@@ -22,7 +22,7 @@ use crate::server::cli::ServerConfigArgs;
 use crate::server::form::{self, AddressChoice, ServerSettings, SETTINGS_FILE};
 use crate::server::log::MessageText;
 use crate::server::view::{Cue, ServerView};
-use crate::server::{Events, Server, ServerConfig};
+use crate::server::{Events, MessageRate, Server, ServerConfig};
 use window::{Action, ServerWindow};
 
 /// The window, its model and the server it drives.
@@ -34,6 +34,8 @@ pub struct ServerApp {
     max_clients: Option<usize>,
     /// `--max-per-address`, if given; else the server's default.
     max_per_address: Option<usize>,
+    /// `--message-rate`, if given; else the server's default.
+    message_rate: Option<u32>,
     events: Events,
     actions: Receiver<Action>,
     server: Option<Server>,
@@ -93,6 +95,7 @@ impl ServerApp {
             settings,
             max_clients: args.max_clients,
             max_per_address: args.max_per_address,
+            message_rate: args.message_rate,
             events: Events::with_waker(app::awake),
             actions,
             server: None,
@@ -169,6 +172,9 @@ impl ServerApp {
         }
         if let Some(n) = self.max_clients {
             config.max_clients = n;
+        }
+        if let Some(n) = self.message_rate {
+            config.message_rate = MessageRate::messages_per_second(n);
         }
         match Server::start(config, self.events.clone()) {
             Ok(server) => {
