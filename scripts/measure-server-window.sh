@@ -28,7 +28,7 @@ for _ in 1 2 3 4 5; do
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done | median | sed 's/^/median ms: /'
 
-"$server" --start --bind 127.0.0.1 --port "$port" --max-per-address 0 >/dev/null 2>&1 &
+"$server" --start --bind 127.0.0.1 --port "$port" --max-per-address 0 --message-rate 0 >/dev/null 2>&1 &
 pid=$!
 wait_window 'running on'
 sleep 1

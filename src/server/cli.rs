@@ -14,8 +14,8 @@ use crate::server::{MessageRate, Server, ServerConfig, DEFAULT_PORT};
 
 pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
-                      [--max-clients N] [--max-per-address N] [--hide-text]
-                      [--message-rate N]
+                      [--max-clients N] [--max-per-address N] [--message-rate N]
+                      [--hide-text]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
