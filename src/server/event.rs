@@ -9,10 +9,12 @@
 //! counted, and reported as one [`ServerEvent::Skipped`] (messages) and one
 //! [`ServerEvent::Collapsed`] (the rest) where they would have been. A
 //! client that joins and leaves while the queue is over budget, before its
-//! join was taken, is counted too (the pair cancels out). The remaining
-//! joins and leaves are always queued: there is at most one of each per
-//! connected client, so they cannot grow without bound. Nothing is lost
-//! silently: every event is either queued or counted.
+//! join was taken, is counted too (the pair cancels out), unless it left
+//! for trouble (dropped, refused, connection lost): that pair stays, up to
+//! [`HARD_BUDGET_BYTES`]. The remaining joins and leaves are always queued:
+//! there is at most one of each per connected client, so they cannot grow
+//! without bound. Nothing is lost silently: every event is either queued or
+//! counted.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,6 +32,11 @@ pub const MAX_PENDING_RELAYED: usize = 10_000;
 /// A flood of errors into a terminal that reads slowly then costs at most
 /// this much memory, rather than growing by tens of megabytes a second.
 pub const PENDING_BUDGET_BYTES: usize = 1 << 20;
+
+/// Past [`PENDING_BUDGET_BYTES`], joins and leaves still queue, and a client
+/// that left for trouble keeps its join and its leave (the reason matters);
+/// past this, those pairs are counted too, so the queue stops here.
+pub const HARD_BUDGET_BYTES: usize = 4 * PENDING_BUDGET_BYTES;
 
 /// One thing that happened, with when.
 #[derive(Debug, Clone)]
@@ -280,11 +287,20 @@ impl Pending {
     }
 
     /// When over budget, a leave whose join is still queued removes that
-    /// join and is counted instead; true if it did.
+    /// join and is counted instead; true if it did. A leave that deserves
+    /// the owner's attention (dropped for not reading, refused, connection
+    /// lost) keeps its pair until the queue holds [`HARD_BUDGET_BYTES`].
     fn cancel_join(&mut self, what: &ServerEvent) -> bool {
-        let ServerEvent::Left { who, .. } = what else {
+        let ServerEvent::Left { who, reason } = what else {
             return false;
         };
+        let ordinary = matches!(
+            reason,
+            LeaveReason::SaidGoodbye | LeaveReason::ClosedConnection | LeaveReason::ServerStopping
+        );
+        if !ordinary && self.bytes + what.cost() <= HARD_BUDGET_BYTES {
+            return false;
+        }
         let joined = self
             .events
             .iter()
@@ -521,6 +537,45 @@ mod tests {
             })
             .sum();
         assert_eq!(cancelled, 50_000);
+    }
+
+    #[test]
+    fn a_client_dropped_for_trouble_keeps_its_join_and_leave_up_to_the_hard_budget() {
+        let events = Events::new();
+        for k in 0..100_000 {
+            events.emit(undeliverable(k));
+        }
+        let dropped = |id: &str| ServerEvent::Left {
+            who: party(id),
+            reason: LeaveReason::StoppedReading,
+        };
+        events.emit(joined("stalled"));
+        events.emit(dropped("stalled"));
+        for k in 0..100_000 {
+            events.emit(joined(&format!("client{k}")));
+            events.emit(dropped(&format!("client{k}")));
+        }
+        let got = events.drain();
+        assert!(queued_bytes(&got) <= HARD_BUDGET_BYTES + 1_000);
+        assert!(got.iter().any(|e| matches!(&e.what,
+            ServerEvent::Left { who, reason: LeaveReason::StoppedReading } if &*who.id == "stalled")));
+        let cancelled: u64 = got
+            .iter()
+            .map(|e| match &e.what {
+                ServerEvent::Collapsed { counts } => counts.joined_and_left,
+                _ => 0,
+            })
+            .sum();
+        let kept = got
+            .iter()
+            .filter(|e| matches!(e.what, ServerEvent::Left { .. }))
+            .count();
+        assert!(cancelled > 0);
+        assert_eq!(
+            kept as u64 + cancelled,
+            100_001,
+            "every leave kept or counted"
+        );
     }
 
     #[test]
