@@ -31,7 +31,7 @@ pub const MAX_PENDING_RELAYED: usize = 10_000;
 /// wait for a consumer before further ones are counted instead of queued.
 /// A flood of errors into a terminal that reads slowly then costs at most
 /// this much memory, rather than growing by tens of megabytes a second.
-pub const PENDING_BUDGET_BYTES: usize = 1 << 20;
+pub const PENDING_BUDGET_BYTES: usize = 2 << 20;
 
 /// Past [`PENDING_BUDGET_BYTES`], joins and leaves still queue, and a client
 /// that left for trouble keeps its join and its leave (the reason matters);
