@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::server::event::{Events, ServerEvent};
 use crate::server::log::{self, MessageText};
@@ -186,6 +186,12 @@ fn parse_address(v: &str) -> Result<IpAddr, UsageError> {
     })
 }
 
+/// How long after Ctrl+C or SIGTERM the process exits at the latest, even
+/// if the log's output is blocked (a terminal scrolled back, a full pipe) or
+/// a client does not close its end: every client has been sent SERVER CLOSE
+/// by then, and exiting closes whatever is left.
+pub const STOP_DEADLINE: Duration = Duration::from_millis(1500);
+
 /// Runs the server without a window until Ctrl+C or SIGTERM, logging
 /// messages with or without their text. Returns the process exit status.
 pub fn run_headless(config: ServerConfig, text: MessageText) -> i32 {
@@ -206,30 +212,67 @@ pub fn run_headless(config: ServerConfig, text: MessageText) -> i32 {
             "hubchat-server: cannot watch for Ctrl+C ({e}); stop the process to stop the server"
         );
     }
-    let printer = thread::spawn(move || print_events(&events, text));
+    // The printer may block on a slow or stopped reader of stdout for as
+    // long as that reader likes; it runs on its own thread so that nothing
+    // else ever waits on it longer than the stop deadline.
+    let (printed_tx, printed_rx) = crossbeam_channel::bounded::<()>(1);
+    let printed = events.clone();
+    thread::spawn(move || {
+        print_events(&printed, text);
+        let _ = printed_tx.send(());
+    });
 
     let _ = stop_rx.recv();
-    server.stop();
-    let _ = printer.join();
+    let asked = Instant::now();
+    let (stopped_tx, stopped_rx) = crossbeam_channel::bounded::<()>(1);
+    thread::spawn(move || {
+        server.stop();
+        let _ = stopped_tx.send(());
+    });
+    // Stopping sends every client SERVER CLOSE at once, then waits a while
+    // for them to close their end; a client that does not is cut off by
+    // the exit. The log still ends with "stopped" if it can be written.
+    if stopped_rx.recv_deadline(asked + STOP_DEADLINE / 2).is_err() {
+        events.emit(ServerEvent::Stopped);
+    }
+    let _ = printed_rx.recv_deadline(asked + STOP_DEADLINE);
     0
 }
 
-/// Prints events in batches until the server reports it has stopped.
+/// Prints events in batches until the server reports it has stopped,
+/// through a [`log::Throttle`] so that a flood is summed up once a second.
 fn print_events(events: &Events, text: MessageText) {
+    let mut throttle = log::Throttle::new(Instant::now());
     loop {
-        let batch = events.wait(Duration::from_secs(3600));
+        let batch = events.wait(Duration::from_millis(250));
+        let summary = throttle.roll(Instant::now());
+        let stopped = batch.iter().any(|e| matches!(e.what, ServerEvent::Stopped));
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
-        let mut stopped = false;
+        // A closed stdout must not stop the server: ignore write errors.
+        write_summary(&mut out, summary);
         for event in &batch {
-            // A closed stdout must not stop the server: ignore write errors.
-            let _ = writeln!(out, "{}", log::line(event, text));
-            stopped |= matches!(event.what, ServerEvent::Stopped);
+            if matches!(event.what, ServerEvent::Stopped) {
+                write_summary(&mut out, throttle.finish(Instant::now()));
+            }
+            if throttle.admit(&event.what) {
+                let _ = writeln!(out, "{}", log::line(event, text));
+            }
         }
         let _ = out.flush();
         if stopped {
             return;
         }
+    }
+}
+
+fn write_summary(out: &mut impl Write, lines: Vec<String>) {
+    if lines.is_empty() {
+        return;
+    }
+    let now = log::timestamp(SystemTime::now());
+    for line in lines {
+        let _ = writeln!(out, "{now} {line}");
     }
 }
 

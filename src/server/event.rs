@@ -3,9 +3,18 @@
 //! The hub emits typed [`ServerEvent`]s into an [`Events`] queue; a consumer
 //! takes everything pending in one batch. Consumers can fall behind (a window
 //! being dragged, a terminal scrolled back), and the relay must not wait for
-//! them, so emitting never blocks: past [`MAX_PENDING_RELAYED`] undelivered
-//! message events, further ones are only counted and reported as one
-//! [`ServerEvent::Skipped`]. Joins, leaves and errors are never skipped.
+//! them, so emitting never blocks, and the queue is bounded in bytes: past
+//! [`PENDING_BUDGET_BYTES`] of waiting events (or [`MAX_PENDING_RELAYED`]
+//! message events), further messages, errors, refusals and avatars are only
+//! counted, and reported as one [`ServerEvent::Skipped`] (messages) and one
+//! [`ServerEvent::Collapsed`] (the rest) where they would have been. A
+//! client that joins and leaves while the queue is over budget, before its
+//! join was taken, is counted too (the pair cancels out), unless it left
+//! for trouble (dropped, refused, connection lost): that pair stays, up to
+//! [`HARD_BUDGET_BYTES`]. The remaining joins and leaves are always queued:
+//! there is at most one of each per connected client, so they cannot grow
+//! without bound. Nothing is lost silently: every event is either queued or
+//! counted.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,6 +26,17 @@ use crate::common::packet::ErrorCode;
 /// How many relayed-message events may wait for a consumer before further
 /// ones are counted instead of queued.
 pub const MAX_PENDING_RELAYED: usize = 10_000;
+
+/// How many bytes of events (their text, names and pictures included) may
+/// wait for a consumer before further ones are counted instead of queued.
+/// A flood of errors into a terminal that reads slowly then costs at most
+/// this much memory, rather than growing by tens of megabytes a second.
+pub const PENDING_BUDGET_BYTES: usize = 2 << 20;
+
+/// Past [`PENDING_BUDGET_BYTES`], joins and leaves still queue, and a client
+/// that left for trouble keeps its join and its leave (the reason matters);
+/// past this, those pairs are counted too, so the queue stops here.
+pub const HARD_BUDGET_BYTES: usize = 4 * PENDING_BUDGET_BYTES;
 
 /// One thing that happened, with when.
 #[derive(Debug, Clone)]
@@ -73,6 +93,93 @@ pub enum ServerEvent {
     /// `count` message events were not queued because the consumer fell
     /// behind; the messages themselves were relayed.
     Skipped { count: u64 },
+    /// Events other than relayed messages that were only counted because
+    /// the consumer fell behind; what they were about still happened.
+    Collapsed { counts: Collapsed },
+}
+
+/// How many events of each kind were counted instead of queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collapsed {
+    /// Messages to a client that is not connected.
+    pub undeliverable: u64,
+    /// Connections closed before they joined.
+    pub refused: u64,
+    /// Errors that are not one client's doing.
+    pub errors: u64,
+    /// Avatars sent (they reached the other clients all the same).
+    pub pictures: u64,
+    /// Clients that joined and left again while the consumer was behind.
+    pub joined_and_left: u64,
+}
+
+impl Collapsed {
+    /// The number of events counted, of every kind.
+    pub fn total(&self) -> u64 {
+        self.undeliverable + self.refused + self.errors + self.pictures + self.joined_and_left
+    }
+
+    /// Counts one more event of `what`'s kind; false for kinds that are
+    /// never collapsed this way.
+    fn count(&mut self, what: &ServerEvent) -> bool {
+        let counter = match what {
+            ServerEvent::Undeliverable { .. } => &mut self.undeliverable,
+            ServerEvent::Refused { .. } => &mut self.refused,
+            ServerEvent::Error { .. } => &mut self.errors,
+            ServerEvent::Pictured { .. } => &mut self.pictures,
+            ServerEvent::Left { .. } => &mut self.joined_and_left,
+            _ => return false,
+        };
+        *counter += 1;
+        true
+    }
+}
+
+impl ServerEvent {
+    /// Roughly how many bytes this event holds in the queue: its own size
+    /// plus what its strings and picture own. Names are shared with the hub
+    /// but counted anyway, so the budget errs on the safe side.
+    pub fn cost(&self) -> usize {
+        let party = |p: &Party| p.id.len() + p.name.len() + p.color.len();
+        let reason = |r: &LeaveReason| match r {
+            LeaveReason::ConnectionLost { detail } | LeaveReason::Refused { detail, .. } => {
+                detail.len()
+            }
+            _ => 0,
+        };
+        std::mem::size_of::<Event>()
+            + match self {
+                ServerEvent::Listening { .. }
+                | ServerEvent::Stopped
+                | ServerEvent::Skipped { .. }
+                | ServerEvent::Collapsed { .. } => 0,
+                ServerEvent::Joined {
+                    who, image_name, ..
+                } => party(who) + image_name.len(),
+                ServerEvent::Pictured { who, png } => party(who) + png.len(),
+                ServerEvent::Left { who, reason: r } => party(who) + reason(r),
+                ServerEvent::Refused {
+                    name, reason: r, ..
+                } => name.as_ref().map_or(0, String::len) + reason(r),
+                ServerEvent::Relayed { from, to, text } => party(from) + party(to) + text.len(),
+                ServerEvent::Undeliverable { from, to } => party(from) + to.len(),
+                ServerEvent::Error { message } => message.len(),
+            }
+    }
+
+    /// Whether the event may be counted instead of queued when the queue is
+    /// over budget. Joins, leaves and the server's own start and stop keep
+    /// the window's list of clients right, so they are always queued (a
+    /// leave whose join is still queued cancels it instead).
+    fn collapsible(&self) -> bool {
+        !matches!(
+            self,
+            ServerEvent::Listening { .. }
+                | ServerEvent::Stopped
+                | ServerEvent::Joined { .. }
+                | ServerEvent::Left { .. }
+        )
+    }
 }
 
 /// Why a connection ended.
@@ -126,6 +233,92 @@ struct Shared {
 struct Pending {
     events: Vec<Event>,
     relayed: usize,
+    /// The sum of [`ServerEvent::cost`] over `events`.
+    bytes: usize,
+}
+
+impl Pending {
+    fn over_budget(&self, cost: usize) -> bool {
+        self.bytes + cost > PENDING_BUDGET_BYTES
+    }
+
+    fn push(&mut self, what: ServerEvent) {
+        self.bytes += what.cost();
+        self.events.push(Event {
+            at: SystemTime::now(),
+            what,
+        });
+    }
+
+    /// Counts an event instead of queueing it, in the summary at the end of
+    /// the queue (one for messages, one for the rest; new ones only after
+    /// an event that is always queued, so summaries stay few).
+    fn skip(&mut self, what: &ServerEvent) {
+        if let ServerEvent::Relayed { .. } = what {
+            for e in self.summaries() {
+                if let ServerEvent::Skipped { count } = &mut e.what {
+                    *count += 1;
+                    return;
+                }
+            }
+            return self.push(ServerEvent::Skipped { count: 1 });
+        }
+        for e in self.summaries() {
+            if let ServerEvent::Collapsed { counts } = &mut e.what {
+                counts.count(what);
+                return;
+            }
+        }
+        let mut counts = Collapsed::default();
+        if counts.count(what) {
+            self.push(ServerEvent::Collapsed { counts });
+        }
+    }
+
+    /// The summaries at the very end of the queue, newest first (at most
+    /// one of each kind: they are only ever added when none is there).
+    fn summaries(&mut self) -> impl Iterator<Item = &mut Event> {
+        self.events.iter_mut().rev().take_while(|e| {
+            matches!(
+                e.what,
+                ServerEvent::Skipped { .. } | ServerEvent::Collapsed { .. }
+            )
+        })
+    }
+
+    /// When over budget, a leave whose join is still queued removes that
+    /// join and is counted instead; true if it did. A leave that deserves
+    /// the owner's attention (dropped for not reading, refused, connection
+    /// lost) keeps its pair until the queue holds [`HARD_BUDGET_BYTES`].
+    fn cancel_join(&mut self, what: &ServerEvent) -> bool {
+        let ServerEvent::Left { who, reason } = what else {
+            return false;
+        };
+        let ordinary = matches!(
+            reason,
+            LeaveReason::SaidGoodbye | LeaveReason::ClosedConnection | LeaveReason::ServerStopping
+        );
+        if !ordinary && self.bytes + what.cost() <= HARD_BUDGET_BYTES {
+            return false;
+        }
+        let joined = self
+            .events
+            .iter()
+            .rposition(|e| matches!(&e.what, ServerEvent::Joined { who: w, .. } if w.id == who.id));
+        let Some(at) = joined else {
+            return false;
+        };
+        let join = self.events.remove(at);
+        self.bytes -= join.what.cost();
+        self.skip(what);
+        true
+    }
+
+    fn take(&mut self) -> Vec<Event> {
+        self.relayed = 0;
+        self.bytes = 0;
+        std::mem::take(&mut self.events)
+    }
 }
 
 impl Events {
@@ -150,28 +343,17 @@ impl Events {
     pub(crate) fn emit(&self, what: ServerEvent) {
         let mut p = self.lock();
         let was_empty = p.events.is_empty();
-        if let ServerEvent::Relayed { .. } = what {
-            if p.relayed >= MAX_PENDING_RELAYED {
-                match p.events.last_mut() {
-                    Some(Event {
-                        what: ServerEvent::Skipped { count },
-                        ..
-                    }) => *count += 1,
-                    _ => p.events.push(Event {
-                        at: SystemTime::now(),
-                        what: ServerEvent::Skipped { count: 1 },
-                    }),
-                }
-                return;
-            }
-            p.relayed += 1;
+        let relayed = matches!(what, ServerEvent::Relayed { .. });
+        let over = p.over_budget(what.cost()) || (relayed && p.relayed >= MAX_PENDING_RELAYED);
+        if over && what.collapsible() {
+            p.skip(&what);
+        } else if !(over && p.cancel_join(&what)) {
+            p.relayed += usize::from(relayed);
+            p.push(what);
         }
-        p.events.push(Event {
-            at: SystemTime::now(),
-            what,
-        });
+        let woke = was_empty && !p.events.is_empty();
         drop(p);
-        if was_empty {
+        if woke {
             self.shared.ready.notify_all();
             if let Some(waker) = &self.shared.waker {
                 waker();
@@ -181,9 +363,7 @@ impl Events {
 
     /// Takes every pending event, oldest first, without waiting.
     pub fn drain(&self) -> Vec<Event> {
-        let mut p = self.lock();
-        p.relayed = 0;
-        std::mem::take(&mut p.events)
+        self.lock().take()
     }
 
     /// Waits until at least one event is pending (or `timeout` passes), then
@@ -195,8 +375,7 @@ impl Events {
             .ready
             .wait_timeout_while(p, timeout, |p| p.events.is_empty())
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        p.relayed = 0;
-        std::mem::take(&mut p.events)
+        p.take()
     }
 
     /// The queue stays usable even if a thread panicked while holding it: the
@@ -236,11 +415,11 @@ mod tests {
             events.emit(relayed(n));
         }
         let got = events.drain();
-        assert_eq!(got.len(), MAX_PENDING_RELAYED + 1);
-        assert!(matches!(
-            got.last().unwrap().what,
-            ServerEvent::Skipped { count: 500 }
-        ));
+        assert!(got.len() <= MAX_PENDING_RELAYED + 1);
+        let Some(ServerEvent::Skipped { count }) = got.last().map(|e| &e.what) else {
+            panic!("a count at the end");
+        };
+        assert_eq!(got.len() - 1 + *count as usize, MAX_PENDING_RELAYED + 500);
     }
 
     #[test]
@@ -250,9 +429,9 @@ mod tests {
             events.emit(relayed(n));
         }
         events.emit(ServerEvent::Stopped);
-        events.emit(relayed(0));
+        events.emit(relayed(usize::MAX));
         let got = events.drain();
-        let kinds: Vec<&str> = got[MAX_PENDING_RELAYED..]
+        let kinds: Vec<&str> = got[got.len() - 3..]
             .iter()
             .map(|e| match e.what {
                 ServerEvent::Skipped { .. } => "skipped",
@@ -261,6 +440,142 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["skipped", "stopped", "skipped"]);
+    }
+
+    fn undeliverable(n: usize) -> ServerEvent {
+        ServerEvent::Undeliverable {
+            from: party("a"),
+            to: format!("client{n}"),
+        }
+    }
+
+    fn queued_bytes(events: &[Event]) -> usize {
+        events.iter().map(|e| e.what.cost()).sum()
+    }
+
+    #[test]
+    fn a_flood_of_errors_is_counted_past_the_byte_budget() {
+        let events = Events::new();
+        let n = 200_000;
+        for k in 0..n {
+            events.emit(undeliverable(k));
+        }
+        let got = events.drain();
+        assert!(queued_bytes(&got) <= PENDING_BUDGET_BYTES + 1_000);
+        let Some(ServerEvent::Collapsed { counts }) = got.last().map(|e| &e.what) else {
+            panic!("a count at the end");
+        };
+        assert_eq!(
+            got.len() - 1 + counts.undeliverable as usize,
+            n,
+            "none lost"
+        );
+        assert_eq!(counts.total(), counts.undeliverable);
+    }
+
+    #[test]
+    fn a_message_too_big_for_an_empty_queue_is_counted_and_wakes_the_consumer() {
+        let events = Events::new();
+        events.emit(ServerEvent::Relayed {
+            from: party("a"),
+            to: party("b"),
+            text: "x".repeat(PENDING_BUDGET_BYTES),
+        });
+        let got = events.wait(Duration::from_secs(5));
+        assert!(matches!(
+            got[..],
+            [Event {
+                what: ServerEvent::Skipped { count: 1 },
+                ..
+            }]
+        ));
+    }
+
+    fn joined(id: &str) -> ServerEvent {
+        ServerEvent::Joined {
+            who: party(id),
+            image_name: "image_1.png".into(),
+            addr: "127.0.0.1:4000".parse().unwrap(),
+            hubchat: false,
+        }
+    }
+
+    fn left(id: &str) -> ServerEvent {
+        ServerEvent::Left {
+            who: party(id),
+            reason: LeaveReason::SaidGoodbye,
+        }
+    }
+
+    #[test]
+    fn joins_and_leaves_past_the_budget_cancel_out_and_are_counted() {
+        let events = Events::new();
+        for k in 0..100_000 {
+            events.emit(undeliverable(k));
+        }
+        events.emit(joined("stays"));
+        for k in 0..50_000 {
+            events.emit(joined(&format!("client{k}")));
+            events.emit(left(&format!("client{k}")));
+        }
+        events.emit(left("gone-before"));
+        let got = events.drain();
+        assert!(queued_bytes(&got) <= PENDING_BUDGET_BYTES + 1_000);
+        let kept: Vec<&str> = got
+            .iter()
+            .filter_map(|e| match &e.what {
+                ServerEvent::Joined { who, .. } | ServerEvent::Left { who, .. } => Some(&*who.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kept, ["stays", "gone-before"]);
+        let cancelled: u64 = got
+            .iter()
+            .map(|e| match &e.what {
+                ServerEvent::Collapsed { counts } => counts.joined_and_left,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(cancelled, 50_000);
+    }
+
+    #[test]
+    fn a_client_dropped_for_trouble_keeps_its_join_and_leave_up_to_the_hard_budget() {
+        let events = Events::new();
+        for k in 0..100_000 {
+            events.emit(undeliverable(k));
+        }
+        let dropped = |id: &str| ServerEvent::Left {
+            who: party(id),
+            reason: LeaveReason::StoppedReading,
+        };
+        events.emit(joined("stalled"));
+        events.emit(dropped("stalled"));
+        for k in 0..100_000 {
+            events.emit(joined(&format!("client{k}")));
+            events.emit(dropped(&format!("client{k}")));
+        }
+        let got = events.drain();
+        assert!(queued_bytes(&got) <= HARD_BUDGET_BYTES + 1_000);
+        assert!(got.iter().any(|e| matches!(&e.what,
+            ServerEvent::Left { who, reason: LeaveReason::StoppedReading } if &*who.id == "stalled")));
+        let cancelled: u64 = got
+            .iter()
+            .map(|e| match &e.what {
+                ServerEvent::Collapsed { counts } => counts.joined_and_left,
+                _ => 0,
+            })
+            .sum();
+        let kept = got
+            .iter()
+            .filter(|e| matches!(e.what, ServerEvent::Left { .. }))
+            .count();
+        assert!(cancelled > 0);
+        assert_eq!(
+            kept as u64 + cancelled,
+            100_001,
+            "every leave kept or counted"
+        );
     }
 
     #[test]

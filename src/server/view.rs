@@ -220,6 +220,7 @@ impl ServerView {
             }
             | ServerEvent::Relayed { .. }
             | ServerEvent::Skipped { .. } => None,
+            ServerEvent::Collapsed { .. } => Some(Cue::Error),
             ServerEvent::Refused { .. }
             | ServerEvent::Undeliverable { .. }
             | ServerEvent::Error { .. } => Some(Cue::Error),
@@ -350,6 +351,9 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
         ),
         ServerEvent::Listening { .. } | ServerEvent::Stopped | ServerEvent::Skipped { .. } => {
             notice(&time, describe(&event.what, message_text))
+        }
+        ServerEvent::Collapsed { .. } => {
+            line_in(&time, Ink::Error, describe(&event.what, message_text))
         }
     }
 }
