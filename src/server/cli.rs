@@ -21,8 +21,9 @@ Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
 
 Options:
-      --headless         Run without a window, printing every event to
-                         standard output as one timestamped line. Stop with
+      --headless         Run without a window, logging events to standard
+                         output, one timestamped line each (floods summed up
+                         per second). Stop with
                          Ctrl+C or SIGTERM: every client is sent SERVER CLOSE.
       --start            Open the window and start the server at once, as if
                          Start were pressed (for starting at login).
