@@ -23,8 +23,8 @@ messenger's clients connect to.
 Options:
       --headless         Run without a window, logging events to standard
                          output, one timestamped line each (floods summed up
-                         per second). Stop with
-                         Ctrl+C or SIGTERM: every client is sent SERVER CLOSE.
+                         per second). Stop with Ctrl+C or SIGTERM: every
+                         client is sent SERVER CLOSE.
       --start            Open the window and start the server at once, as if
                          Start were pressed (for starting at login).
       --bind ADDRESS     The address to listen on: one of this machine's
