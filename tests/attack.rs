@@ -15,7 +15,7 @@ fn short(attacks: &[Attack], count: Option<usize>) -> Vec<AttackReport> {
         seconds: 3,
         count,
         bystanders: 5,
-        pair_rate: 20.0,
+        pair_rate: 15.0,
         ..AttackOptions::default()
     };
     attack::run(&opts, |_| {}).expect("the attack tool runs")

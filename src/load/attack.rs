@@ -144,7 +144,7 @@ impl Default for AttackOptions {
             count: None,
             bystanders: 200,
             spread: 1,
-            pair_rate: 50.0,
+            pair_rate: 15.0,
             log_rate: None,
             progress: false,
         }

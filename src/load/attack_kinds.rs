@@ -242,8 +242,12 @@ impl Drain {
     /// Closes the socket; when the server dropped it earlier, how many
     /// seconds after the drain began.
     fn finish(self) -> Option<f64> {
+        // Read before closing: once we shut the socket ourselves, its end
+        // says nothing about the server.
+        let dropped_before = self.thread.is_finished();
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        self.thread.join().ok().flatten()
+        let ended = self.thread.join().ok().flatten();
+        ended.filter(|_| dropped_before)
     }
 }
 
@@ -406,6 +410,9 @@ fn flood(b: &Bench, target: Target) -> Vec<String> {
         )),
         None => notes.push("the flooder was never slowed".into()),
     }
+    // The victim is judged over the whole attack, not only while the
+    // flooder could write.
+    b.nap(Duration::from_secs(b.seconds));
     if let Some(v) = victim {
         let got = v.bytes.load(Ordering::Relaxed);
         match v.finish() {
@@ -417,7 +424,6 @@ fn flood(b: &Bench, target: Target) -> Vec<String> {
             )),
         }
     }
-    b.nap(Duration::from_secs(b.seconds));
     if let Ok(d) = own {
         let _ = d.finish();
     }

@@ -69,7 +69,8 @@ Attack options:
                            and picture-flood. Default: 200
       --spread N           Attacker connections come from N loopback
                            addresses. Default: 1 (127.0.0.1)
-      --pair-rate R        Messages a second each of the pair sends. Default: 50
+      --pair-rate R        Messages a second each of the pair sends. Default:
+                           15, under the server's default rate limit of 20
       --log-rate BYTES     How fast the started server's log is read, bytes a
                            second. Default: at once; 1000000 for log-pressure
       --check-goals        Exit 1 unless every goal held (<= 256 MB, pair p99
