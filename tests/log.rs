@@ -44,7 +44,17 @@ impl Drop for Server {
 fn headless(stdout: Stdio) -> Server {
     Server(
         Command::new(EXE)
-            .args(["--headless", "--bind", "127.0.0.1", "--port", "0"])
+            // The log must hold whatever reaches it: the per-sender rate
+            // limit (which would slow this one flooder) is off here.
+            .args([
+                "--headless",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--message-rate",
+                "0",
+            ])
             .stdout(stdout)
             .spawn()
             .expect("start hubchat-server"),
