@@ -8,8 +8,9 @@
 
 mod support;
 
+use hubchat::load::attack_net;
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,36 +40,10 @@ fn resident_bytes() -> u64 {
     kb * 1024
 }
 
-/// A connection to `server` from the loopback address `source`
-/// (127.0.0.2 is loopback too, but another address to the server).
-fn connect_from(source: Ipv4Addr, server: SocketAddr) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let SocketAddr::V4(to) = server else {
-        panic!("the test server listens on IPv4");
-    };
-    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: a fresh socket, owned by the TcpStream from here on; the
-    // addresses are valid sockaddr_in values that outlive the calls.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let stream = TcpStream::from_raw_fd(fd);
-        let from = sockaddr(source, 0);
-        let bound = libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len);
-        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
-        let target = sockaddr(*to.ip(), to.port());
-        let connected = libc::connect(fd, (&target as *const libc::sockaddr_in).cast(), len);
-        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
-        stream
-    }
+/// A connection to `server` from 127.0.0.2: loopback too, but another
+/// address to the server (the load tool's own bound connect).
+fn connect_from_newcomer(server: SocketAddr) -> TcpStream {
+    attack_net::connect_from(attack_net::Source::Newcomer, server).expect("connect from 127.0.0.2")
 }
 
 /// Writes `bytes` one at a time, `gap` apart, until done or the server
@@ -211,7 +186,7 @@ fn one_address_holds_at_most_its_limit_of_connections() {
         "{message}"
     );
     // Another address is not affected.
-    let other = Peer::over(connect_from(Ipv4Addr::new(127, 0, 0, 2), server.addr));
+    let other = Peer::over(connect_from_newcomer(server.addr));
     let _other = Peer::join_over(other, info("elsewhere", true));
     // Once one of the three leaves, the address may connect again.
     three
@@ -247,7 +222,7 @@ fn connections_stuck_in_their_handshake_do_not_lock_out_another_address() {
     // Stuck, not merely starting: older than the grace a handshake has.
     thread::sleep(HANDSHAKE_GRACE + Duration::from_millis(200));
     let started = Instant::now();
-    let newcomer = Peer::over(connect_from(Ipv4Addr::new(127, 0, 0, 2), server.addr));
+    let newcomer = Peer::over(connect_from_newcomer(server.addr));
     let _newcomer = Peer::join_over(newcomer, info("newcomer", true));
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "joined after {took:?}");
