@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod common;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod load;
 pub mod server;

@@ -23,13 +23,7 @@ fn main() {
         Ok(Command::Run {
             headless: false,
             config,
-        }) if !hubchat::gui::display_available() => {
-            eprintln!(
-                "hubchat-server: no display found, so running without a window (--headless)."
-            );
-            cli::run_headless(config.to_config(), config.message_text())
-        }
-        Ok(Command::Run { config, .. }) => hubchat::server::gui::run(&config),
+        }) => run_window(&config),
         Err(e) => {
             eprintln!(
                 "hubchat-server: {}\nTry 'hubchat-server --help' for the options.",
@@ -39,4 +33,22 @@ fn main() {
         }
     };
     std::process::exit(status);
+}
+
+/// The window, or headless with a sentence saying why when there is no
+/// display to draw on.
+#[cfg(feature = "gui")]
+fn run_window(config: &cli::ServerConfigArgs) -> i32 {
+    if hubchat::gui::display_available() {
+        return hubchat::server::gui::run(config);
+    }
+    eprintln!("hubchat-server: no display found, so running without a window (--headless).");
+    cli::run_headless(config.to_config(), config.message_text())
+}
+
+/// A build without windows (`--no-default-features`) always runs headless.
+#[cfg(not(feature = "gui"))]
+fn run_window(config: &cli::ServerConfigArgs) -> i32 {
+    eprintln!("hubchat-server: this build has no window, so running without one (--headless).");
+    cli::run_headless(config.to_config(), config.message_text())
 }

@@ -4,6 +4,7 @@
 
 pub mod controller;
 pub mod form;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod model;
 pub mod session;

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod connection;
 pub mod event;
 pub mod form;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod hub;
 pub mod listener;
