@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
-use hubchat::client::controller::{Change, Controller, Identity, Input, Status};
+use hubchat::client::controller::{Change, Controller, Identity, Input, Said, Status};
 use hubchat::client::model::Author;
 use hubchat::client::SessionConfig;
 use hubchat::common::packet::Profile;
@@ -149,7 +149,7 @@ fn a_conversation_survives_the_user_disconnecting_and_reconnecting() {
         .model
         .open(&bob_id)
         .expect("a conversation");
-    assert!(alice.controller.say(&key, "before"));
+    assert_eq!(alice.controller.say(&key, "before"), Said::Sent);
     bob.until("before", |c| c.model.conversations.contains_key("alice"));
 
     let change = alice.controller.disconnect();
@@ -171,7 +171,7 @@ fn a_conversation_survives_the_user_disconnecting_and_reconnecting() {
     let c = &alice.controller.model.conversations[&key];
     assert!(c.can_send(), "bob is back in the same conversation");
     assert_eq!(c.face.name, "bob");
-    assert!(alice.controller.say(&key, "after"));
+    assert_eq!(alice.controller.say(&key, "after"), Said::Sent);
     bob.until("after", |c| c.model.conversations["alice"].lines.len() >= 2);
     let texts = alice.texts(&key);
     assert_eq!(texts.first().map(String::as_str), Some("before"));
@@ -193,7 +193,7 @@ fn a_server_restart_is_a_loss_and_connecting_again_picks_every_conversation_up()
         .model
         .open(&alice.id_of("bob"))
         .expect("a conversation");
-    assert!(alice.controller.say(&key, "hello"));
+    assert_eq!(alice.controller.say(&key, "hello"), Said::Sent);
     bob.until("hello", |c| c.model.conversations.contains_key("alice"));
 
     server.stop();
@@ -209,7 +209,7 @@ fn a_server_restart_is_a_loss_and_connecting_again_picks_every_conversation_up()
     bob.connected(addr);
     alice.listing(2);
     bob.listing(2);
-    assert!(alice.controller.say(&key, "back again?"));
+    assert_eq!(alice.controller.say(&key, "back again?"), Said::Sent);
     bob.until("back again?", |c| {
         c.model.conversations["alice"]
             .lines
@@ -305,4 +305,57 @@ fn a_peer_that_joins_or_leaves_is_logged_by_name() {
         .flat_map(|c| c.log)
         .collect();
     assert_eq!(log, ["zoe left."]);
+}
+
+#[test]
+fn a_message_longer_than_the_server_relays_is_kept_back_with_a_reason() {
+    // The server says in WELCOME it relays at most 100 bytes of text.
+    let server = TestServer::start_with(|c| c.max_message = 100);
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    alice.connected(server.addr);
+    bob.connected(server.addr);
+    alice.listing(2);
+    let key = alice
+        .controller
+        .model
+        .open(&alice.id_of("bob"))
+        .expect("a conversation");
+
+    let long = "é".repeat(51); // 102 bytes of UTF-8, 51 characters
+    assert_eq!(
+        alice.controller.say(&key, &long),
+        Said::TooLong { limit: 100 }
+    );
+    let notice = alice.controller.model.conversations[&key]
+        .lines
+        .last()
+        .expect("a line saying why");
+    let (author, text) = (notice.author.clone(), notice.text.clone());
+    assert_eq!(author, Author::Notice);
+    assert!(
+        text.contains("102 bytes") && text.contains("100 bytes"),
+        "the notice gives both sizes: {text}"
+    );
+    assert!(
+        alice.controller.model.conversations[&key]
+            .lines
+            .iter()
+            .all(|l| l.author != Author::Me),
+        "nothing recorded as said"
+    );
+
+    // Exactly the limit goes through, and it is the first thing bob hears.
+    let fits = "a".repeat(100);
+    assert_eq!(alice.controller.say(&key, &fits), Said::Sent);
+    bob.until("the message that fits", |c| {
+        c.model.conversations.contains_key("alice")
+    });
+    let heard: Vec<String> = bob.controller.model.conversations["alice"]
+        .lines
+        .iter()
+        .filter(|l| l.author == Author::Partner)
+        .map(|l| l.text.clone())
+        .collect();
+    assert_eq!(heard, [fits]);
 }

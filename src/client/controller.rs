@@ -216,18 +216,24 @@ impl Controller {
         change
     }
 
-    /// Sends what the user wrote in conversation `key`; false if there was
-    /// nothing to send or no one to send it to.
-    pub fn say(&mut self, key: &str, text: &str) -> bool {
+    /// Sends what the user wrote in conversation `key`. A text longer than
+    /// the server relays is not sent: it stays with the user (the window
+    /// keeps it in the input) and the conversation says why.
+    pub fn say(&mut self, key: &str, text: &str) -> Said {
         let Some(session) = self.session.as_ref() else {
-            return false;
+            return Said::Nothing;
         };
+        let limit = session.max_message().filter(|&l| text.len() > l);
+        if let (Some(limit), false) = (limit, text.trim().is_empty()) {
+            self.model.note(key, too_long(text.len(), limit));
+            return Said::TooLong { limit };
+        }
         match self.model.say(key, text) {
             Some(to) => {
                 session.send(&to, text);
-                true
+                Said::Sent
             }
-            None => false,
+            None => Said::Nothing,
         }
     }
 
@@ -348,3 +354,32 @@ pub fn server_name(host: &str, port: u16) -> String {
 
 /// How long a handshake may take once connected (a WAN can be slow).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// What became of a message the user wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// On its way.
+    Sent,
+    /// Nothing to send (blank), or nobody to send it to.
+    Nothing,
+    /// Longer than the server relays (`limit` bytes): not sent.
+    TooLong { limit: usize },
+}
+
+/// The sentence shown when a message is longer than the server takes.
+fn too_long(len: usize, limit: usize) -> String {
+    format!(
+        "Not sent: the message is {} long and this server takes at most {}. Shorten it or send it in parts.",
+        size(len),
+        size(limit)
+    )
+}
+
+/// A byte count in the unit a person reads: bytes below 1 KiB, else KiB.
+fn size(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{:.0} KB", bytes as f64 / 1024.0)
+    }
+}

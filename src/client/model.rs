@@ -349,6 +349,13 @@ impl ClientModel {
         Some(to)
     }
 
+    /// Adds a notice to conversation `key` (one the user is looking at).
+    pub fn note(&mut self, key: &str, text: String) {
+        if let Some(c) = self.conversations.get_mut(key) {
+            c.lines.push(notice(text));
+        }
+    }
+
     /// Unread messages from the contact with this id.
     pub fn unread(&self, id: &str) -> usize {
         self.contact(id)

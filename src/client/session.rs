@@ -64,7 +64,13 @@ pub struct SessionConfig {
 /// Which kind of server the session joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
-    HubChat { version: u32, max_packet: usize },
+    HubChat {
+        version: u32,
+        max_packet: usize,
+        /// The longest message text the server relays, in bytes of UTF-8,
+        /// if it said (WELCOME's `max_message`).
+        max_message: Option<usize>,
+    },
     Original,
 }
 
@@ -198,6 +204,15 @@ impl Session {
             reader: Some(reader),
             writer: Some(writer),
         })
+    }
+
+    /// The longest message text this server relays, in bytes of UTF-8, when
+    /// it said so; a longer one would only come back refused.
+    pub fn max_message(&self) -> Option<usize> {
+        match self.kind {
+            ServerKind::HubChat { max_message, .. } => max_message,
+            ServerKind::Original => None,
+        }
     }
 
     /// Queues a message for the client with id `to`. To an original server
@@ -409,6 +424,7 @@ fn read_welcome(
                         kind: ServerKind::HubChat {
                             version: w.version,
                             max_packet: w.max_packet,
+                            max_message: w.max_message,
                         },
                         roster: entries,
                     }),

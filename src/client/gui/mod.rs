@@ -30,7 +30,7 @@ use fltk::table::{TableContext, TableRow};
 use fltk::text::{TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
-use crate::client::controller::{self, Change, Controller, Identity, Status};
+use crate::client::controller::{self, Change, Controller, Identity, Said, Status};
 use crate::client::form::{self, ClientSettings, Field, SETTINGS_FILE};
 use crate::client::model::{ClientModel, Contact, Face};
 use crate::client::session::{ConnectError, SessionConfig};
@@ -586,12 +586,18 @@ impl ClientApp {
         };
         let typed = chat.input.value();
         let text = typed.trim_end_matches(['\n', '\r']);
-        if self.controller.say(key, text) {
+        let said = self.controller.say(key, text);
+        if said == Said::Nothing {
+            return;
+        }
+        // A message too long to send stays in the input, to be shortened;
+        // the transcript says why.
+        if said == Said::Sent {
             chat.input.set_value("");
-            chat.follow();
-            if let Some(c) = self.controller.model.conversations.get(key) {
-                chat.show_lines(c);
-            }
+        }
+        chat.follow();
+        if let Some(c) = self.controller.model.conversations.get(key) {
+            chat.show_lines(c);
         }
     }
 
