@@ -10,6 +10,7 @@ export PATH="$HOME/.local/bin:$PATH"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 cargo build --release --locked
 cargo clippy --all-targets --locked -- -D warnings
 # Everything that draws nothing must build (and stay lint-clean) without FLTK.

@@ -10,6 +10,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|body: &[u8]| {
     if let Ok(packet) = ClientPacket::decode(body) {
         let again = ClientPacket::decode(&packet.encode()[HEADER_LEN..]);
-        assert_eq!(again.as_ref(), Ok(&packet), "re-encoding changed the packet");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&packet),
+            "re-encoding changed the packet"
+        );
     }
 });

@@ -14,7 +14,10 @@ fuzz_target!(|bytes: &[u8]| {
         let mut taken = TakenNames::default();
         assert!(taken.check(&name_keys(name)).is_ok());
         taken.insert(name_keys(name));
-        assert!(taken.check(&name_keys(name)).is_err(), "{name:?} taken twice");
+        assert!(
+            taken.check(&name_keys(name)).is_err(),
+            "{name:?} taken twice"
+        );
         taken.remove(name);
         assert!(taken.check(&name_keys(name)).is_ok(), "{name:?} not freed");
     }
