@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hubchat::common::packet::{ClientPacket, ServerPacket};
+use hubchat::common::packet::{ClientPacket, ErrorCode, ServerPacket};
 use hubchat::server::{LeaveReason, Server, ServerEvent};
-use support::{Peer, TestServer, PATIENCE};
+use support::{info, Peer, TestServer, PATIENCE};
 
 /// The budget the tests set: 2 MiB for everything queued.
 const BUDGET: usize = 2 << 20;
@@ -44,14 +44,14 @@ fn join_stalled(addr: SocketAddr) -> Vec<Peer> {
         .collect()
 }
 
-/// An original client that sends [`PER_RECEIVER`] messages of [`TEXT`]
+/// An original client that sends `per_receiver` messages of [`TEXT`]
 /// bytes to each of `to`, round robin, counting each one written whole in
 /// `sent` (by receiver), then closes its sending side and reads until the
 /// server closes (so nothing it sent is cut off by a reset).
-fn flood(addr: SocketAddr, name: &str, to: &[String], sent: &[AtomicUsize]) {
+fn flood(addr: SocketAddr, name: &str, to: &[String], sent: &[AtomicUsize], per_receiver: usize) {
     let mut peer = Peer::join_original(addr, name);
     let text = "x".repeat(TEXT);
-    for _ in 0..PER_RECEIVER {
+    for _ in 0..per_receiver {
         for (k, id) in to.iter().enumerate() {
             let frame = ClientPacket::Message {
                 to: id.clone(),
@@ -67,6 +67,15 @@ fn flood(addr: SocketAddr, name: &str, to: &[String], sent: &[AtomicUsize]) {
     let _ = peer.stream.read_to_end(&mut sink);
 }
 
+/// Sets its flag when dropped, also when a failed assertion unwinds.
+struct Done<'a>(&'a AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The largest total the server's budget counted while `during` ran.
 fn peak_queued<T>(server: &Server, during: impl FnOnce() -> T) -> (usize, T) {
     let done = AtomicBool::new(false);
@@ -78,9 +87,8 @@ fn peak_queued<T>(server: &Server, during: impl FnOnce() -> T) -> (usize, T) {
                 thread::sleep(Duration::from_micros(500));
             }
         });
-        let out = during();
-        done.store(true, Ordering::SeqCst);
-        out
+        let _done = Done(&done);
+        during()
     });
     (peak.load(Ordering::SeqCst), out)
 }
@@ -139,7 +147,7 @@ fn receivers_that_never_read_cannot_take_the_total_past_the_budget_and_the_pair_
         thread::scope(|s| {
             for f in 0..3 {
                 let (ids, sent) = (&ids, &sent);
-                s.spawn(move || flood(addr, &format!("flooder{f}"), ids, sent));
+                s.spawn(move || flood(addr, &format!("flooder{f}"), ids, sent, PER_RECEIVER));
             }
             chat(&mut a, &mut b, 150)
         })
@@ -163,5 +171,49 @@ fn receivers_that_never_read_cannot_take_the_total_past_the_budget_and_the_pair_
     a.message(&carol.id, "welcome");
     assert_eq!(carol.recv_message(), (a.id.clone(), "welcome".to_string()));
     drop(stalled);
+    server.stop();
+}
+
+#[test]
+fn while_the_budget_is_full_a_newcomer_is_refused_with_a_sentence_and_later_let_in() {
+    // A long grace: the receiver that does not read is dropped only after
+    // 12 s, so the budget stays full while the newcomer knocks.
+    let mut srv = budgeted(Duration::from_secs(60));
+    let server = srv.server.take().expect("running");
+    let addr = srv.addr;
+    let mut stalled = join_stalled(addr);
+    let receiver = stalled.pop().expect("one receiver");
+    drop(stalled);
+    let ids = [receiver.id.clone()];
+    let sent = [AtomicUsize::new(0)];
+
+    thread::scope(|s| {
+        s.spawn(|| flood(addr, "flooder", &ids, &sent, 4 * PER_RECEIVER));
+        let deadline = Instant::now() + PATIENCE;
+        while server.queued_bytes() < BUDGET {
+            assert!(
+                Instant::now() < deadline,
+                "the flood never filled the budget"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        let mut newcomer = Peer::connect(addr);
+        assert_eq!(newcomer.recv(), ServerPacket::InfoRequest);
+        newcomer.send(&ClientPacket::Info(info("dave", true)));
+        let refusal = newcomer.recv_until_closed();
+        let said = refusal.iter().find_map(|p| match p {
+            ServerPacket::Error(e) if e.code == ErrorCode::ServerFull => Some(e.message.clone()),
+            _ => None,
+        });
+        let said = said.unwrap_or_else(|| panic!("refused with ERROR server_full: {refusal:?}"));
+        assert!(
+            said.contains("busy") && said.contains("2 MiB") && said.contains("Try again"),
+            "{said}"
+        );
+        // The receiver goes away; its queue is given up, the flood ends.
+        drop(receiver);
+    });
+    wait_below(&server, BUDGET / 4);
+    let _dave = Peer::join_hubchat(addr, "dave");
     server.stop();
 }
