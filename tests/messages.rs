@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use hubchat::common::connection::FrameReader;
 use hubchat::common::packet::{ClientPacket, ErrorCode, ServerPacket};
-use hubchat::server::{MessageRate, QueueLimits, ServerConfig, ServerEvent, DEFAULT_MAX_MESSAGE};
+use hubchat::server::{
+    Limit, MessageRate, QueueLimits, ServerConfig, ServerEvent, DEFAULT_MAX_MESSAGE,
+};
 use support::{info, Peer, TestServer};
 
 /// A server with the default limits on messages (the test server lifts the
@@ -349,4 +351,90 @@ fn stopping_the_server_does_not_wait_for_a_slowed_sender() {
     );
     flooding.join().unwrap();
     drop(flooder);
+}
+
+/// The `count` of a limit event for alice, if `e` is one of `kind`.
+fn alice_held(e: &ServerEvent, kind: fn(&Limit) -> bool) -> Option<u64> {
+    match e {
+        ServerEvent::Limited { who, limit, count } if &*who.name == "alice" && kind(limit) => {
+            Some(*count)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn slowed_and_refused_sending_is_logged_once_a_while_with_counts() {
+    let mut srv = limited();
+    let mut alice = Peer::join_hubchat(srv.addr, "alice");
+    let bob = Peer::join_hubchat(srv.addr, "bob");
+
+    alice.message(&bob.id, &"x".repeat(DEFAULT_MAX_MESSAGE + 1));
+    let too_long = srv.wait_for("the refused message logged", |e| {
+        alice_held(e, |l| matches!(l, Limit::TooLong { .. })).is_some()
+    });
+    let ServerEvent::Limited { limit, count, .. } = too_long else {
+        unreachable!()
+    };
+    assert_eq!(
+        (limit, count),
+        (
+            Limit::TooLong {
+                bytes: DEFAULT_MAX_MESSAGE + 1,
+                max: DEFAULT_MAX_MESSAGE
+            },
+            1
+        )
+    );
+
+    // Far past the burst of 50: slowed on each message after it, logged
+    // once (the next line may come only 5 s later).
+    for k in 0..120 {
+        alice.message(&bob.id, &format!("{k}"));
+    }
+    let slowed = |l: &Limit| matches!(l, Limit::MessageRate { per_second: 20 });
+    srv.wait_for("the slowing logged", |e| alice_held(e, slowed).is_some());
+    thread::sleep(Duration::from_secs(1));
+    let lines = srv
+        .events_so_far()
+        .iter()
+        .filter(|e| alice_held(&e.what, slowed).is_some())
+        .count();
+    assert_eq!(lines, 1, "one line, not one per message");
+
+    // Leaving logs what was counted since: every slowed message is in a count.
+    alice.send(&ClientPacket::Disconnect);
+    srv.wait_for(
+        "alice gone",
+        |e| matches!(e, ServerEvent::Left { who, .. } if &*who.name == "alice"),
+    );
+    let counted: u64 = srv
+        .events_so_far()
+        .iter()
+        .filter_map(|e| alice_held(&e.what, slowed))
+        .sum();
+    assert!(
+        (60..=120).contains(&counted),
+        "about 70 of 120 messages slowed, all counted: {counted}"
+    );
+    let line = hubchat::server::log::describe(
+        &ServerEvent::Limited {
+            who: bob_party(),
+            limit: Limit::MessageRate { per_second: 20 },
+            count: 70,
+        },
+        hubchat::server::log::MessageText::Shown,
+    );
+    assert_eq!(
+        line,
+        "bob (client1) was slowed: over 20 messages a second (70 times since the last such line)"
+    );
+}
+
+fn bob_party() -> hubchat::server::Party {
+    hubchat::server::Party {
+        id: "client1".into(),
+        name: "bob".into(),
+        color: "blue".into(),
+    }
 }

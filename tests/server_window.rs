@@ -57,6 +57,7 @@ fn main() {
         // without the rate limit, as a load test would run.
         message_rate: Some(0),
         hide_text: false,
+        ..ServerConfigArgs::default()
     };
     let mut w = ServerApp::new(&args);
     w.ui.window.show();

@@ -15,7 +15,7 @@ use crate::server::{MessageRate, Server, ServerConfig, DEFAULT_PORT};
 pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
                       [--max-clients N] [--max-per-address N] [--message-rate N]
-                      [--hide-text]
+                      [--max-queued-mb N] [--hide-text]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -45,6 +45,10 @@ Options:
                          of text a second). Faster senders are read from more
                          slowly, nothing is lost. 0 for no limit (for load
                          tests). Default: 20
+      --max-queued-mb N  How many MiB may wait to be sent in all (every
+                         client's queue and the log's). When full, senders
+                         wait, newcomers are refused, and clients that do
+                         not read are dropped. 0 for no budget. Default: 64
       --hide-text        Log who wrote to whom and how many characters
                          (alice -> bob (42 characters)), not what was
                          written. In the window, this unticks Show message
@@ -77,6 +81,8 @@ pub struct ServerConfigArgs {
     pub max_per_address: Option<usize>,
     /// `--message-rate`: messages a second per sender, 0 for no limit.
     pub message_rate: Option<u32>,
+    /// `--max-queued-mb`: the budget for queued bytes in MiB, 0 for none.
+    pub max_queued_mb: Option<usize>,
     /// Log relayed messages without their text.
     pub hide_text: bool,
 }
@@ -95,6 +101,9 @@ impl ServerConfigArgs {
         }
         if let Some(n) = self.message_rate {
             config.message_rate = MessageRate::messages_per_second(n);
+        }
+        if let Some(mb) = self.max_queued_mb {
+            config.max_queued = (mb > 0).then(|| mb.saturating_mul(1 << 20));
         }
         config
     }
@@ -170,6 +179,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     ))
                 })?;
                 config.message_rate = Some(n);
+            }
+            "--max-queued-mb" => {
+                let v = value("a number")?;
+                let n = v.trim().parse().map_err(|_| {
+                    UsageError(format!(
+                        "--max-queued-mb needs a number of MiB, 0 for no budget, not \"{v}\""
+                    ))
+                })?;
+                config.max_queued_mb = Some(n);
             }
             _ => return Err(UsageError(format!("unknown option \"{arg}\""))),
         }
@@ -312,6 +330,7 @@ mod tests {
                     max_clients: Some(7),
                     max_per_address: None,
                     message_rate: None,
+                    max_queued_mb: None,
                     hide_text: true,
                 }
             }
@@ -359,6 +378,17 @@ mod tests {
             panic!("expected run");
         };
         assert_eq!(config.to_config().max_per_address, 16);
+    }
+
+    #[test]
+    fn the_queue_budget_is_set_in_mib_by_its_option_and_zero_lifts_it() {
+        let budget = |line: &str| match parse(args(line)) {
+            Ok(Command::Run { config, .. }) => config.to_config().max_queued,
+            other => panic!("expected run, got {other:?}"),
+        };
+        assert_eq!(budget(""), Some(64 << 20));
+        assert_eq!(budget("--max-queued-mb 8"), Some(8 << 20));
+        assert_eq!(budget("--max-queued-mb 0"), None);
     }
 
     #[test]

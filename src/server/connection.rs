@@ -18,9 +18,11 @@ use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError, SharedStream};
 use crate::common::frame::FrameError;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
+use crate::server::budget::Budget;
 use crate::server::capacity::Ticket;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::hub::{Hub, Refusal};
+use crate::server::limited::{Limit, LimitLog};
 use crate::server::outbox::{Next, Outbox};
 use crate::server::rate::{MessageRate, Pacer};
 use crate::server::ServerConfig;
@@ -39,6 +41,8 @@ pub struct Context {
     pub hub: Arc<Hub>,
     pub events: Events,
     pub config: ServerConfig,
+    /// Every byte queued for clients and the log, counted together.
+    pub budget: Budget,
 }
 
 /// How a connection ended: why, and what to tell the peer.
@@ -167,7 +171,17 @@ fn converse(
             ticket.handshake_done();
             reader.set_max_body(ctx.config.max_packet);
             let departure = Departure::new(&ctx.hub, &me);
-            let end = relay_loop(reader, &me, hubchat, outbox, ctx);
+            let mut sender = Sender {
+                me: &me,
+                hubchat,
+                outbox,
+                ctx,
+                limits: LimitLog::new(me.clone()),
+            };
+            let end = relay_loop(reader, &mut sender);
+            for event in sender.limits.finish() {
+                ctx.events.emit(event);
+            }
             departure.announce(end.reason.clone());
             (end, hubchat)
         }
@@ -253,41 +267,67 @@ fn handshake(
     }
 }
 
-/// Hands each packet of a joined client to the hub until the connection ends.
-fn relay_loop(
-    reader: &mut FrameReader<SharedStream>,
-    me: &Party,
+/// One joined client as the relay sees it: who it is, where its replies
+/// go, and the limits it was held to, for the log.
+struct Sender<'a> {
+    me: &'a Party,
     hubchat: bool,
-    outbox: &Arc<Outbox>,
-    ctx: &Context,
-) -> End {
+    outbox: &'a Outbox,
+    ctx: &'a Context,
+    limits: LimitLog,
+}
+
+impl Sender<'_> {
+    /// Logs that `limit` applied, if this client's throttle for it allows a
+    /// line now (it counts the rest).
+    fn held(&mut self, limit: Limit) {
+        if let Some(event) = self.limits.note(limit, Instant::now()) {
+            self.ctx.events.emit(event);
+        }
+    }
+
+    /// Whether to keep serving: not once the server is stopping or the
+    /// connection failed, when the connection ends rather than wait on.
+    fn going_on(&self) -> bool {
+        !self.ctx.hub.is_closed() && self.outbox.failure().is_none()
+    }
+
+    /// How the connection ends when a wait is cut short.
+    fn cut_short(&self) -> End {
+        End::quietly(self.outbox.failure().unwrap_or(LeaveReason::ServerStopping))
+    }
+}
+
+/// Hands each packet of a joined client to the hub until the connection ends.
+fn relay_loop(reader: &mut FrameReader<SharedStream>, sender: &mut Sender) -> End {
     let mut pictured = false;
-    let mut throttle = ctx.config.message_rate.map(Throttle::new);
+    let mut throttle = sender.ctx.config.message_rate.map(Throttle::new);
     loop {
         let packet = match reader.read_frame_by(None) {
             Ok(Some(body)) => ClientPacket::decode(body),
             Ok(None) => {
-                return End::quietly(outbox.failure().unwrap_or(LeaveReason::ClosedConnection))
+                let reason = sender.outbox.failure();
+                return End::quietly(reason.unwrap_or(LeaveReason::ClosedConnection));
             }
-            Err(e) => return end_from_read_error(e, outbox),
+            Err(e) => return end_from_read_error(e, sender.outbox),
         };
         match packet {
             Ok(ClientPacket::Message { to, text }) => {
                 fault::strike(&text);
-                let paced = throttle
-                    .as_mut()
-                    .is_none_or(|t| t.pace(text.len(), hubchat, outbox, ctx));
-                if !paced {
-                    let reason = outbox.failure().unwrap_or(LeaveReason::ServerStopping);
-                    return End::quietly(reason);
+                let paced = throttle.as_mut().is_none_or(|t| t.pace(text.len(), sender));
+                if !paced || !wait_for_room(sender) {
+                    return sender.cut_short();
                 }
-                deliver(me, hubchat, &to, text, outbox, ctx);
+                deliver(sender, &to, text);
             }
             Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
             // An original client cannot have sent it: skip it like any flag
             // it does not know.
-            Ok(ClientPacket::Picture { png }) if hubchat => {
-                pictured |= take_picture(png, pictured, me, outbox, ctx)
+            Ok(ClientPacket::Picture { png }) if sender.hubchat => {
+                if !wait_for_room(sender) {
+                    return sender.cut_short();
+                }
+                pictured |= take_picture(png, pictured, sender)
             }
             Ok(ClientPacket::Picture { .. }) => continue,
             // A second INFO (HubChat does not change profiles mid-session)
@@ -298,12 +338,42 @@ fn relay_loop(
     }
 }
 
+/// How long a sender waiting for room in the budget sleeps between checks
+/// that the server is still running and the connection still open (room
+/// itself wakes it at once).
+const ROOM_SLICE: Duration = Duration::from_millis(200);
+
+/// Waits, reading nothing further from this sender, while the server's
+/// budget is full (see [`crate::server::budget`]), dropping clients that
+/// hold bytes they do not read; says whether to go on.
+fn wait_for_room(sender: &mut Sender) -> bool {
+    let ctx = sender.ctx;
+    if !ctx.budget.is_full() {
+        return true;
+    }
+    sender.held(Limit::Busy);
+    loop {
+        if !sender.going_on() {
+            return false;
+        }
+        ctx.hub.relieve();
+        if ctx.budget.wait_for_room(ROOM_SLICE) {
+            return true;
+        }
+    }
+}
+
 /// Relays one message, unless its text is longer than the server passes on:
 /// then a HubChat sender is told and an original one (which has no way to
-/// hear why) is not; either way the connection stays.
-fn deliver(me: &Party, hubchat: bool, to: &str, text: String, outbox: &Outbox, ctx: &Context) {
+/// hear why) is not; either way the connection stays, and the log says so.
+fn deliver(sender: &mut Sender, to: &str, text: String) {
+    let (me, hubchat, outbox, ctx) = (sender.me, sender.hubchat, sender.outbox, sender.ctx);
     let max = ctx.config.max_message;
     if text.len() > max {
+        sender.held(Limit::TooLong {
+            bytes: text.len(),
+            max,
+        });
         if hubchat {
             report(
                 outbox,
@@ -353,26 +423,27 @@ impl Throttle {
 
     /// Counts a message of `bytes` bytes of text and waits, without reading,
     /// as long as the sender's rate asks. A HubChat sender is told, now and
-    /// then, that it is being slowed. Says whether to go on: not once the
-    /// server is stopping or the connection failed, when the connection
-    /// ends rather than read on from a sender that may never stop.
-    fn pace(&mut self, bytes: usize, hubchat: bool, outbox: &Outbox, ctx: &Context) -> bool {
+    /// then, that it is being slowed, and the log says so. Says whether to
+    /// go on (see [`Sender::going_on`]): a connection ends rather than read
+    /// on from a sender that may never stop.
+    fn pace(&mut self, bytes: usize, sender: &mut Sender) -> bool {
         let now = Instant::now();
-        let wait = self.pacer.delay(now, bytes);
+        let (wait, over) = self.pacer.delay_why(now, bytes);
         if wait.is_zero() {
             return true;
         }
-        if hubchat
+        sender.held(self.rate.limit(over));
+        if sender.hubchat
             && self
                 .told
                 .is_none_or(|t| now.duration_since(t) >= RATE_NOTICE_EVERY)
         {
             self.told = Some(now);
-            report(outbox, ErrorCode::RateLimited, self.notice());
+            report(sender.outbox, ErrorCode::RateLimited, self.notice());
         }
         let until = now + wait;
         loop {
-            if ctx.hub.is_closed() || outbox.failure().is_some() {
+            if !sender.going_on() {
                 return false;
             }
             let left = until.saturating_duration_since(Instant::now());
@@ -400,9 +471,12 @@ impl Throttle {
 /// kept per session: each one is copied to every HubChat peer, so a client
 /// resending its picture would make the server send out hundreds of times
 /// what it receives. A refused picture goes nowhere and its check costs a
-/// few microseconds, so a client may try again after one.
-fn take_picture(png: Vec<u8>, pictured: bool, me: &Party, outbox: &Outbox, ctx: &Context) -> bool {
+/// few microseconds, so a client may try again after one. Refusals are
+/// logged.
+fn take_picture(png: Vec<u8>, pictured: bool, sender: &mut Sender) -> bool {
+    let outbox = sender.outbox;
     if pictured {
+        sender.held(Limit::PictureRepeated);
         report(
             outbox,
             ErrorCode::PictureRepeated,
@@ -413,10 +487,13 @@ fn take_picture(png: Vec<u8>, pictured: bool, me: &Party, outbox: &Outbox, ctx: 
     }
     match avatar::check_wire_picture(&png) {
         Ok(_) => {
-            ctx.hub.set_picture(me, png);
+            sender.ctx.hub.set_picture(sender.me, png);
             true
         }
         Err(e) => {
+            sender.held(Limit::PictureRefused {
+                detail: e.to_string(),
+            });
             report(
                 outbox,
                 ErrorCode::PictureInvalid,

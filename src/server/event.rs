@@ -15,6 +15,12 @@
 //! there is at most one of each per connected client, so they cannot grow
 //! without bound. Nothing is lost silently: every event is either queued or
 //! counted.
+//!
+//! The queue's bytes are also counted in the server's [`Budget`] with every
+//! client's outbox: when that is full, events are counted as if the queue
+//! were over its own budget, and the queue's own limits shrink with a small
+//! budget (to an eighth and a quarter of it), so a slow log alone can never
+//! fill the budget and hold up the relay.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +28,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::common::packet::ErrorCode;
+use crate::server::budget::Budget;
+use crate::server::limited::Limit;
 
 /// How many relayed-message events may wait for a consumer before further
 /// ones are counted instead of queued.
@@ -88,6 +96,14 @@ pub enum ServerEvent {
     },
     /// A message named a client that is not connected.
     Undeliverable { from: Party, to: String },
+    /// A joined client was held to a limit: slowed, or something it sent
+    /// refused. `count` is how many times since the last such event for
+    /// this client and limit (see [`crate::server::limited`]).
+    Limited {
+        who: Party,
+        limit: Limit,
+        count: u64,
+    },
     /// Something went wrong that is not one client's doing.
     Error { message: String },
     /// `count` message events were not queued because the consumer fell
@@ -111,17 +127,28 @@ pub struct Collapsed {
     pub pictures: u64,
     /// Clients that joined and left again while the consumer was behind.
     pub joined_and_left: u64,
+    /// Times clients were slowed or had something refused.
+    pub limited: u64,
 }
 
 impl Collapsed {
     /// The number of events counted, of every kind.
     pub fn total(&self) -> u64 {
-        self.undeliverable + self.refused + self.errors + self.pictures + self.joined_and_left
+        self.undeliverable
+            + self.refused
+            + self.errors
+            + self.pictures
+            + self.joined_and_left
+            + self.limited
     }
 
     /// Counts one more event of `what`'s kind; false for kinds that are
     /// never collapsed this way.
     fn count(&mut self, what: &ServerEvent) -> bool {
+        if let ServerEvent::Limited { count, .. } = what {
+            self.limited += count;
+            return true;
+        }
         let counter = match what {
             ServerEvent::Undeliverable { .. } => &mut self.undeliverable,
             ServerEvent::Refused { .. } => &mut self.refused,
@@ -164,6 +191,13 @@ impl ServerEvent {
                 ServerEvent::Relayed { from, to, text } => party(from) + party(to) + text.len(),
                 ServerEvent::Undeliverable { from, to } => party(from) + to.len(),
                 ServerEvent::Error { message } => message.len(),
+                ServerEvent::Limited { who, limit, .. } => {
+                    party(who)
+                        + match limit {
+                            Limit::PictureRefused { detail } => detail.len(),
+                            _ => 0,
+                        }
+                }
             }
     }
 
@@ -229,21 +263,40 @@ struct Shared {
     waker: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
-#[derive(Default)]
 struct Pending {
     events: Vec<Event>,
     relayed: usize,
     /// The sum of [`ServerEvent::cost`] over `events`.
     bytes: usize,
+    /// Where `bytes` are counted with the server's outboxes.
+    budget: Budget,
+    /// Past this many bytes, collapsible events are counted, not queued.
+    soft: usize,
+    /// Past this many, every join and leave pair is counted too.
+    hard: usize,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            events: Vec::new(),
+            relayed: 0,
+            bytes: 0,
+            budget: Budget::unlimited(),
+            soft: PENDING_BUDGET_BYTES,
+            hard: HARD_BUDGET_BYTES,
+        }
+    }
 }
 
 impl Pending {
     fn over_budget(&self, cost: usize) -> bool {
-        self.bytes + cost > PENDING_BUDGET_BYTES
+        self.bytes + cost > self.soft || self.budget.would_overflow(cost)
     }
 
     fn push(&mut self, what: ServerEvent) {
         self.bytes += what.cost();
+        self.budget.charge(what.cost());
         self.events.push(Event {
             at: SystemTime::now(),
             what,
@@ -298,7 +351,8 @@ impl Pending {
             reason,
             LeaveReason::SaidGoodbye | LeaveReason::ClosedConnection | LeaveReason::ServerStopping
         );
-        if !ordinary && self.bytes + what.cost() <= HARD_BUDGET_BYTES {
+        let cost = what.cost();
+        if !ordinary && self.bytes + cost <= self.hard && !self.budget.would_overflow(cost) {
             return false;
         }
         let joined = self
@@ -310,12 +364,14 @@ impl Pending {
         };
         let join = self.events.remove(at);
         self.bytes -= join.what.cost();
+        self.budget.release(join.what.cost());
         self.skip(what);
         true
     }
 
     fn take(&mut self) -> Vec<Event> {
         self.relayed = 0;
+        self.budget.release(self.bytes);
         self.bytes = 0;
         std::mem::take(&mut self.events)
     }
@@ -337,6 +393,19 @@ impl Events {
                 ..Shared::default()
             }),
         }
+    }
+
+    /// Counts the queue's bytes in `budget` from now on (a server starting
+    /// with this queue), with the queue's own limits shrunk to fit a small
+    /// budget.
+    pub(crate) fn count_in(&self, budget: &Budget) {
+        let mut p = self.lock();
+        p.budget.release(p.bytes);
+        budget.charge(p.bytes);
+        p.budget = budget.clone();
+        let limit = budget.limit().unwrap_or(usize::MAX);
+        p.soft = PENDING_BUDGET_BYTES.min(limit / 8);
+        p.hard = HARD_BUDGET_BYTES.min(limit / 4);
     }
 
     /// Queues an event. Never blocks on the consumer.

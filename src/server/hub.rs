@@ -11,12 +11,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::common::packet::{
     client_number, encode_message, ErrorCode, Info, Profile, Roster, ServerPacket, Welcome,
     PROTOCOL_VERSION,
 };
 use crate::common::profile::{self, name_keys, validate_name, TakenNames};
+use crate::server::budget::Budget;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::outbox::Outbox;
 
@@ -68,6 +70,20 @@ pub struct Hub {
     max_packet: usize,
     /// The longest message text relayed; told in the welcome too.
     max_message: usize,
+    /// Every byte queued for clients, counted together.
+    budget: Budget,
+    /// When the budget is full, clients that have left bytes waiting this
+    /// long are dropped (see [`Hub::relieve`]).
+    shed_after: Duration,
+}
+
+/// What a [`Hub`] needs to know beside its event queue.
+pub struct HubLimits {
+    pub max_clients: usize,
+    pub max_packet: usize,
+    pub max_message: usize,
+    pub budget: Budget,
+    pub shed_after: Duration,
 }
 
 #[derive(Default)]
@@ -133,13 +149,39 @@ impl Member {
 }
 
 impl Hub {
-    pub fn new(events: Events, max_clients: usize, max_packet: usize, max_message: usize) -> Self {
+    pub fn new(events: Events, limits: HubLimits) -> Self {
         Hub {
             registry: Mutex::new(Registry::default()),
             events,
-            max_clients,
-            max_packet,
-            max_message,
+            max_clients: limits.max_clients,
+            max_packet: limits.max_packet,
+            max_message: limits.max_message,
+            budget: limits.budget,
+            shed_after: limits.shed_after,
+        }
+    }
+
+    /// When the budget is full, and nobody did so in the last moment, drops
+    /// the clients that have left bytes waiting for `shed_after` (they are
+    /// not reading), largest queue first, until the budget is free again. A
+    /// client that reads takes its queue within moments, so it stays.
+    pub fn relieve(&self) {
+        if !self.budget.is_full() || !self.budget.sweep_due() {
+            return;
+        }
+        let now = Instant::now();
+        let mut reg = self.lock();
+        let mut stuck: Vec<(usize, u64)> = reg
+            .members
+            .iter()
+            .filter_map(|(&k, m)| m.outbox.stuck(now, self.shed_after).map(|held| (held, k)))
+            .collect();
+        stuck.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, k) in stuck {
+            if !self.budget.is_full() {
+                break;
+            }
+            self.drop_overflowed(&mut reg, vec![k]);
         }
     }
 
@@ -159,6 +201,17 @@ impl Hub {
         check_profile(info)?;
         let key = name_keys(name);
         let hubchat = info.hubchat.is_some();
+        self.relieve();
+        if self.budget.is_full() {
+            return Err(Refusal::new(
+                ErrorCode::ServerFull,
+                format!(
+                    "The server is busy: as much as it holds for clients ({}) is waiting to \
+                     be sent. Try again in a few seconds.",
+                    self.budget.describe_limit()
+                ),
+            ));
+        }
         let profile = Profile {
             name: name.to_string(),
             ..info.profile()

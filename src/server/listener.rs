@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::connection::SharedStream;
 use crate::common::packet::{ErrorCode, ServerPacket, SERVER_CLOSE_TEXT};
+use crate::server::budget::{Budget, SHED_FRACTION};
 use crate::server::capacity::{self, Admission, Ticket, Turned};
 use crate::server::connection::{self, Context, READER_STACK};
 use crate::server::event::{Events, LeaveReason, ServerEvent};
-use crate::server::hub::Hub;
+use crate::server::hub::{Hub, HubLimits};
 use crate::server::outbox::Outbox;
 use crate::server::ServerConfig;
 
@@ -144,16 +145,24 @@ impl Server {
             config.max_per_address,
             config.max_handshaking,
         ));
+        let budget = Budget::new(config.max_queued);
+        events.count_in(&budget);
+        let hub = Hub::new(
+            events.clone(),
+            HubLimits {
+                max_clients: config.max_clients,
+                max_packet: config.max_packet,
+                max_message: config.max_message,
+                budget: budget.clone(),
+                shed_after: config.queue.grace / SHED_FRACTION,
+            },
+        );
         let shared = Arc::new(Shared {
             ctx: Context {
-                hub: Arc::new(Hub::new(
-                    events.clone(),
-                    config.max_clients,
-                    config.max_packet,
-                    config.max_message,
-                )),
+                hub: Arc::new(hub),
                 events: events.clone(),
                 config,
+                budget,
             },
             admission,
             stopping: AtomicBool::new(false),
@@ -186,6 +195,12 @@ impl Server {
     /// How many clients have joined and not left.
     pub fn client_count(&self) -> usize {
         self.shared.ctx.hub.client_count()
+    }
+
+    /// How many bytes wait to be sent in all: every client's queue and the
+    /// events not yet taken, as the server's budget counts them.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.ctx.budget.queued()
     }
 
     /// Sends SERVER CLOSE to everyone, waits for every thread and frees the
@@ -297,7 +312,11 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
     }
     // One descriptor per client, shared by its reader, writer and outbox.
     let stream = SharedStream(Arc::new(stream));
-    let outbox = Arc::new(Outbox::new(stream.0.clone(), config.queue));
+    let outbox = Arc::new(Outbox::new(
+        stream.0.clone(),
+        config.queue,
+        shared.ctx.budget.clone(),
+    ));
     let ticket = match admit(shared, addr, &outbox) {
         Ok(ticket) => ticket,
         Err(turned) => {

@@ -113,6 +113,13 @@ pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
             printable(to)
         ),
         ServerEvent::Error { message } => format!("error: {}", printable(message)),
+        ServerEvent::Limited { who, limit, count } => format!(
+            "{} ({}) {}{}",
+            printable(&who.name),
+            who.id,
+            printable(&limit.describe()),
+            times_since(*count)
+        ),
         ServerEvent::Skipped { count } => format!(
             "({} more messages were relayed but not logged: the log fell behind)",
             grouped(*count)
@@ -140,6 +147,11 @@ fn collapsed_counts(c: &Collapsed) -> String {
             "client that joined and left",
             "clients that joined and left",
         ),
+        (
+            c.limited,
+            "time a client was slowed or refused something",
+            "times clients were slowed or refused something",
+        ),
     ];
     let parts: Vec<String> = kinds
         .iter()
@@ -147,6 +159,16 @@ fn collapsed_counts(c: &Collapsed) -> String {
         .map(|&(n, one, many)| counted(n, one, many))
         .collect();
     parts.join(", ")
+}
+
+/// What follows a limit line that stands for more than one time the limit
+/// applied: ` (1,234 times since the last such line)`.
+pub fn times_since(count: u64) -> String {
+    if count > 1 {
+        format!(" ({} times since the last such line)", grouped(count))
+    } else {
+        String::new()
+    }
 }
 
 /// `1 error`, `12,345 errors`.
@@ -270,6 +292,7 @@ enum Kind {
     Refused,
     Error,
     Picture,
+    Limited,
 }
 
 impl Kind {
@@ -283,6 +306,10 @@ impl Kind {
             Kind::Refused => ("refused connection", "refused connections"),
             Kind::Error => ("error", "errors"),
             Kind::Picture => ("avatar", "avatars"),
+            Kind::Limited => (
+                "line about a limit it was held to",
+                "lines about limits it was held to",
+            ),
         }
     }
 }
@@ -372,6 +399,7 @@ fn sender(event: &ServerEvent) -> Option<(Kind, String)> {
         ServerEvent::Pictured { who: w, .. } => (Kind::Picture, who(w)),
         ServerEvent::Refused { addr, .. } => (Kind::Refused, addr.ip().to_string()),
         ServerEvent::Error { .. } => (Kind::Error, "the server".into()),
+        ServerEvent::Limited { who: w, .. } => (Kind::Limited, who(w)),
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 //! [`hub`] (who hears it) -> the receiver's [`outbox`] -> its writer thread
 //! -> socket. [`listener`] owns the listening socket and the shutdown.
 
+pub mod budget;
 pub mod capacity;
 pub mod cli;
 pub mod connection;
@@ -13,6 +14,7 @@ pub mod form;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod hub;
+pub mod limited;
 pub mod listener;
 pub mod log;
 pub mod outbox;
@@ -22,7 +24,9 @@ pub mod view;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+pub use budget::{Budget, DEFAULT_MAX_QUEUED};
 pub use event::{Event, Events, LeaveReason, Party, ServerEvent};
+pub use limited::Limit;
 pub use listener::{Server, StartError};
 pub use outbox::QueueLimits;
 pub use rate::MessageRate;
@@ -77,6 +81,11 @@ pub struct ServerConfig {
     /// How much may be queued for a client that reads slowly, and for how
     /// long, before it is dropped.
     pub queue: QueueLimits,
+    /// How many bytes may wait to be sent in all (every client's queue and
+    /// the events for the window or log together); `None` for no budget.
+    /// When it is reached, senders wait, newcomers are refused and clients
+    /// that do not read are dropped until it is free (see [`budget`]).
+    pub max_queued: Option<usize>,
 }
 
 impl ServerConfig {
@@ -97,6 +106,7 @@ impl ServerConfig {
                 hard_bytes: 8 << 20,
                 grace: Duration::from_secs(10),
             },
+            max_queued: Some(DEFAULT_MAX_QUEUED),
         }
     }
 }

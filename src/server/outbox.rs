@@ -14,6 +14,10 @@
 //! timeout. Nothing is ever discarded silently: a frame is either sent or the
 //! client is disconnected.
 //!
+//! Every byte queued (and the batch a writer is sending) is also counted in
+//! the server's [`Budget`], which limits all outboxes together; when it is
+//! full, [`Outbox::stuck`] tells which clients hold bytes they do not take.
+//!
 //! Roster changes (a join, a departure) go to every client at once. Waking
 //! every writer for each of them would cost a thread switch and a system call
 //! per client per change: 500,000 of each while 1,000 clients join. So these
@@ -29,6 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::memory;
+use crate::server::budget::Budget;
 use crate::server::event::LeaveReason;
 
 /// How much a client may have queued, and for how long.
@@ -54,6 +59,8 @@ pub struct Outbox {
     /// connection is aborted from another thread.
     stream: Arc<TcpStream>,
     limits: QueueLimits,
+    /// Where this outbox's bytes are counted with everyone else's.
+    budget: Budget,
 }
 
 /// How long a frame pushed with [`Outbox::push_later`] may wait before its
@@ -72,9 +79,14 @@ const KEEP_QUEUE: usize = 64 * 1024;
 /// that 10,000 quiet clients cost little.
 const KEEP_IDLE: usize = 1024;
 
-#[derive(Default)]
 struct State {
     queued: Vec<u8>,
+    /// The bytes of the batch the writer took last, counted in the budget
+    /// until it asks for the next one (they are still in memory meanwhile).
+    in_flight: usize,
+    /// When the writer last took a batch, or bytes arrived for an idle
+    /// writer: how long the client has left what it was sent waiting.
+    progress: Instant,
     /// `queued` holds bytes whose writer has not been woken yet: the
     /// flusher will, unless an ordinary push does first.
     waking_later: bool,
@@ -94,12 +106,21 @@ pub enum Next {
 }
 
 impl Outbox {
-    pub fn new(stream: Arc<TcpStream>, limits: QueueLimits) -> Self {
+    pub fn new(stream: Arc<TcpStream>, limits: QueueLimits, budget: Budget) -> Self {
         Outbox {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                queued: Vec::new(),
+                in_flight: 0,
+                progress: Instant::now(),
+                waking_later: false,
+                full_since: None,
+                finishing: false,
+                failure: None,
+            }),
             ready: Condvar::new(),
             stream,
             limits,
+            budget,
         }
     }
 
@@ -152,7 +173,11 @@ impl Outbox {
             }
         }
         let was_empty = s.queued.is_empty();
+        if was_empty && s.in_flight == 0 {
+            s.progress = Instant::now();
+        }
         s.queued.extend_from_slice(frame);
+        self.budget.charge(frame.len());
         Ok(was_empty)
     }
 
@@ -180,11 +205,25 @@ impl Outbox {
         {
             let mut s = self.lock();
             s.finishing = true;
+            // The writer's batch is given up too: the socket is shut down
+            // under it, so it is freed as soon as its write fails.
+            self.budget.release(s.queued.len() + s.in_flight);
             s.queued = Vec::new();
+            s.in_flight = 0;
             s.failure.get_or_insert(reason);
         }
         self.ready.notify_one();
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// If this client has left bytes waiting for at least `after` (its
+    /// writer took nothing meanwhile), how many it holds: a client that
+    /// reads takes its queue within moments of each write.
+    pub fn stuck(&self, now: Instant, after: Duration) -> Option<usize> {
+        let s = self.lock();
+        let held = s.queued.len() + s.in_flight;
+        (held > 0 && !s.finishing && now.saturating_duration_since(s.progress) >= after)
+            .then_some(held)
     }
 
     /// Why the sending side failed, if it did.
@@ -197,6 +236,9 @@ impl Outbox {
     pub fn next(&self, batch: &mut Vec<u8>) -> Next {
         batch.clear();
         let mut s = self.lock();
+        // The last batch has been sent (or its write failed).
+        self.budget.release(s.in_flight);
+        s.in_flight = 0;
         if s.queued.is_empty() {
             // Going idle: an idle client keeps only small buffers, so
             // 10,000 quiet clients do not each pin a burst's worth.
@@ -217,6 +259,8 @@ impl Outbox {
             return Next::Finish;
         }
         std::mem::swap(&mut s.queued, batch);
+        s.in_flight = batch.len();
+        s.progress = Instant::now();
         s.full_since = None;
         s.waking_later = false;
         // Do not let one burst pin a large buffer for the connection's life.
@@ -232,6 +276,14 @@ impl Outbox {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Outbox {
+    /// Whatever is still counted leaves the budget with the outbox.
+    fn drop(&mut self) {
+        let s = self.lock();
+        self.budget.release(s.queued.len() + s.in_flight);
     }
 }
 

@@ -107,9 +107,42 @@ impl Pacer {
     /// Counts a message of `bytes` bytes of text sent at `now`, and says how
     /// long to wait before relaying it so the sender keeps to its rate.
     pub fn delay(&mut self, now: Instant, bytes: usize) -> Duration {
+        self.delay_why(now, bytes).0
+    }
+
+    /// [`Pacer::delay`], and which of the two rates asks for the wait.
+    pub fn delay_why(&mut self, now: Instant, bytes: usize) -> (Duration, Over) {
         let by_count = self.messages.take(now, 1.0);
         let by_size = self.bytes.take(now, bytes as f64);
-        by_count.max(by_size)
+        if by_size > by_count {
+            (by_size, Over::Bytes)
+        } else {
+            (by_count, Over::Messages)
+        }
+    }
+}
+
+/// Which rate a sender went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    /// Messages a second.
+    Messages,
+    /// Bytes of text a second.
+    Bytes,
+}
+
+impl MessageRate {
+    /// The limit a sender over `over` was held to, for the log.
+    pub fn limit(&self, over: Over) -> crate::server::limited::Limit {
+        use crate::server::limited::Limit;
+        match over {
+            Over::Messages => Limit::MessageRate {
+                per_second: self.per_second.round() as u64,
+            },
+            Over::Bytes => Limit::ByteRate {
+                kib_per_second: (self.bytes_per_second / 1024.0).round() as u64,
+            },
+        }
     }
 }
 
@@ -169,6 +202,25 @@ mod tests {
         assert_eq!(pacer.delay(t0, 2000), Duration::ZERO);
         let wait = pacer.delay(t0, 500);
         assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
+    }
+
+    #[test]
+    fn the_wait_names_the_rate_that_asks_for_it() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(
+            MessageRate {
+                bytes_per_second: 1000.0,
+                bytes_burst: 1000.0,
+                ..rate(10.0, 1.0)
+            },
+            t0,
+        );
+        pacer.delay_why(t0, 1);
+        assert_eq!(pacer.delay_why(t0, 1).1, Over::Messages);
+        assert_eq!(
+            pacer.delay_why(t0 + Duration::from_secs(1), 5000).1,
+            Over::Bytes
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::common::avatar::{self, Picture};
 use crate::common::color::{self, Rgb};
 use crate::common::packet::client_number;
 use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
-use crate::server::log::{describe, joined_detail, message_tail, printable, MessageText};
+use crate::server::log::{
+    describe, joined_detail, message_tail, printable, times_since, MessageText,
+};
 
 /// How many log lines the window keeps; older ones scroll away for good.
 pub const MAX_LOG_LINES: usize = 5_000;
@@ -219,6 +221,7 @@ impl ServerView {
                 ..
             }
             | ServerEvent::Relayed { .. }
+            | ServerEvent::Limited { .. }
             | ServerEvent::Skipped { .. } => None,
             ServerEvent::Collapsed { .. } => Some(Cue::Error),
             ServerEvent::Refused { .. }
@@ -343,6 +346,17 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
         | ServerEvent::Error { .. } => {
             line_in(&time, Ink::Error, describe(&event.what, message_text))
         }
+        ServerEvent::Limited { who, limit, count } => named(
+            &time,
+            who,
+            Ink::Error,
+            format!(
+                " ({}) {}{}",
+                who.id,
+                printable(&limit.describe()),
+                times_since(*count)
+            ),
+        ),
         ServerEvent::Pictured { who, .. } => named(
             &time,
             who,
