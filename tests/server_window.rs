@@ -57,6 +57,8 @@ fn main() {
         // without the rate limit, as a load test would run.
         message_rate: Some(0),
         hide_text: false,
+        name: None,
+        no_discovery: false,
     };
     let mut w = ServerApp::new(&args);
     w.ui.window.show();

@@ -90,6 +90,8 @@ pub enum ServerEvent {
     Undeliverable { from: Party, to: String },
     /// Something went wrong that is not one client's doing.
     Error { message: String },
+    /// Whether clients can find the server on the LAN, and on which port.
+    Discovery(crate::common::discovery::Status),
     /// `count` message events were not queued because the consumer fell
     /// behind; the messages themselves were relayed.
     Skipped { count: u64 },
@@ -164,6 +166,7 @@ impl ServerEvent {
                 ServerEvent::Relayed { from, to, text } => party(from) + party(to) + text.len(),
                 ServerEvent::Undeliverable { from, to } => party(from) + to.len(),
                 ServerEvent::Error { message } => message.len(),
+                ServerEvent::Discovery(status) => status.to_string().len(),
             }
     }
 
@@ -176,6 +179,7 @@ impl ServerEvent {
             self,
             ServerEvent::Listening { .. }
                 | ServerEvent::Stopped
+                | ServerEvent::Discovery(_)
                 | ServerEvent::Joined { .. }
                 | ServerEvent::Left { .. }
         )

@@ -113,6 +113,7 @@ pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
             printable(to)
         ),
         ServerEvent::Error { message } => format!("error: {}", printable(message)),
+        ServerEvent::Discovery(status) => status.to_string(),
         ServerEvent::Skipped { count } => format!(
             "({} more messages were relayed but not logged: the log fell behind)",
             grouped(*count)

@@ -76,6 +76,10 @@ pub struct ServerConfig {
     /// How much may be queued for a client that reads slowly, and for how
     /// long, before it is dropped.
     pub queue: QueueLimits,
+    /// The name to answer LAN discovery with (see
+    /// [`crate::common::discovery`]), on the UDP port equal to the TCP
+    /// port; `None` to stay unseen (tests, and owners who switch it off).
+    pub discovery: Option<String>,
 }
 
 impl ServerConfig {
@@ -96,6 +100,7 @@ impl ServerConfig {
                 hard_bytes: 8 << 20,
                 grace: Duration::from_secs(10),
             },
+            discovery: None,
         }
     }
 }
