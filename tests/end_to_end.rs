@@ -286,6 +286,8 @@ impl Desk {
         let child = Command::new(env!("CARGO_BIN_EXE_hubchat-client"))
             .env("DISPLAY", &self.display)
             .env("HUBCHAT_CONFIG_DIR", &dir)
+            // The search for servers at start stays on loopback.
+            .env("HUBCHAT_DISCOVERY_TARGETS", "127.255.255.255")
             .stdout(Stdio::null())
             .spawn()
             .expect("start hubchat-client");

@@ -487,7 +487,17 @@ fn send_everywhere(socket: &UdpSocket, packet: &[u8], search: &Search) {
 
 /// Where a search broadcasts: 255.255.255.255, then each IPv4 interface's
 /// own broadcast address (loopback's is 127.255.255.255), without repeats.
+///
+/// `HUBCHAT_DISCOVERY_TARGETS` (IPv4 addresses separated by commas)
+/// replaces the list: for tests, which must keep to loopback, and for
+/// networks where only a directed broadcast gets through.
 pub fn broadcast_targets() -> Vec<Ipv4Addr> {
+    if let Ok(list) = std::env::var("HUBCHAT_DISCOVERY_TARGETS") {
+        return list
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+    }
     let mut targets = vec![Ipv4Addr::BROADCAST];
     for b in interface_broadcasts() {
         if !targets.contains(&b) {
