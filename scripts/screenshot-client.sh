@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Takes the README's client screenshots on a display of its own (Xvfb with
 # openbox): a headless server, three clients that connect and chat, then
-# the server stopped, to show the banner a lost connection raises.
+# the server stopped, to show the banner a lost connection raises; last, two
+# servers found by a new client's search, its Server list open.
 #
 #   scripts/screenshot-client.sh [OUT_DIR]     (default: docs/screenshots)
 #
@@ -19,6 +20,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Every client's search for servers stays on loopback.
+export HUBCHAT_DISCOVERY_TARGETS=127.255.255.255
 
 n=$(for i in $(seq 150 300); do [ -e /tmp/.X11-unix/X$i ] || { echo $i; break; }; done)
 export DISPLAY=:$n
@@ -69,7 +72,7 @@ client "Zoë 陈" "#2e7d32" image_20.png 1300 40
 client alice blue image_1.png 0 24
 alice=$win
 sleep 0.5
-xdotool mousemove --window "$alice" 200 381 click 1   # bob's row
+xdotool mousemove --window "$alice" 200 403 click 1   # bob's row
 sleep 0.6
 chat=$(find_window "bob - HubChat")
 xdotool windowmove --sync "$chat" 475 84
@@ -94,4 +97,27 @@ shot "$out/client-windows.png"
 kill "$server"
 sleep 0.8
 shot "$out/client-connection-lost.png"
+
+# Two servers that answer searches, one port, two addresses; a new client
+# with nothing remembered but the port finds both.
+"$bin/hubchat-server" --headless --bind 127.0.0.1 --port "$port" --name Office \
+  > "$work/office.log" & pids+=($!)
+"$bin/hubchat-server" --headless --bind 127.0.0.2 --port "$port" --name "Lab (2nd floor)" \
+  > "$work/lab.log" & pids+=($!)
+sleep 0.3
+mkdir -p "$work/new"
+printf '{"port":%s}' "$port" > "$work/new/client.json"
+before=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null || true)
+HUBCHAT_CONFIG_DIR="$work/new" "$bin/hubchat-client" & pids+=($!)
+for _ in $(seq 50); do
+  w=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null | grep -vxF "${before:-none}" | head -n1) || true
+  [ -n "$w" ] && break
+  sleep 0.1
+done
+sleep 0.5
+xdotool windowmove --sync "$w" 1300 0 windowactivate --sync "$w"
+sleep 2.5   # the search lasts 2 s
+xdotool mousemove --window "$w" 288 27 click 1   # the Server list's button
+sleep 0.5
+import -window root -crop 480x300+1295+0 +repage "$out/client-find-server.png"
 echo "screenshots in $out"

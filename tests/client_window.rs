@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fltk::app;
 use fltk::prelude::*;
 use hubchat::client::gui::picker::{AvatarChoice, AvatarPicker};
-use hubchat::client::gui::{ClientApp, Msg};
+use hubchat::client::gui::{ClientApp, Msg, MIN_HEIGHT};
 use support::TestServer;
 
 fn main() {
@@ -25,6 +25,84 @@ fn main() {
     let server = TestServer::start();
     let port = server.addr.port().to_string();
     let mut passed = 0;
+
+    print!("test servers found on the network fill the Server combo, and picking one fills address and port ... ");
+    let office = TestServer::start_with(|c| c.discovery = Some("Office".into()));
+    let office_port = office.addr.port();
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("client.json"),
+        format!(r#"{{"port": {office_port}}}"#),
+    )
+    .unwrap();
+    let mut finder = ClientApp::new();
+    finder.search_targets = vec!["127.255.255.255".parse().unwrap()];
+    finder.window.show();
+    finder.act(Msg::Search);
+    assert_eq!(
+        finder.search_status.label(),
+        "Searching the network for servers..."
+    );
+    assert!(!finder.refresh.active(), "one search at a time");
+    pump_until(&mut [&mut finder], "the search ends", |w| {
+        !w[0].found.searching()
+    });
+    assert_eq!(
+        menu_labels(&finder),
+        [format!("Office - 127.0.0.1:{office_port}")]
+    );
+    assert_eq!(
+        (finder.host.value(), finder.port.value()),
+        ("127.0.0.1".to_string(), office_port.to_string()),
+        "the only server found, with no address remembered, is preselected"
+    );
+    assert_eq!(
+        finder.search_status.label(),
+        "Found 1 server: pick it from the Server list."
+    );
+    assert!(finder.refresh.active());
+    // A second server on the same port, another address: refresh finds
+    // both, and with an address in the field nothing is preselected.
+    let lab = TestServer::start_with(|c| {
+        c.bind = format!("127.0.0.2:{office_port}").parse().unwrap();
+        c.discovery = Some("Lab".into());
+    });
+    finder.host.set_value("127.0.0.9");
+    finder.refresh.do_callback();
+    pump_until(&mut [&mut finder], "the second search ends", |w| {
+        w[0].found.labels().len() == 2 && !w[0].found.searching()
+    });
+    assert_eq!(finder.host.value(), "127.0.0.9", "what was typed stays");
+    assert_eq!(
+        finder.search_status.label(),
+        "Found 2 servers: pick one from the Server list."
+    );
+    for (i, label) in menu_labels(&finder).iter().enumerate() {
+        finder.port.set_value("1");
+        finder.servers.set_value_index(i as i32);
+        finder.servers.do_callback();
+        finder.pump();
+        let ip = if label.starts_with("Lab") {
+            "127.0.0.2"
+        } else {
+            "127.0.0.1"
+        };
+        assert_eq!(finder.host.value(), ip, "picked {label}");
+        assert_eq!(
+            finder.port.value(),
+            office_port.to_string(),
+            "picked {label}"
+        );
+    }
+    // Typing an address still works: the field keeps what is typed.
+    finder.host.set_value("127.0.0.3");
+    finder.servers.do_callback();
+    finder.pump();
+    assert_eq!(finder.host.value(), "127.0.0.3");
+    finder.window.hide();
+    drop((office, lab));
+    println!("ok");
+    passed += 1;
 
     print!("test a remembered custom colour is offered and chosen ... ");
     std::fs::create_dir_all(&config).unwrap();
@@ -82,7 +160,7 @@ fn main() {
     alice.window.show();
     alice
         .window
-        .resize(alice.window.x(), alice.window.y(), 380, 480);
+        .resize(alice.window.x(), alice.window.y(), 380, MIN_HEIGHT);
     settle();
     alice.pump();
     settle();
@@ -427,6 +505,7 @@ fn main() {
     point_at(&mut carol, 200, 40);
     let _ = carol.host.take_focus();
     let mut order: Vec<usize> = vec![
+        carol.refresh.as_widget_ptr() as usize,
         carol.port.as_widget_ptr() as usize,
         carol.name.as_widget_ptr() as usize,
     ];
@@ -605,6 +684,14 @@ fn spawn_server(port: u16) -> std::process::Child {
     );
     std::thread::spawn(move || lines.for_each(drop));
     child
+}
+
+/// The entries of a window's Server combo.
+fn menu_labels(app: &ClientApp) -> Vec<String> {
+    let menu = app.servers.menu_button();
+    (0..menu.size())
+        .filter_map(|i| menu.at(i).and_then(|item| item.label()))
+        .collect()
 }
 
 fn free_port() -> u16 {

@@ -27,10 +27,10 @@ const TOOLS: [&str; 5] = ["Xvfb", "openbox", "xdotool", "xprop", "import"];
 
 /// Where things are in the client window (460x676, its default size): the
 /// form is a fixed column, so these follow from src/client/gui/mod.rs.
-const CONNECT: (i32, i32) = (393, 161);
-/// The centre of list row `i`: the list starts at y 352, rows are 58 high.
+const CONNECT: (i32, i32) = (393, 183);
+/// The centre of list row `i`: the list starts at y 374, rows are 58 high.
 fn row(i: i32) -> (i32, i32) {
-    (200, 352 + 58 * i + 29)
+    (200, 374 + 58 * i + 29)
 }
 /// In a conversation window (520x460): the box to write in, and the
 /// transcript's inside.
@@ -286,6 +286,8 @@ impl Desk {
         let child = Command::new(env!("CARGO_BIN_EXE_hubchat-client"))
             .env("DISPLAY", &self.display)
             .env("HUBCHAT_CONFIG_DIR", &dir)
+            // The search for servers at start stays on loopback.
+            .env("HUBCHAT_DISCOVERY_TARGETS", "127.255.255.255")
             .stdout(Stdio::null())
             .spawn()
             .expect("start hubchat-client");

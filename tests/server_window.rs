@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use fltk::app;
 use fltk::prelude::*;
 use fltk::valuator::{Scrollbar, ScrollbarType};
+use hubchat::common::discovery::{self, Found, Search};
 use hubchat::common::packet::ServerPacket;
 use hubchat::server::cli::ServerConfigArgs;
 use hubchat::server::gui::window::{Action, ADDRESS_MAX_WIDTH};
@@ -44,6 +45,9 @@ fn main() {
         Some("All interfaces (0.0.0.0)")
     );
     assert!(fresh.ui.show_text.is_checked(), "message text shown");
+    assert_eq!(fresh.ui.name.value(), discovery::host_name());
+    assert!(fresh.ui.discovery.is_checked(), "clients may find it");
+    assert_eq!(fresh.ui.max_per_address.value(), "16");
     println!("ok");
 
     let port = free_port();
@@ -98,6 +102,9 @@ fn main() {
                 "port",
                 "Start",
                 "Sound",
+                "name",
+                "Let clients find this server",
+                "Max per address",
                 "status line",
                 "clients",
                 "Show message text",
@@ -132,6 +139,18 @@ fn main() {
                 assert!(pair[0].x() + pair[0].w() <= pair[1].x(), "no overlap");
             }
             assert!(ui.sound.x() + ui.sound.w() <= ui.window.w() - 14, "inside");
+            let second = [
+                ui.name.as_base_widget(),
+                ui.discovery.as_base_widget(),
+                ui.max_per_address.as_base_widget(),
+            ];
+            for pair in second.windows(2) {
+                assert!(pair[0].x() + pair[0].w() <= pair[1].x(), "no overlap");
+            }
+            let max = &ui.max_per_address;
+            assert!(max.x() + max.w() <= ui.window.w() - 14, "inside");
+            assert_eq!(ui.name.x(), ui.address.x(), "name under address");
+            assert!(ui.max_error.x() < max.x(), "its error under it");
             assert!(ui.address.w() >= 240, "address {} wide", ui.address.w());
             resize(w, 1800, 640);
             let ui = &w.ui;
@@ -154,6 +173,62 @@ fn main() {
                 "\"50x0\" is not a port number. Use a number from 1 to 65535."
             );
             assert_eq!(w.ui.window.label(), "HubChat Server - stopped");
+        },
+    );
+
+    check(
+        "a Max per address that is not a number is explained next to it",
+        &mut |w| {
+            w.ui.port.set_value(&port.to_string());
+            w.ui.max_per_address.set_value("lots");
+            w.ui.start.do_callback();
+            pump(w);
+            assert_eq!(
+                w.ui.max_error.label(),
+                "\"lots\" is not a number. Type how many connections one address may have, 0 for no limit."
+            );
+            assert_eq!(w.ui.port_error.label(), "");
+            assert_eq!(w.ui.window.label(), "HubChat Server - stopped");
+        },
+    );
+
+    check(
+        "a blank name is explained next to it while clients may find the server",
+        &mut |w| {
+            w.ui.max_per_address.set_value("16");
+            w.ui.name.set_value("  ");
+            w.ui.start.do_callback();
+            pump(w);
+            assert_eq!(
+                w.ui.name_error.label(),
+                "Type the name clients will see when they look for a server, such as Office."
+            );
+            assert_eq!(w.ui.max_error.label(), "", "one mistake shown at a time");
+            assert_eq!(w.ui.window.label(), "HubChat Server - stopped");
+        },
+    );
+
+    check(
+        "Max per address limits the connections from one address",
+        &mut |w| {
+            w.ui.name.set_value("Test Office");
+            w.ui.max_per_address.set_value("1");
+            w.ui.start.do_callback();
+            pump_until(w, "running", |w| w.ui.window.label().contains("running"));
+            assert_eq!(w.ui.max_error.label(), "");
+            assert!(!w.ui.max_per_address.active(), "locked while running");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let _first = Peer::join_original(addr, "first");
+            let refused = Peer::connect(addr).recv_until_closed();
+            assert!(
+                format!("{refused:?}").contains("Too many connections from your address"),
+                "{refused:?}"
+            );
+            w.ui.start.do_callback();
+            pump_until(w, "stopped", |w| {
+                w.ui.window.label() == "HubChat Server - stopped"
+            });
+            w.ui.max_per_address.set_value("16");
         },
     );
 
@@ -227,6 +302,21 @@ fn main() {
                 w.ui.status.value(),
                 format!("Clients connect to 127.0.0.1, port {port}  ·  no clients connected yet")
             );
+        },
+    );
+
+    check(
+        "a running server is found by clients under the Name field's name",
+        &mut |w| {
+            pump_until(w, "the discovery line", |w| {
+                w.ui.log_text
+                    .text()
+                    .contains(&format!("answering discovery on UDP {port}"))
+            });
+            let found = search_loopback(port);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].label(), format!("Test Office - 127.0.0.1:{port}"));
+            assert!(!w.ui.name.active() && !w.ui.discovery.active());
         },
     );
 
@@ -379,6 +469,23 @@ fn main() {
             .contains("stopped; every client was sent SERVER CLOSE"));
     });
 
+    check(
+        "unticked, the switch keeps the server from being found",
+        &mut |w| {
+            w.ui.discovery.set_checked(false);
+            w.ui.discovery.do_callback();
+            w.ui.start.do_callback();
+            pump_until(w, "running again", |w| {
+                w.ui.window.label().contains("running")
+            });
+            assert!(search_loopback(port).is_empty());
+            w.ui.start.do_callback();
+            pump_until(w, "stopped", |w| {
+                w.ui.window.label() == "HubChat Server - stopped"
+            });
+        },
+    );
+
     check("starting again in the same window works", &mut |w| {
         w.ui.start.do_callback();
         pump_until(w, "running again", |w| {
@@ -406,6 +513,9 @@ fn main() {
             assert!(saved.contains(&format!("\"port\": {port}")), "{saved}");
             assert!(saved.contains("\"sound\": false"), "{saved}");
             assert!(saved.contains("\"show_text\": false"), "{saved}");
+            assert!(saved.contains("\"name\": \"Test Office\""), "{saved}");
+            assert!(saved.contains("\"discovery\": false"), "{saved}");
+            assert!(saved.contains("\"max_per_address\": 16"), "{saved}");
         },
     );
 
@@ -420,12 +530,26 @@ fn main() {
             assert_eq!(next.ui.port.value(), port.to_string());
             assert!(!next.ui.sound.is_checked());
             assert!(!next.ui.show_text.is_checked());
+            assert_eq!(next.ui.name.value(), "Test Office");
+            assert!(!next.ui.discovery.is_checked());
             assert_eq!(next.view.message_text, MessageText::Hidden);
         },
     );
 
     let _ = std::fs::remove_dir_all(&config);
     println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+/// What a client's search of loopback finds on `port`.
+fn search_loopback(port: u16) -> Vec<Found> {
+    let search = Search {
+        ports: vec![port],
+        targets: vec!["127.255.255.255".parse().unwrap()],
+        duration: Duration::from_millis(800),
+    };
+    let mut found = Vec::new();
+    discovery::search(&search, |f| found.push(f)).expect("a UDP socket");
+    found
 }
 
 fn free_port() -> u16 {
@@ -470,6 +594,9 @@ fn focused(w: &ServerApp) -> &'static str {
         ("port", ui.port.has_focus()),
         ("Start", ui.start.has_focus()),
         ("Sound", ui.sound.has_focus()),
+        ("name", ui.name.has_focus()),
+        ("Let clients find this server", ui.discovery.has_focus()),
+        ("Max per address", ui.max_per_address.has_focus()),
         ("status line", ui.status.has_focus()),
         ("clients", ui.clients.has_focus()),
         ("Show message text", ui.show_text.has_focus()),

@@ -10,6 +10,9 @@ fn main() {
     // Each client is an open file; the default soft limit (often 1,024)
     // would cap the clients long before memory does.
     let _ = hubchat::common::fdlimit::raise_open_file_limit();
+    if std::env::args().nth(1).as_deref() == Some("discover") {
+        std::process::exit(hubchat::load::discover::main(std::env::args().skip(2)));
+    }
     let status = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Help) => {
             print!("{}", cli::USAGE);

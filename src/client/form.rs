@@ -6,6 +6,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::common::avatar::{self, Picture};
+use crate::common::discovery::Found;
 use crate::common::profile::validate_name;
 use crate::server::DEFAULT_PORT;
 
@@ -101,6 +102,98 @@ pub fn check(host: &str, port: &str, name: &str) -> Result<(String, u16, String)
     Ok((host.to_string(), port, name.to_string()))
 }
 
+/// The servers a search of the network found, as the Server combo offers
+/// them, and what to say about the search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoundServers {
+    found: Vec<Found>,
+    searching: bool,
+    /// Why the last search could not run.
+    failed: Option<String>,
+}
+
+impl FoundServers {
+    /// Forgets what was found: a new search begins.
+    pub fn start(&mut self) {
+        *self = FoundServers {
+            searching: true,
+            ..FoundServers::default()
+        };
+    }
+
+    /// Adds a server found; false if it was known already.
+    pub fn add(&mut self, server: Found) -> bool {
+        if self.found.iter().any(|f| f.addr == server.addr) {
+            return false;
+        }
+        self.found.push(server);
+        true
+    }
+
+    /// The search has ended, or could not run.
+    pub fn finish(&mut self, result: Result<(), String>) {
+        self.searching = false;
+        self.failed = result.err();
+    }
+
+    pub fn searching(&self) -> bool {
+        self.searching
+    }
+
+    /// The combo's entries, in the order found.
+    pub fn labels(&self) -> Vec<String> {
+        self.found.iter().map(Found::label).collect()
+    }
+
+    /// The address and port of the entry whose label is `text` (what the
+    /// combo's field holds once an entry is picked).
+    pub fn pick(&self, text: &str) -> Option<(String, u16)> {
+        self.found
+            .iter()
+            .find(|f| f.label() == text)
+            .map(|f| (f.addr.ip().to_string(), f.addr.port()))
+    }
+
+    /// The one server to preselect once the search has ended: only when it
+    /// found exactly one and the user has no address of their own.
+    pub fn preselect(&self, typed_or_remembered: &str) -> Option<(String, u16)> {
+        match self.found.as_slice() {
+            [only] if !self.searching && typed_or_remembered.trim().is_empty() => {
+                Some((only.addr.ip().to_string(), only.addr.port()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The search in plain words.
+    pub fn summary(&self) -> String {
+        match (self.searching, &self.failed, self.found.len()) {
+            (_, Some(e), _) => {
+                format!("Cannot search the network ({e}): type the server's address.")
+            }
+            (true, None, 0) => "Searching the network for servers...".into(),
+            (true, None, 1) => "Searching... found 1 server so far".into(),
+            (true, None, n) => format!("Searching... found {n} servers so far"),
+            (false, None, 0) => "No server found: type its address.".into(),
+            (false, None, 1) => "Found 1 server: pick it from the Server list.".into(),
+            (false, None, n) => format!("Found {n} servers: pick one from the Server list."),
+        }
+    }
+}
+
+/// The ports a search asks on: the one in the port field, if it is one,
+/// and the default.
+pub fn search_ports(port_field: &str) -> Vec<u16> {
+    let mut ports = Vec::new();
+    if let Ok(p @ 1..=65535) = port_field.trim().parse::<u32>() {
+        ports.push(p as u16);
+    }
+    if !ports.contains(&DEFAULT_PORT) {
+        ports.push(DEFAULT_PORT);
+    }
+    ports
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +215,75 @@ mod tests {
         let (field, message) = check("h", "5050", "   ").unwrap_err();
         assert_eq!(field, Field::Name);
         assert!(message.starts_with("The name is empty"), "{message}");
+    }
+
+    fn found(name: &str, addr: &str) -> Found {
+        Found {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+            version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn a_search_is_told_in_plain_words_as_it_goes() {
+        let mut servers = FoundServers::default();
+        servers.start();
+        assert_eq!(servers.summary(), "Searching the network for servers...");
+        assert!(servers.add(found("Office", "192.168.1.20:5050")));
+        assert!(!servers.add(found("Office", "192.168.1.20:5050")), "once");
+        assert!(servers.add(found("Lab", "192.168.1.21:6000")));
+        assert_eq!(servers.summary(), "Searching... found 2 servers so far");
+        servers.finish(Ok(()));
+        assert_eq!(
+            servers.summary(),
+            "Found 2 servers: pick one from the Server list."
+        );
+        assert_eq!(
+            servers.labels(),
+            ["Office - 192.168.1.20:5050", "Lab - 192.168.1.21:6000"]
+        );
+        servers.start();
+        servers.finish(Ok(()));
+        assert_eq!(servers.summary(), "No server found: type its address.");
+        servers.start();
+        servers.finish(Err("no network".into()));
+        assert_eq!(
+            servers.summary(),
+            "Cannot search the network (no network): type the server's address."
+        );
+    }
+
+    #[test]
+    fn picking_an_entry_gives_its_address_and_port() {
+        let mut servers = FoundServers::default();
+        servers.add(found("Office", "192.168.1.20:5050"));
+        servers.add(found("Lab", "[fd00::7]:6000"));
+        assert_eq!(
+            servers.pick("Lab - [fd00::7]:6000"),
+            Some(("fd00::7".into(), 6000))
+        );
+        assert_eq!(servers.pick("192.168.1.20"), None, "typed, not picked");
+    }
+
+    #[test]
+    fn the_only_server_found_is_preselected_unless_an_address_is_there() {
+        let mut servers = FoundServers::default();
+        servers.start();
+        servers.add(found("Office", "192.168.1.20:5050"));
+        assert_eq!(servers.preselect(""), None, "not while searching");
+        servers.finish(Ok(()));
+        assert_eq!(servers.preselect(" "), Some(("192.168.1.20".into(), 5050)));
+        assert_eq!(servers.preselect("10.0.0.5"), None);
+        servers.add(found("Lab", "192.168.1.21:5050"));
+        assert_eq!(servers.preselect(""), None, "two: the user picks");
+    }
+
+    #[test]
+    fn searches_ask_on_the_typed_port_and_the_default() {
+        assert_eq!(search_ports("6000"), [6000, DEFAULT_PORT]);
+        assert_eq!(search_ports("5050"), [DEFAULT_PORT]);
+        assert_eq!(search_ports("http"), [DEFAULT_PORT]);
     }
 
     #[test]

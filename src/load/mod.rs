@@ -22,6 +22,7 @@ pub mod attack_kinds;
 pub mod attack_net;
 pub mod attack_png;
 pub mod cli;
+pub mod discover;
 pub mod stamp;
 pub mod wire;
 

@@ -15,7 +15,7 @@ use crate::server::{MessageRate, Server, ServerConfig, DEFAULT_PORT};
 pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
                       [--max-clients N] [--max-per-address N] [--message-rate N]
-                      [--max-queued-mb N] [--hide-text]
+                      [--max-queued-mb N] [--hide-text] [--name NAME] [--no-discovery]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -54,6 +54,11 @@ Options:
                          written. In the window, this unticks Show message
                          text. Default: the text is shown, as the original
                          server does.
+      --name NAME        The name clients see when they search the network
+                         for servers. Default: this machine's name.
+      --no-discovery     Do not answer clients searching the network (they
+                         can still connect by typing the address). Default:
+                         answer on the UDP port with the TCP port's number.
   -h, --help             Show this help and exit.
   -V, --version          Show the version and exit.
 ";
@@ -85,6 +90,10 @@ pub struct ServerConfigArgs {
     pub max_queued_mb: Option<usize>,
     /// Log relayed messages without their text.
     pub hide_text: bool,
+    /// `--name`: the name clients find the server by.
+    pub name: Option<String>,
+    /// `--no-discovery`: do not answer clients' searches.
+    pub no_discovery: bool,
 }
 
 impl ServerConfigArgs {
@@ -105,6 +114,11 @@ impl ServerConfigArgs {
         if let Some(mb) = self.max_queued_mb {
             config.max_queued = (mb > 0).then(|| mb.saturating_mul(1 << 20));
         }
+        config.discovery = (!self.no_discovery).then(|| {
+            self.name
+                .clone()
+                .unwrap_or_else(crate::common::discovery::host_name)
+        });
         config
     }
 
@@ -142,6 +156,17 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "--headless" => headless = true,
             "--start" => config.start = true,
             "--hide-text" => config.hide_text = true,
+            "--no-discovery" => config.no_discovery = true,
+            "--name" => {
+                let v = value("a name")?;
+                let name = crate::common::discovery::clean_name(&v);
+                if name.is_empty() {
+                    return Err(UsageError(
+                        "--name needs a name clients will recognise, such as \"Office\"".into(),
+                    ));
+                }
+                config.name = Some(name);
+            }
             "--bind" => {
                 let v = value("an address")?;
                 config.bind = Some(parse_address(&v)?);
@@ -332,6 +357,8 @@ mod tests {
                     message_rate: None,
                     max_queued_mb: None,
                     hide_text: true,
+                    name: None,
+                    no_discovery: false,
                 }
             }
         );
@@ -389,6 +416,21 @@ mod tests {
         assert_eq!(budget(""), Some(64 << 20));
         assert_eq!(budget("--max-queued-mb 8"), Some(8 << 20));
         assert_eq!(budget("--max-queued-mb 0"), None);
+    }
+
+    #[test]
+    fn discovery_answers_as_the_host_name_unless_named_or_switched_off() {
+        let discovery = |line: &str| match parse(args(line)) {
+            Ok(Command::Run { config, .. }) => config.to_config().discovery,
+            other => panic!("expected run, got {other:?}"),
+        };
+        assert_eq!(discovery(""), Some(crate::common::discovery::host_name()));
+        assert_eq!(discovery("--name=Office"), Some("Office".into()));
+        assert_eq!(discovery("--name Office --no-discovery"), None);
+        assert_eq!(
+            parse(args("--name")),
+            Err(UsageError("--name needs a name after it".into()))
+        );
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub enum ServerEvent {
     },
     /// Something went wrong that is not one client's doing.
     Error { message: String },
+    /// Whether clients can find the server on the LAN, and on which port.
+    Discovery(crate::common::discovery::Status),
     /// `count` message events were not queued because the consumer fell
     /// behind; the messages themselves were relayed.
     Skipped { count: u64 },
@@ -198,6 +200,7 @@ impl ServerEvent {
                             _ => 0,
                         }
                 }
+                ServerEvent::Discovery(status) => status.to_string().len(),
             }
     }
 
@@ -210,6 +213,7 @@ impl ServerEvent {
             self,
             ServerEvent::Listening { .. }
                 | ServerEvent::Stopped
+                | ServerEvent::Discovery(_)
                 | ServerEvent::Joined { .. }
                 | ServerEvent::Left { .. }
         )

@@ -5,8 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::common::discovery;
 use crate::common::netaddr::LocalAddress;
-use crate::server::{StartError, DEFAULT_PORT};
+use crate::server::{ServerConfig, StartError, DEFAULT_PORT};
 
 /// What the server window remembers between runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,13 @@ pub struct ServerSettings {
     pub sound: bool,
     /// Whether the log shows what people write ("Show message text").
     pub show_text: bool,
+    /// The name clients find the server by; empty for this machine's name.
+    pub name: String,
+    /// "Let clients find this server": answer clients' searches.
+    pub discovery: bool,
+    /// How many connections one address may have open at once; 0 for no
+    /// limit.
+    pub max_per_address: usize,
 }
 
 impl Default for ServerSettings {
@@ -28,6 +36,9 @@ impl Default for ServerSettings {
             port: DEFAULT_PORT,
             sound: true,
             show_text: true,
+            name: String::new(),
+            discovery: true,
+            max_per_address: ServerConfig::default().max_per_address,
         }
     }
 }
@@ -101,6 +112,58 @@ pub fn advertised(choices: &[AddressChoice]) -> Option<IpAddr> {
 pub enum Field {
     Address,
     Port,
+    /// The name clients find the server by.
+    Name,
+    MaxPerAddress,
+}
+
+/// Reads the "Max per address" field: how many connections one address may
+/// have open at once, 0 for no limit.
+pub fn parse_max_per_address(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(
+            "Type how many connections one address may have at once, 0 for no limit.".into(),
+        );
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "\"{text}\" is not a number. Type how many connections one address may have, 0 for no limit."
+        ));
+    }
+    text.parse::<u32>()
+        .ok()
+        .filter(|&n| n <= MAX_PER_ADDRESS_FIELD)
+        .map(|n| n as usize)
+        .ok_or_else(|| {
+            format!("{text} is too many. Use a number up to {MAX_PER_ADDRESS_FIELD}, or 0 for no limit.")
+        })
+}
+
+/// The largest "Max per address" the field takes; more than any machine
+/// has threads for (use 0 for no limit).
+pub const MAX_PER_ADDRESS_FIELD: u32 = 100_000;
+
+/// Reads the Name field: the name clients find the server by, cleaned of
+/// anything that is not plain text. Only needed while clients may find it.
+pub fn parse_name(text: &str) -> Result<String, String> {
+    let name = discovery::clean_name(text);
+    if name.is_empty() {
+        Err("Type the name clients will see when they look for a server, such as Office.".into())
+    } else {
+        Ok(name)
+    }
+}
+
+/// The name the Name field starts with: the one remembered, else this
+/// machine's own.
+pub fn initial_name(remembered: &str) -> String {
+    let name = discovery::clean_name(remembered);
+    if name.is_empty() {
+        discovery::host_name()
+    } else {
+        name
+    }
 }
 
 /// Reads the port field.
@@ -176,6 +239,34 @@ mod tests {
                 ))
             );
         }
+    }
+
+    #[test]
+    fn max_per_address_is_a_number_with_0_for_no_limit_explained_in_words() {
+        assert_eq!(parse_max_per_address(" 16 "), Ok(16));
+        assert_eq!(parse_max_per_address("0"), Ok(0));
+        assert_eq!(
+            parse_max_per_address(""),
+            Err("Type how many connections one address may have at once, 0 for no limit.".into())
+        );
+        assert_eq!(
+            parse_max_per_address("-1"),
+            Err("\"-1\" is not a number. Type how many connections one address may have, 0 for no limit.".into())
+        );
+        assert_eq!(
+            parse_max_per_address("100001"),
+            Err("100001 is too many. Use a number up to 100000, or 0 for no limit.".into())
+        );
+        assert_eq!(ServerSettings::default().max_per_address, 16);
+    }
+
+    #[test]
+    fn the_name_defaults_to_the_host_name_and_may_not_be_blank() {
+        assert_eq!(initial_name(""), discovery::host_name());
+        assert_eq!(initial_name("Office"), "Office");
+        assert_eq!(parse_name(" Front desk\n"), Ok("Front desk".into()));
+        assert!(parse_name(" \u{200B} ").is_err());
+        assert!(ServerSettings::default().discovery, "found by default");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::common::connection::SharedStream;
+use crate::common::discovery::{self, RateLimits, Responder, ResponderConfig, Status};
 use crate::common::packet::{ErrorCode, ServerPacket, SERVER_CLOSE_TEXT};
 use crate::server::budget::{Budget, SHED_FRACTION};
 use crate::server::capacity::{self, Admission, Ticket, Turned};
@@ -99,6 +100,8 @@ pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
+    /// Answers LAN discovery while the server runs, if asked to and able.
+    discovery: Option<Responder>,
 }
 
 /// What closes a connection that loses its handshake slot.
@@ -179,10 +182,17 @@ impl Server {
                 })?
         };
         events.emit(ServerEvent::Listening { addr });
+        let discovery = shared
+            .ctx
+            .config
+            .discovery
+            .as_ref()
+            .and_then(|name| answer_discovery(name, addr, &events));
         Ok(Server {
             addr,
             shared,
             accept: Some(accept),
+            discovery,
         })
     }
 
@@ -215,6 +225,9 @@ impl Server {
             return;
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(responder) = self.discovery.take() {
+            responder.stop();
+        }
         wake_accept(self.addr);
         let _ = accept.join();
 
@@ -247,6 +260,30 @@ impl Server {
             let _ = conn.thread.join();
         }
         self.shared.ctx.events.emit(ServerEvent::Stopped);
+    }
+}
+
+/// Starts answering discovery as `name` on the UDP port equal to the TCP
+/// port, and says in the log whether that worked. A server that cannot be
+/// found still serves whoever types its address.
+fn answer_discovery(name: &str, addr: SocketAddr, events: &Events) -> Option<Responder> {
+    let port = addr.port();
+    let config = ResponderConfig {
+        port,
+        name: name.to_string(),
+        addresses: discovery::addresses_for(addr.ip()),
+        limits: RateLimits::DEFAULT,
+    };
+    match Responder::start(config) {
+        Ok(responder) => {
+            events.emit(ServerEvent::Discovery(Status::Answering { port }));
+            Some(responder)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            events.emit(ServerEvent::Discovery(Status::Unavailable { port, reason }));
+            None
+        }
     }
 }
 

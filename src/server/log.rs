@@ -120,6 +120,7 @@ pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
             printable(&limit.describe()),
             times_since(*count)
         ),
+        ServerEvent::Discovery(status) => status.to_string(),
         ServerEvent::Skipped { count } => format!(
             "({} more messages were relayed but not logged: the log fell behind)",
             grouped(*count)

@@ -86,6 +86,10 @@ pub struct ServerConfig {
     /// When it is reached, senders wait, newcomers are refused and clients
     /// that do not read are dropped until it is free (see [`budget`]).
     pub max_queued: Option<usize>,
+    /// The name to answer LAN discovery with (see
+    /// [`crate::common::discovery`]), on the UDP port equal to the TCP
+    /// port; `None` to stay unseen (tests, and owners who switch it off).
+    pub discovery: Option<String>,
 }
 
 impl ServerConfig {
@@ -107,6 +111,7 @@ impl ServerConfig {
                 grace: Duration::from_secs(10),
             },
             max_queued: Some(DEFAULT_MAX_QUEUED),
+            discovery: None,
         }
     }
 }

@@ -222,6 +222,7 @@ impl ServerView {
             }
             | ServerEvent::Relayed { .. }
             | ServerEvent::Limited { .. }
+            | ServerEvent::Discovery(_)
             | ServerEvent::Skipped { .. } => None,
             ServerEvent::Collapsed { .. } => Some(Cue::Error),
             ServerEvent::Refused { .. }
@@ -365,6 +366,12 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
         ),
         ServerEvent::Listening { .. } | ServerEvent::Stopped | ServerEvent::Skipped { .. } => {
             notice(&time, describe(&event.what, message_text))
+        }
+        ServerEvent::Discovery(crate::common::discovery::Status::Answering { .. }) => {
+            notice(&time, describe(&event.what, message_text))
+        }
+        ServerEvent::Discovery(crate::common::discovery::Status::Unavailable { .. }) => {
+            line_in(&time, Ink::Error, describe(&event.what, message_text))
         }
         ServerEvent::Collapsed { .. } => {
             line_in(&time, Ink::Error, describe(&event.what, message_text))

@@ -25,17 +25,19 @@ use fltk::enums::{Align, CallbackTrigger, Color, Event, Font, Key};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::Input;
+use fltk::misc::InputChoice;
 use fltk::prelude::*;
 use fltk::table::{TableContext, TableRow};
 use fltk::text::{TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
 use crate::client::controller::{self, Change, Controller, Identity, Said, Status};
-use crate::client::form::{self, ClientSettings, Field, SETTINGS_FILE};
+use crate::client::form::{self, ClientSettings, Field, FoundServers, SETTINGS_FILE};
 use crate::client::model::{ClientModel, Contact, Face};
 use crate::client::session::{ConnectError, SessionConfig};
 use crate::common::avatar;
 use crate::common::color;
+use crate::common::discovery::{self, Found, Search};
 use crate::common::packet::Profile;
 use crate::common::settings;
 use crate::gui::{self, attention, avatars::Avatars, Sound};
@@ -62,6 +64,14 @@ pub enum Msg {
     Close(String),
     /// A worker thread reports.
     Net(controller::Input),
+    /// The refresh button beside the Server field: search the network.
+    Search,
+    /// The search found a server.
+    Found(Found),
+    /// The search ended, or could not run.
+    SearchDone(Result<(), String>),
+    /// The Server field changed: an entry was picked, or a key typed.
+    ServerPicked,
     Quit,
 }
 
@@ -91,13 +101,31 @@ const BANNER: Color = Color::from_rgb(0xfc, 0xe8, 0xb2);
 /// where the list needs the space.
 const STATUS_MAX: i32 = 110;
 const STATUS_MIN: i32 = 52;
+/// The window's smallest height: the form (with the search's line), the
+/// status box at its smallest, and about three rows of the list.
+pub const MIN_HEIGHT: i32 = 502;
 
 /// A list row: the contact and its unread count.
 type Rows = Rc<RefCell<Vec<(Contact, usize)>>>;
 
 pub struct ClientApp {
     pub window: DoubleWindow,
+    /// The Server combo: servers found on the network, and a field to type
+    /// an address in.
+    pub servers: InputChoice,
+    /// The combo's text field.
     pub host: Input,
+    /// Searches the network again.
+    pub refresh: Button,
+    /// What the search found, in plain words.
+    pub search_status: Frame,
+    /// The servers found, as the combo offers them.
+    pub found: FoundServers,
+    /// Where searches broadcast; see [`discovery::broadcast_targets`].
+    pub search_targets: Vec<std::net::Ipv4Addr>,
+    /// The address remembered from last time, if any: then nothing is
+    /// preselected.
+    remembered_host: String,
     pub port: Input,
     pub name: Input,
     /// The colour of the name: the original's ten as swatches, and one of
@@ -142,15 +170,17 @@ impl ClientApp {
             .with_size(460, 676)
             .with_label("HubChat");
         window.set_color(gui::WINDOW);
-        window.size_range(380, 480, 0, 0);
+        window.size_range(380, MIN_HEIGHT, 0, 0);
         let mut page = Flex::default_fill().column();
         page.set_margin(12);
         page.set_pad(6);
 
         let mut row1 = form_row("Server");
-        let mut host = Input::default();
-        host.set_value(&saved.host);
-        host.set_tooltip("The server's address: what its window says clients connect to.");
+        let (servers, host) = server_combo(&saved.host, &tx);
+        let mut refresh = Button::default().with_label("@-2reload");
+        refresh.set_tooltip("Search the network for servers again");
+        on_click(&mut refresh, &tx, || Msg::Search);
+        row1.fixed(&refresh, 30);
         let l = gui::label("Port");
         row1.fixed(&l, 34);
         let mut port = Input::default();
@@ -158,6 +188,12 @@ impl ClientApp {
         row1.fixed(&port, 70);
         row1.end();
         page.fixed(&row1, 30);
+        let search_row = form_row("");
+        let mut search_status = gui::label("");
+        search_status.set_label_color(gui::MUTED);
+        search_status.set_label_size(gui::TEXT_SIZE - 2);
+        search_row.end();
+        page.fixed(&search_row, 16);
 
         let row2 = form_row("Name");
         let mut name = Input::default();
@@ -165,7 +201,7 @@ impl ClientApp {
         name.set_text_font(gui::BOLD);
         row2.end();
         page.fixed(&row2, 30);
-        for input in [&mut host, &mut port, &mut name] {
+        for input in [&mut port, &mut name] {
             enter_connects(input, tx.clone());
         }
 
@@ -243,6 +279,7 @@ impl ClientApp {
         {
             let order = [
                 host.as_base_widget(),
+                refresh.as_base_widget(),
                 port.as_base_widget(),
                 name.as_base_widget(),
                 avatar.as_base_widget(),
@@ -250,13 +287,30 @@ impl ClientApp {
                 status_view.as_base_widget(),
                 list.as_base_widget(),
             ];
-            window.handle(move |_, ev| gui::wrap_tab(ev, &order));
+            // Enter in the Server field connects; the combo's own field
+            // leaves Enter to its window.
+            let (host, tx) = (host.clone(), tx.clone());
+            window.handle(move |_, ev| {
+                let enter = ev == Event::KeyDown
+                    && matches!(app::event_key(), Key::Enter | Key::KPEnter)
+                    && host.has_focus();
+                if enter {
+                    tx.send(Msg::Connect);
+                }
+                enter || gui::wrap_tab(ev, &order)
+            });
         }
         let notify_tx = tx.clone();
         let controller = Controller::new(Arc::new(move |input| notify_tx.send(Msg::Net(input))));
         let mut app = ClientApp {
             window,
+            servers,
             host,
+            refresh,
+            search_status,
+            found: FoundServers::default(),
+            search_targets: discovery::broadcast_targets(),
+            remembered_host: saved.host.clone(),
             port,
             name,
             colors,
@@ -355,6 +409,27 @@ impl ClientApp {
                 let change = self.controller.handle(input);
                 self.apply(change);
             }
+            Msg::Search => self.search(),
+            Msg::Found(server) => {
+                let label = gui::menu_label(&server.label());
+                if self.found.add(server) {
+                    self.servers.add(&label);
+                    self.show_search();
+                }
+            }
+            Msg::SearchDone(result) => {
+                self.found.finish(result);
+                let mine = format!("{}{}", self.remembered_host, self.host.value());
+                if let Some((host, port)) = self.found.preselect(&mine) {
+                    self.fill_server(&host, port);
+                }
+                self.show_search();
+            }
+            Msg::ServerPicked => {
+                if let Some((host, port)) = self.found.pick(&self.host.value()) {
+                    self.fill_server(&host, port);
+                }
+            }
             Msg::Quit => {
                 for chat in self.chats.values_mut() {
                     chat.window.hide();
@@ -364,6 +439,48 @@ impl ClientApp {
                 self.quitting = true;
             }
         }
+    }
+
+    /// Searches the network for servers on a worker thread, on the port in
+    /// the port field and the default one; what it finds arrives as
+    /// [`Msg::Found`], live, and the end as [`Msg::SearchDone`]. A search
+    /// already running is left to finish.
+    pub fn search(&mut self) {
+        if self.found.searching() {
+            return;
+        }
+        self.found.start();
+        self.servers.clear();
+        self.show_search();
+        let mut search = Search::on_ports(&form::search_ports(&self.port.value()));
+        search.targets = self.search_targets.clone();
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("search".into())
+            .spawn(move || {
+                let result = discovery::search(&search, |server| tx.send(Msg::Found(server)));
+                tx.send(Msg::SearchDone(result.map(drop).map_err(|e| e.to_string())));
+            });
+        if let Err(e) = spawned {
+            self.found.finish(Err(e.to_string()));
+            self.show_search();
+        }
+    }
+
+    /// Puts a server's address and port in the form.
+    fn fill_server(&mut self, host: &str, port: u16) {
+        self.host.set_value(host);
+        self.port.set_value(&port.to_string());
+        self.host.redraw();
+        self.port.redraw();
+    }
+
+    /// Shows how the search goes, and lets it be run again once it ended.
+    fn show_search(&mut self) {
+        self.search_status.set_label(&self.found.summary());
+        self.search_status.redraw();
+        let idle = self.controller.status().idle();
+        gui::set_active(&mut self.refresh, idle && !self.found.searching());
     }
 
     fn start_connect(&mut self) {
@@ -620,7 +737,7 @@ impl ClientApp {
     /// Gives the list the room in a short window: the status box shrinks
     /// first, down to three lines.
     fn fit_status_box(&mut self) {
-        let spare = self.window.h() - 480;
+        let spare = self.window.h() - MIN_HEIGHT;
         let want = (STATUS_MIN + spare / 2).clamp(STATUS_MIN, STATUS_MAX);
         if self.status_view.h() != want {
             self.page.fixed(&self.status_view, want);
@@ -668,8 +785,9 @@ impl ClientApp {
     }
 
     fn set_form(&mut self, on: bool) {
+        gui::set_active(&mut self.refresh, on && !self.found.searching());
         for w in [
-            &mut self.host as &mut dyn WidgetExt,
+            &mut self.servers as &mut dyn WidgetExt,
             &mut self.port,
             &mut self.name,
             &mut self.avatar,
@@ -719,6 +837,22 @@ fn form_row(label: &str) -> Flex {
     let l = gui::label(label);
     row.fixed(&l, 52);
     row
+}
+
+/// The Server combo: a field to type an address in, and a menu of the
+/// servers found. Picking an entry, like typing, reports
+/// [`Msg::ServerPicked`]; the window tells the two apart by the text.
+fn server_combo(remembered: &str, tx: &Tx) -> (InputChoice, Input) {
+    let mut combo = InputChoice::default();
+    combo.set_value(remembered);
+    combo.set_tooltip(
+        "The server's address: pick a server found on the network, or type what its window \
+         says clients connect to.",
+    );
+    let host = combo.input();
+    let tx = tx.clone();
+    combo.set_callback(move |_| tx.send(Msg::ServerPicked));
+    (combo, host)
 }
 
 /// A button that sends `msg()` when pressed (by mouse, or Space/Enter
@@ -838,6 +972,7 @@ pub fn run() -> i32 {
     gui::init_look();
     let mut client = ClientApp::new();
     client.window.show();
+    client.search();
     let tx = client.sender();
     let _ = ctrlc::set_handler(move || tx.send(Msg::Quit));
     while app.wait() {

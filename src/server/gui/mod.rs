@@ -32,8 +32,6 @@ pub struct ServerApp {
     choices: Vec<AddressChoice>,
     settings: ServerSettings,
     max_clients: Option<usize>,
-    /// `--max-per-address`, if given; else the server's default.
-    max_per_address: Option<usize>,
     /// `--message-rate`, if given; else the server's default.
     message_rate: Option<u32>,
     events: Events,
@@ -68,6 +66,15 @@ impl ServerApp {
         if args.hide_text {
             settings.show_text = false;
         }
+        if let Some(name) = &args.name {
+            settings.name.clone_from(name);
+        }
+        if args.no_discovery {
+            settings.discovery = false;
+        }
+        if let Some(n) = args.max_per_address {
+            settings.max_per_address = n;
+        }
         let detected = netaddr::detect();
         let mut choices = form::address_choices(&detected);
         // An address given on the command line is offered even if it was
@@ -94,7 +101,6 @@ impl ServerApp {
             choices,
             settings,
             max_clients: args.max_clients,
-            max_per_address: args.max_per_address,
             message_rate: args.message_rate,
             events: Events::with_waker(app::awake),
             actions,
@@ -144,6 +150,10 @@ impl ServerApp {
                 self.settings.sound = self.ui.sound.is_checked();
                 self.save_settings();
             }
+            Action::DiscoveryToggled => {
+                self.settings.discovery = self.ui.discovery.is_checked();
+                self.save_settings();
+            }
             Action::TextToggled => {
                 self.settings.show_text = self.ui.show_text.is_checked();
                 self.view.message_text = MessageText::shown_if(self.settings.show_text);
@@ -162,14 +172,14 @@ impl ServerApp {
         let Some(choice) = self.choices.get(index).cloned() else {
             return;
         };
-        let bind = match form::bind_address(&choice, &self.ui.port.value()) {
-            Ok(bind) => bind,
+        let form = self.read_form(&choice);
+        let (bind, max_per_address, discovery) = match form {
+            Ok(form) => form,
             Err((field, message)) => return self.complain(field, &message),
         };
         let mut config = ServerConfig::new(bind);
-        if let Some(n) = self.max_per_address {
-            config.max_per_address = n;
-        }
+        config.max_per_address = max_per_address;
+        config.discovery = discovery.clone();
         if let Some(n) = self.max_clients {
             config.max_clients = n;
         }
@@ -181,10 +191,37 @@ impl ServerApp {
                 self.server = Some(server);
                 self.settings.address = Some(bind.ip());
                 self.settings.port = bind.port();
+                self.settings.max_per_address = max_per_address;
+                if let Some(name) = discovery {
+                    // This machine's name is the default, not a choice:
+                    // remembered as such, it follows a renamed machine.
+                    let own = name == crate::common::discovery::host_name();
+                    self.settings.name = if own { String::new() } else { name };
+                }
                 self.save_settings();
             }
             Err(e) => self.complain(form::start_error_field(&e), &e.to_string()),
         }
+    }
+
+    /// The form as the server's settings: where to listen, the limit per
+    /// address, and the name to answer discovery with (`None` when clients
+    /// may not find it). The first mistake, with its field, otherwise.
+    fn read_form(
+        &self,
+        choice: &AddressChoice,
+    ) -> Result<(std::net::SocketAddr, usize, Option<String>), (form::Field, String)> {
+        let bind = form::bind_address(choice, &self.ui.port.value())?;
+        let discovery = if self.ui.discovery.is_checked() {
+            let name =
+                form::parse_name(&self.ui.name.value()).map_err(|m| (form::Field::Name, m))?;
+            Some(name)
+        } else {
+            None
+        };
+        let max = form::parse_max_per_address(&self.ui.max_per_address.value())
+            .map_err(|m| (form::Field::MaxPerAddress, m))?;
+        Ok((bind, max, discovery))
     }
 
     fn complain(&mut self, field: form::Field, message: &str) {

@@ -1,8 +1,8 @@
 //! The server window's widgets, and how they show a [`ServerView`].
 //!
 //! Controls are created in reading order, which is also the Tab order:
-//! address, port, Start, Sound, the status line, the clients, "Show message
-//! text", the log.
+//! address, port, Start, Sound, name, "Let clients find this server", max
+//! per address, the status line, the clients, "Show message text", the log.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,6 +35,8 @@ pub enum Action {
     /// Enter in the port field: start, if stopped.
     Start,
     SoundToggled,
+    /// "Let clients find this server" was ticked or unticked.
+    DiscoveryToggled,
     /// "Show message text" was ticked or unticked.
     TextToggled,
     Quit,
@@ -63,9 +65,16 @@ pub struct ServerWindow {
     pub port: Input,
     pub start: Button,
     pub sound: CheckButton,
+    /// The name clients find the server by.
+    pub name: Input,
+    /// "Let clients find this server".
+    pub discovery: CheckButton,
+    pub max_per_address: Input,
     pub show_text: CheckButton,
     pub address_error: Frame,
     pub port_error: Frame,
+    pub name_error: Frame,
+    pub max_error: Frame,
     pub status: Output,
     pub clients_title: Frame,
     pub clients: TableRow,
@@ -101,6 +110,10 @@ impl ServerWindow {
         page.fixed(&form, 32);
         let (errors, address_error, port_error) = errors_row();
         page.fixed(&errors, 30);
+        let (second, name, discovery, max_per_address) = second_row(settings, tx);
+        page.fixed(&second, 32);
+        let (second_errors, name_error, max_error) = second_errors_row();
+        page.fixed(&second_errors, 30);
         let status = status_line();
         page.fixed(&status, 28);
 
@@ -150,9 +163,14 @@ impl ServerWindow {
             port,
             start,
             sound,
+            name,
+            discovery,
+            max_per_address,
             show_text,
             address_error,
             port_error,
+            name_error,
+            max_error,
             status,
             clients_title,
             clients,
@@ -178,6 +196,9 @@ impl ServerWindow {
             self.port.as_base_widget(),
             self.start.as_base_widget(),
             self.sound.as_base_widget(),
+            self.name.as_base_widget(),
+            self.discovery.as_base_widget(),
+            self.max_per_address.as_base_widget(),
             self.status.as_base_widget(),
             self.clients.as_base_widget(),
             self.show_text.as_base_widget(),
@@ -187,17 +208,21 @@ impl ServerWindow {
             .handle(move |_, event| gui::wrap_tab(event, &order));
     }
 
-    /// Shows a problem next to the field it is about (or clears both).
+    /// Shows a problem next to the field it is about (or clears them all).
     pub fn show_error(&mut self, error: Option<(Field, &str)>) {
-        let (address, port) = match error {
-            Some((Field::Address, m)) => (m, ""),
-            Some((Field::Port, m)) => ("", m),
-            None => ("", ""),
-        };
-        self.address_error.set_label(address);
-        self.port_error.set_label(port);
-        self.address_error.redraw();
-        self.port_error.redraw();
+        for (field, frame) in [
+            (Field::Address, &mut self.address_error),
+            (Field::Port, &mut self.port_error),
+            (Field::Name, &mut self.name_error),
+            (Field::MaxPerAddress, &mut self.max_error),
+        ] {
+            let message = match error {
+                Some((f, m)) if f == field => m,
+                _ => "",
+            };
+            frame.set_label(message);
+            frame.redraw();
+        }
     }
 
     /// Brings the form, status and title in line with the server's state.
@@ -213,10 +238,17 @@ impl ServerWindow {
         // Locking the form must not drop the keyboard focus where no one
         // can see it (FLTK would hand it to the status line): the button
         // that was, or will be, pressed keeps it.
-        let form_focused = self.address.has_focus() || self.port.has_focus();
+        let form_focused = self.address.has_focus()
+            || self.port.has_focus()
+            || self.name.has_focus()
+            || self.discovery.has_focus()
+            || self.max_per_address.has_focus();
         gui::set_active(&mut self.start, button_on);
         gui::set_active(&mut self.address, form_on);
         gui::set_active(&mut self.port, form_on);
+        gui::set_active(&mut self.name, form_on);
+        gui::set_active(&mut self.discovery, form_on);
+        gui::set_active(&mut self.max_per_address, form_on);
         if button_on && (form_focused || app::focus().is_none()) {
             let _ = self.start.take_focus();
         }
@@ -344,6 +376,63 @@ fn form_row(
     Frame::default();
     form.end();
     (form, address, port, start, sound)
+}
+
+/// The name width in the second row; with its other cells it fits the
+/// narrowest window.
+const NAME_WIDTH: i32 = 190;
+const DISCOVERY_WIDTH: i32 = 220;
+const MAX_LABEL_WIDTH: i32 = 110;
+const MAX_WIDTH: i32 = 60;
+
+/// The form's second row: the name clients find the server by, whether
+/// they may, and how many connections one address may have.
+fn second_row(settings: &ServerSettings, tx: Sender<Action>) -> (Flex, Input, CheckButton, Input) {
+    let mut row = Flex::default().row();
+    row.set_pad(FORM_PAD);
+    let label = gui::label("Name");
+    row.fixed(&label, 62);
+    let mut name = Input::default();
+    name.set_value(&crate::server::form::initial_name(&settings.name));
+    name.set_tooltip("The name clients see when they look for a server on the network.");
+    name.set_trigger(CallbackTrigger::EnterKeyAlways);
+    name.emit(tx, Action::Start);
+    row.fixed(&name, NAME_WIDTH);
+    let mut discovery = CheckButton::default().with_label("Let clients find this server");
+    discovery.set_checked(settings.discovery);
+    discovery.set_tooltip(
+        "Answer clients that search the network, so nobody has to type this server's address.",
+    );
+    discovery.emit(tx, Action::DiscoveryToggled);
+    row.fixed(&discovery, DISCOVERY_WIDTH);
+    let label = gui::label("Max per address");
+    row.fixed(&label, MAX_LABEL_WIDTH);
+    let mut max = Input::default();
+    max.set_value(&settings.max_per_address.to_string());
+    max.set_tooltip(
+        "How many connections one address may have open at once; 0 for no limit. \
+         Enter starts the server.",
+    );
+    max.set_trigger(CallbackTrigger::EnterKeyAlways);
+    max.emit(tx, Action::Start);
+    row.fixed(&max, MAX_WIDTH);
+    Frame::default();
+    row.end();
+    (row, name, discovery, max)
+}
+
+/// The second row's mistakes: the name's under the name, the limit's under
+/// "Max per address" and beyond, where there is room for a sentence.
+fn second_errors_row() -> (Flex, Frame, Frame) {
+    let mut errors = Flex::default().row();
+    errors.set_pad(FORM_PAD);
+    let spacer = Frame::default();
+    errors.fixed(&spacer, 62);
+    let name_error = gui::error_label();
+    errors.fixed(&name_error, NAME_WIDTH + FORM_PAD + DISCOVERY_WIDTH);
+    let max_error = gui::error_label();
+    errors.end();
+    (errors, name_error, max_error)
 }
 
 /// Where the form's mistakes are written, each under the field it is
