@@ -197,10 +197,13 @@ for _ in $(seq 100); do [[ -f "$settings" ]] && break; sleep 0.1; done
 grep -q "\"port\": $port\b" "$settings" || fail "$settings does not hold the port in use, $port: $(cat "$settings")"
 address="127.0.0.1:$port"
 echo "  server window: \"$(xdotool getwindowname "$w")\", settings in C:\\users\\$(id -un)\\AppData\\Roaming\\HubChat\\server.json"
-# A few clients, so the window shows what a running server looks like.
-"$load" --server "$address" --clients 4 --messages 20 --rate 5 --quiet >/dev/null ||
-  fail "hubchat-load against the server window lost messages"
+# A few clients chatting while the window is looked at, so it shows a
+# running server; they must lose nothing either.
+"$load" --server "$address" --clients 4 --messages 12 --rate 2 --size 24 --quiet >"$work/window-load.txt" &
+chatting=$!
+sleep 3
 shoot "$w" "${shots:-/nonexistent}/windows-server.png"
+wait "$chatting" || fail "hubchat-load against the server window: $(cat "$work/window-load.txt")"
 
 wine "$client" >"$work/client.log" 2>&1 &
 pids+=($!)
