@@ -2,6 +2,9 @@
 //! of a generated table, so the binaries carry their pictures and need no
 //! files beside them. `NN` is the avatar's number, sent as `image_NN.png` on
 //! the wire, so the numbers must run from 1 without gaps.
+//!
+//! Windows builds also get their icon and version information here: Explorer,
+//! the taskbar and the file's Properties read them from the .exe itself.
 
 use std::env;
 use std::fmt::Write as _;
@@ -9,6 +12,34 @@ use std::fs;
 use std::path::PathBuf;
 
 fn main() {
+    embed_avatars();
+    embed_windows_resources();
+}
+
+/// Compiles assets/hubchat.ico and the version information into every .exe
+/// with mingw's windres (through winresource). Only for a Windows target: a
+/// build script runs on the host, so it asks cargo what the target is.
+fn embed_windows_resources() {
+    println!("cargo:rerun-if-changed=assets/hubchat.ico");
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("windows") {
+        return;
+    }
+    let mut resource = winresource::WindowsResource::new();
+    resource
+        .set_icon("assets/hubchat.ico")
+        .set("ProductName", "HubChat")
+        .set("FileDescription", "HubChat, a LAN messenger")
+        .set("CompanyName", "HubChat")
+        .set("LegalCopyright", "MIT License");
+    resource.compile().unwrap_or_else(|e| {
+        panic!(
+            "cannot embed the icon and version information with windres ({e}); \
+             scripts/install-deps.sh --windows installs the mingw tools"
+        )
+    });
+}
+
+fn embed_avatars() {
     println!("cargo:rerun-if-changed=avatars");
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("avatars");

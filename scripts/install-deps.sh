@@ -5,6 +5,10 @@
 #
 #   scripts/install-deps.sh          build dependencies (FLTK's C/C++ side, cmake)
 #   scripts/install-deps.sh --test   also the tools the GUI tests use (Xvfb, ...)
+#   scripts/install-deps.sh --windows   also the Windows cross toolchain: the
+#        x86_64-pc-windows-gnu Rust target, mingw's gcc, g++ and windres,
+#        and wine to run the .exe in the checks
+# The flags combine: --test --windows.
 set -euo pipefail
 
 build_pkgs=(gcc g++ make libc6-dev pkg-config libx11-dev libxext-dev libxft-dev
@@ -12,10 +16,17 @@ build_pkgs=(gcc g++ make libc6-dev pkg-config libx11-dev libxext-dev libxft-dev
 test_pkgs=(xvfb xauth xdotool imagemagick openbox x11-utils fonts-dejavu-core
   fonts-noto-color-emoji fonts-noto-cjk)
 
+windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64 wine wine64)
+
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-  want+=("${test_pkgs[@]}")
-fi
+windows=false
+for flag in "$@"; do
+  case "$flag" in
+    --test) want+=("${test_pkgs[@]}") ;;
+    --windows) want+=("${windows_pkgs[@]}"); windows=true ;;
+    *) echo "install-deps: unknown option $flag (use --test and/or --windows)" >&2; exit 2 ;;
+  esac
+done
 
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
@@ -50,4 +61,10 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found. Install Rust from https://rustup.rs and run this again." >&2
   exit 1
+fi
+
+# The Rust standard library for Windows, which the mingw tools link.
+if $windows && ! rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then
+  echo "install-deps: adding the x86_64-pc-windows-gnu Rust target"
+  rustup target add x86_64-pc-windows-gnu
 fi

@@ -22,6 +22,8 @@ trap 'rm -f "$log"' EXIT
 HUBCHAT_REQUIRE_E2E=1 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked 2>&1 | tee "$log"
 # Every decoder of untrusted bytes, fuzzed briefly (nightly, no FLTK).
 scripts/fuzz.sh 15 2>&1 | tee -a "$log"
+# The Windows .exe: cross build, imports, and a run under wine.
+scripts/windows-check.sh
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,6 +1,11 @@
 //! `hubchat-client`: the desktop client.
 
+// No console window beside the client's window on Windows; started from a
+// console it still prints there (see `common::console`).
+#![cfg_attr(windows, windows_subsystem = "windows")]
+
 fn main() {
+    hubchat::common::console::attach_to_parent();
     if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
         println!("Usage: hubchat-client\n\nOpens the HubChat client window. Settings are remembered between runs.");
         return;

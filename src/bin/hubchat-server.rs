@@ -1,8 +1,13 @@
 //! `hubchat-server`: the hub. See `hubchat-server --help`.
 
+// No console window beside the server's window on Windows; started from a
+// console it still prints there (see `common::console`).
+#![cfg_attr(windows, windows_subsystem = "windows")]
+
 use hubchat::server::cli::{self, Command};
 
 fn main() {
+    hubchat::common::console::attach_to_parent();
     // Each client is an open file; the default soft limit (often 1,024)
     // would cap the clients long before memory does.
     let _ = hubchat::common::fdlimit::raise_open_file_limit();

@@ -17,6 +17,7 @@ pub(crate) fn canonical_number(digits: &str) -> Option<u64> {
 pub mod avatar;
 pub mod color;
 pub mod connection;
+pub mod console;
 pub mod discovery;
 pub mod fdlimit;
 pub mod frame;

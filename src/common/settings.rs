@@ -8,6 +8,8 @@
 //! stick, and for tests). A missing or unreadable file gives the defaults: a
 //! settings file must never stop the program from starting.
 
+#[cfg(any(target_os = "windows", test))]
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
@@ -25,7 +27,21 @@ pub fn config_dir() -> Option<PathBuf> {
 
 #[cfg(target_os = "windows")]
 fn platform_config_dir() -> Option<PathBuf> {
-    std::env::var_os("APPDATA").map(|d| PathBuf::from(d).join("HubChat"))
+    windows_config_dir(|name| std::env::var_os(name))
+}
+
+/// `%APPDATA%\HubChat`, the roaming profile folder Windows keeps per user.
+/// Should APPDATA be unset or empty (a stripped environment, a service
+/// account), the same folder is found under `%USERPROFILE%`; an empty
+/// variable must not become a relative path, which would scatter settings
+/// into whatever folder the program was started from. `var` reads an
+/// environment variable; tests pass their own.
+#[cfg(any(target_os = "windows", test))]
+fn windows_config_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let roaming = set("APPDATA")
+        .or_else(|| set("USERPROFILE").map(|home| home.join("AppData").join("Roaming")))?;
+    Some(roaming.join("HubChat"))
 }
 
 #[cfg(target_os = "macos")]
@@ -65,4 +81,51 @@ pub fn save<T: Serialize>(file: &str, value: &T) -> io::Result<()> {
     let tmp = dir.join(format!("{file}.tmp"));
     fs::write(&tmp, json)?;
     fs::rename(tmp, dir.join(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn windows_settings_live_in_appdata_hubchat() {
+        let appdata = r"C:\Users\Ann\AppData\Roaming";
+        let dir = windows_config_dir(env(&[
+            ("APPDATA", appdata),
+            ("USERPROFILE", r"C:\Users\Ann"),
+        ]));
+        assert_eq!(dir, Some(PathBuf::from(appdata).join("HubChat")));
+    }
+
+    #[test]
+    fn windows_without_appdata_uses_the_same_folder_under_the_user_profile() {
+        let home = r"C:\Users\Ann";
+        let expected = PathBuf::from(home)
+            .join("AppData")
+            .join("Roaming")
+            .join("HubChat");
+        for vars in [
+            &[("USERPROFILE", home)][..],
+            &[("APPDATA", ""), ("USERPROFILE", home)][..],
+        ] {
+            assert_eq!(windows_config_dir(env(vars)), Some(expected.clone()));
+        }
+    }
+
+    #[test]
+    fn windows_with_neither_folder_keeps_no_settings_rather_than_a_relative_path() {
+        assert_eq!(windows_config_dir(env(&[])), None);
+        assert_eq!(
+            windows_config_dir(env(&[("APPDATA", ""), ("USERPROFILE", "")])),
+            None
+        );
+    }
 }

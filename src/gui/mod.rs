@@ -6,6 +6,7 @@ pub mod attention;
 pub mod avatars;
 pub mod follow;
 pub mod fonts;
+pub mod icon;
 
 use fltk::app;
 use fltk::dialog::{beep, BeepType};

@@ -170,6 +170,7 @@ impl ClientApp {
             .with_size(460, 676)
             .with_label("HubChat");
         window.set_color(gui::WINDOW);
+        gui::icon::apply(&mut window);
         window.size_range(380, MIN_HEIGHT, 0, 0);
         let mut page = Flex::default_fill().column();
         page.set_margin(12);

@@ -101,6 +101,7 @@ impl ServerWindow {
             .with_size(980, 640)
             .with_label("HubChat Server - stopped");
         window.set_color(gui::WINDOW);
+        gui::icon::apply(&mut window);
         window.size_range(720, 460, 0, 0);
 
         let mut page = Flex::default_fill().column();
