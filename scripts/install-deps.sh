@@ -5,6 +5,7 @@
 #
 #   scripts/install-deps.sh          build dependencies (FLTK's C/C++ side, cmake)
 #   scripts/install-deps.sh --test   also the tools the GUI tests use (Xvfb, ...)
+#   scripts/install-deps.sh --bench  also ngIRCd, the peer scripts/bench.sh measures beside HubChat
 set -euo pipefail
 
 build_pkgs=(gcc g++ make libc6-dev pkg-config libx11-dev libxext-dev libxft-dev
@@ -15,6 +16,11 @@ test_pkgs=(xvfb xauth xdotool imagemagick openbox x11-utils fonts-dejavu-core
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
   want+=("${test_pkgs[@]}")
+fi
+# ngIRCd (about 0.3 MB) for the side-by-side bench; Debian enables its
+# system service, which bench.sh does not use (it starts its own instance).
+if [[ " $* " == *" --bench "* ]]; then
+  want+=(ngircd)
 fi
 
 sudo_cmd=()
