@@ -6,10 +6,11 @@
 //! scenarios and counters. The protocol is a seam of three parts: how a
 //! client joins ([`Joined`]), what its reader hears ([`Inbound`] yielding
 //! [`Heard`]), and how a message and a goodbye are written ([`Proto`]).
-//! It connects N clients with bounded concurrency, waits
-//! until every client has every other in its roster (the join time), then
-//! has each send M stamped messages to a partner, either as fast as a window
-//! of W messages in flight allows or at a fixed rate. Receivers count what
+//!
+//! It connects N clients with bounded concurrency, waits until every client
+//! has every other in its roster (the join time), then has each send M
+//! stamped messages to a partner, either as fast as a window of W messages
+//! in flight allows or at a fixed rate. Receivers count what
 //! arrives (see [`stamp`]); the report gives loss, duplicates, throughput,
 //! latency and the tool's own CPU time. Each client has a reader thread and,
 //! while sending, a writer thread; the writer sends everything its window
