@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Re-measures the load targets (README, "Figures") on this machine: starts a
-# headless server on 127.0.0.1 with a free port for each group, runs every
-# measurement RUNS times (default 3), and prints medians in a table with
-# the exact commands. Takes about 4-6 minutes with RUNS=3.
+# Re-measures the load figures (README, "Figures") on this machine. First
+# HubChat side by side with ngIRCd, the IRC server a LAN may already run:
+# each of RUNS rounds (default 3) starts a headless hubchat-server and then
+# an ngIRCd on 127.0.0.1 (free ports, ngIRCd with a config written here,
+# flood penalties off) and runs the same scenarios against each with the
+# same load tool (--proto irc for ngIRCd), alternately, so both see the
+# same machine; it prints the medians and their ratio. Then HubChat-only
+# rows (storms, ping-pong, scaling, memory per client). Takes about 10
+# minutes with RUNS=3.
 #
 #   bash scripts/bench.sh             # build, then measure
 #   RUNS=5 bash scripts/bench.sh
+#   SIDE_BY_SIDE_ONLY=1 bash scripts/bench.sh   # only the table with ngIRCd
 #   BENCH_10K=1 bash scripts/bench.sh # also 10,000 clients (RUNS10K runs, default 1;
 #                                     # on Linux raise vm.max_map_count first, see README)
 #
-# Only loopback is used. Linux only (reads /proc for CPU and memory).
+# ngIRCd comes from `scripts/install-deps.sh --bench` (Debian's ngircd);
+# without it the ngIRCd column says n/a. Only loopback is used. Linux only
+# (reads /proc for CPU and memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.local/bin:$PATH"
@@ -20,6 +28,9 @@ SERVER="$TARGET/release/hubchat-server"
 LOAD="$TARGET/release/hubchat-load"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 WORK=$(mktemp -d)
+# ngIRCd drops to user nobody when started as root: it must read its config.
+chmod 755 "$WORK"
+NGIRCD=$(command -v ngircd || ls /usr/sbin/ngircd 2>/dev/null || true)
 SP=""
 cleanup() { [ -n "$SP" ] && kill "$SP" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -35,6 +46,54 @@ start_server() {
     echo "bench: the server did not start" >&2; exit 1
 }
 stop_server() { kill "$SP"; wait "$SP" 2>/dev/null || true; SP=""; }
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Starts ngIRCd in the foreground on a free 127.0.0.1 port with a config
+# that measures the relay, not its flood protection (README, "Figures").
+start_ngircd() {
+    local port dir="$WORK/ngircd"
+    port=$(free_port)
+    mkdir -p "$dir/include"
+    cat > "$dir/ngircd.conf" <<CONF
+[Global]
+Name = bench.hubchat.local
+Info = HubChat bench peer
+AdminInfo1 = HubChat bench
+AdminInfo2 = loopback only
+AdminEMail = bench@localhost
+Listen = 127.0.0.1
+Ports = $port
+MotdPhrase = bench
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+MaxPenaltyTime = 0
+PingTimeout = 600
+PongTimeout = 600
+[Options]
+DNS = no
+Ident = no
+PAM = no
+IncludeDir = $dir/include
+CONF
+    chmod -R a+rX "$dir"
+    "$NGIRCD" -n -f "$dir/ngircd.conf" > "$WORK/server.log" 2>&1 &
+    SP=$!
+    for _ in $(seq 100); do
+        if grep -q "Now listening on" "$WORK/server.log"; then ADDR="127.0.0.1:$port"; return; fi
+        sleep 0.05
+    done
+    cat "$WORK/server.log" >&2
+    echo "bench: ngIRCd did not start" >&2; exit 1
+}
+
+# The side being measured: hubchat or ngircd. PROTO holds its load tool flags.
+start_side() {
+    if [ "$1" = ngircd ]; then start_ngircd; PROTO=(--proto irc); else start_server; PROTO=(); fi
+}
 # CPU seconds the server has used (user + system).
 server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SP/stat"; }
 server_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SP/status"; }
@@ -44,7 +103,7 @@ server_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SP/status"; }
 measure() {
     local before after
     before=$(server_cpu)
-    "$LOAD" -s "$ADDR" -q "$@" > "$WORK/out" || echo "bench: run failed: hubchat-load $*" >&2
+    "$LOAD" -s "$ADDR" "${PROTO[@]}" -q "$@" > "$WORK/out" || echo "bench: run failed: hubchat-load ${PROTO[*]} $*" >&2
     after=$(server_cpu)
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
@@ -52,26 +111,32 @@ r = json.loads(sys.stdin.read()); r["server_cpu_s"] = float(sys.argv[1])
 print(json.dumps(r))' "$(echo "$after - $before" | bc)" >> "$WORK/$NAME"
 }
 
-# Holds N clients for 3 s; records server RSS (kB) before the clients
-# connected and while all of them were held: the last sample taken at the
-# run's highest thread count, so neither the joins still arriving nor the
-# departures at the end are counted.
+server_peak_kb() { awk '/^VmHWM/ {print $2}' "/proc/$SP/status"; }
+server_fds() { ls "/proc/$SP/fd" | wc -l; }
+
+# Holds N clients for 3 s on a fresh server of side $2 (default hubchat);
+# records server RSS (kB) before the clients connected and while all of
+# them were held: the last sample taken at the run's highest count of open
+# descriptors (one per client in both servers), so neither the joins still
+# arriving nor the departures at the end are counted; and the peak RSS.
+# C (default 64) clients connect at once.
 hold_rss() {
     local n=$1 base
-    start_server
+    start_side "${2:-hubchat}"
     base=$(server_rss_kb)
-    "$LOAD" -s "$ADDR" -q -n "$n" --hold 3 --patience 120 > "$WORK/out" &
-    local lp=$! held=0 most=0 threads
+    "$LOAD" -s "$ADDR" "${PROTO[@]}" -q -n "$n" -c "${C:-64}" --hold 3 --patience 120 > "$WORK/out" &
+    local lp=$! held=0 most=0 fds
     while kill -0 "$lp" 2>/dev/null; do
-        threads=$(awk '/^Threads/ {print $2}' "/proc/$SP/status")
-        if [ "$threads" -ge "$most" ]; then most=$threads; held=$(server_rss_kb); fi
+        fds=$(server_fds)
+        if [ "$fds" -ge "$most" ]; then most=$fds; held=$(server_rss_kb); fi
         sleep 0.5
     done
     wait "$lp" || echo "bench: hold of $n failed" >&2
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); r["rss_kb"] = int(sys.argv[1]); r["base_kb"] = int(sys.argv[2])
-print(json.dumps(r))' "$held" "$base" >> "$WORK/$NAME"
+r["peak_kb"] = int(sys.argv[3])
+print(json.dumps(r))' "$held" "$base" "$(server_peak_kb)" >> "$WORK/$NAME"
     stop_server
 }
 
@@ -86,7 +151,7 @@ marginal() {
     done
 }
 marginal_us() {
-    python3 - "$WORK/few$1" "$WORK/many$1" <<'EOF2'
+    python3 - "$WORK/${2:-}few$1" "$WORK/${2:-}many$1" <<'EOF2'
 import json, statistics, sys
 few, many = ([json.loads(l) for l in open(f)] for f in sys.argv[1:3])
 cpu = statistics.median(r["server_cpu_s"] for r in many) - statistics.median(r["server_cpu_s"] for r in few)
@@ -109,17 +174,97 @@ for r in runs:
         v = None
     if v is not None:
         vals.append(v)
-print(f"{statistics.median(vals):.4g}" if vals else "n/a")
+m = statistics.median(vals) if vals else None
+print("n/a" if m is None else f"{m:,.0f}" if abs(m) >= 1000 else f"{m:.3g}")
 EOF
 }
-allclean() { python3 -c '
+allclean() { [ -s "$WORK/$1" ] || { echo n/a; return; }; python3 -c '
 import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 print("yes" if all(r["clean"] for r in runs) else "NO")' "$WORK/$1"; }
 
 row() { printf '| %s | %s | %s | `%s` |\n' "$1" "$2" "$3" "$4"; }
 
-echo "bench: $RUNS runs each; server $SERVER, tool $LOAD" >&2
+# One round of the side-by-side scenarios against side $1. Every run
+# connects 8 clients at a time: ngIRCd listens with a backlog of 10, and
+# more connecting at once make the kernel drop SYNs and the clients wait
+# a second to retry, which would time the kernel, not the server.
+side_round() {
+    local side=$1
+    start_side "$side"
+    for spec in "10 1000" "100 200" "1000 20"; do
+        set -- $spec
+        NAME="$side-tp$1"; measure -c 8 -n "$1" -m "$2" -w 32 --patience 60
+    done
+    NAME="$side-rate"; measure -c 8 -n 100 -m 100 -r 10
+    NAME="$side-join"; measure -c 8 -n 1000 --hold 0 --patience 60
+    NAME="$side-few100"; measure -c 8 -n 100 -m 100 -w 32
+    NAME="$side-many100"; measure -c 8 -n 100 -m 2100 -w 32
+    stop_server
+    NAME="$side-hold1000"; C=8 hold_rss 1000 "$side"
+}
+
+# ratio A B: A / B, or n/a.
+ratio() { python3 -c '
+import sys
+try:
+    a, b = (float(v.replace(",", "")) for v in sys.argv[1:3])
+    print(f"{a / b:.2f}" if b else "n/a")
+except ValueError:
+    print("n/a")' "$1" "$2"; }
+# sxs LABEL EXPRESSION HIGHER_IS_BETTER COMMAND NAME: one side-by-side row.
+sxs() {
+    local h n r ahead=""
+    h=$(median "hubchat-$5" "$2"); n=$(median "ngircd-$5" "$2"); r=$(ratio "$h" "$n")
+    if [ "$r" != n/a ]; then
+        ahead=$(python3 -c '
+import sys
+r, up = float(sys.argv[1]), sys.argv[2] == "1"
+print("even" if r == 1 else "HubChat" if (r > 1) == up else "ngIRCd")' "$r" "$3")
+    fi
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$h" "$n" "$r" "$ahead" \
+        "$(allclean "hubchat-$5") / $(allclean "ngircd-$5")" "${4:+\`$4\`}"
+}
+
+echo "bench: $RUNS rounds; server $SERVER, tool $LOAD, peer ${NGIRCD:-none}" >&2
+for _ in $(seq "$RUNS"); do
+    side_round hubchat
+    if [ -n "$NGIRCD" ]; then side_round ngircd; fi
+done
+us_per_msg='r["server_cpu_s"] * 1e6 / r["delivered"]'
+echo
+if [ -n "$NGIRCD" ]; then
+    echo "HubChat and $("$NGIRCD" --version 2>/dev/null | head -n 1 | cut -d' ' -f1,2 | cut -d- -f1) side by side, $(date -u '+%Y-%m-%d %H:%M UTC'): medians of $RUNS rounds, run alternately;"
+else
+    echo "HubChat alone (ngircd is not installed: scripts/install-deps.sh --bench), $(date -u '+%Y-%m-%d %H:%M UTC'): medians of $RUNS runs;"
+fi
+echo "servers on 127.0.0.1, load tool on this machine, 64-byte messages, 8 clients connecting at once;"
+echo "ratio = HubChat / ngIRCd, the same hubchat-load command (with --proto irc for ngIRCd)."
+echo
+echo "| what | HubChat | ngIRCd | ratio | ahead | all clean (H / n) | command |"
+echo "|---|---|---|---|---|---|---|"
+for spec in "10 1000" "100 200" "1000 20"; do
+    set -- $spec
+    sxs "relay, $1 x $2, window 32 (msg/s)" 'r["msg_per_s"]' 1 "hubchat-load -c 8 -n $1 -m $2 -w 32" "tp$1"
+done
+sxs "100 clients x 10 msg/s: p50 (us)" 'r["latency_us"]["p50"]' 0 "hubchat-load -c 8 -n 100 -m 100 -r 10" rate
+sxs "100 clients x 10 msg/s: p99 (us)" 'r["latency_us"]["p99"]' 0 "" rate
+sxs "1,000 clients: every one in every roster (ms)" 'r["join_ms"]' 0 "hubchat-load -c 8 -n 1000 --hold 0" join
+sxs "1,000 clients: the last one joined (ms)" 'r["connect_ms"]' 0 "" join
+sxs "server RSS, 1,000 clients held (MB)" 'r["rss_kb"] / 1024' 0 "hubchat-load -c 8 -n 1000 --hold 3" hold1000
+sxs "  server peak RSS in that run (MB)" 'r["peak_kb"] / 1024' 0 "" hold1000
+sxs "server CPU per message, 100 x 200, joins included (us)" "$us_per_msg" 0 "hubchat-load -c 8 -n 100 -m 200 -w 32" tp100
+h=$(marginal_us 100 hubchat-)
+n=n/a; [ -n "$NGIRCD" ] && n=$(marginal_us 100 ngircd-)
+r=$(ratio "$h" "$n"); ahead=""
+[ "$r" != n/a ] && ahead=$(python3 -c 'import sys; r = float(sys.argv[1]); print("even" if r == 1 else "HubChat" if r < 1 else "ngIRCd")' "$r")
+printf '| %s | %s | %s | %s | %s | %s | `%s` |\n' "server CPU per relayed message, 100 clients, joins taken out (us)" \
+    "$h" "$n" "$r" "$ahead" "$(allclean hubchat-many100) / $(allclean ngircd-many100)" "hubchat-load -c 8 -n 100 -m 100, then -m 2100"
+[ "${SIDE_BY_SIDE_ONLY:-0}" = 1 ] && exit 0
+
+echo
+echo "bench: HubChat-only rows" >&2
+PROTO=()
 start_server
 for spec in "10 1000" "100 200" "1000 20"; do
     set -- $spec
@@ -143,10 +288,9 @@ marginal 100 100 2100 "$RUNS"
 marginal 1000 10 210 "$RUNS"
 [ "${BENCH_10K:-0}" = 1 ] && marginal 10000 2 22 "$(runs_for 10000)"
 
-us_per_msg='r["server_cpu_s"] * 1e6 / r["delivered"]'
 tool_per_msg='r["tool_cpu_s"] * 1e6 / r["delivered"]'
 echo
-echo "Medians of $RUNS runs. Server headless on 127.0.0.1; tool and server on this machine."
+echo "HubChat alone: medians of $RUNS runs. Server headless on 127.0.0.1; tool and server on this machine."
 echo
 echo "| what | median | zero loss, all clean | command |"
 echo "|---|---|---|---|"

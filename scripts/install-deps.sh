@@ -8,7 +8,8 @@
 #   scripts/install-deps.sh --windows   also the Windows cross toolchain: the
 #        x86_64-pc-windows-gnu Rust target, mingw's gcc, g++ and windres,
 #        and wine to run the .exe in the checks
-# The flags combine: --test --windows.
+#   scripts/install-deps.sh --bench  also ngIRCd, the peer scripts/bench.sh measures beside HubChat
+# The flags combine: --test --windows --bench.
 set -euo pipefail
 
 build_pkgs=(gcc g++ make libc6-dev pkg-config libx11-dev libxext-dev libxft-dev
@@ -24,7 +25,10 @@ for flag in "$@"; do
   case "$flag" in
     --test) want+=("${test_pkgs[@]}") ;;
     --windows) want+=("${windows_pkgs[@]}"); windows=true ;;
-    *) echo "install-deps: unknown option $flag (use --test and/or --windows)" >&2; exit 2 ;;
+    # ngIRCd (about 0.3 MB) for the side-by-side bench; Debian enables its
+    # system service, which bench.sh does not use (it starts its own).
+    --bench) want+=(ngircd) ;;
+    *) echo "install-deps: unknown option $flag (use --test, --windows, --bench)" >&2; exit 2 ;;
   esac
 done
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::load::attack::{Attack, AttackOptions};
 use crate::load::attack_net::loopback_target;
-use crate::load::{LoadOptions, Pace, Pattern, Report, Storm, StormKind};
+use crate::load::{LoadOptions, Pace, Pattern, Proto, Report, Storm, StormKind};
 
 pub const USAGE: &str = "\
 Usage: hubchat-load [OPTIONS]
@@ -15,6 +15,10 @@ server. Exits 1 if any message was lost or duplicated or any client failed.
 
 Options:
   -s, --server HOST:PORT   The server. Default: 127.0.0.1:5050
+      --proto P            hubchat (the original protocol) or irc (an IRC
+                           server such as ngIRCd: NICK/USER, one channel as
+                           the roster, PRIVMSG to the partner's nick).
+                           Default: hubchat
   -n, --clients N          How many clients. Default: 10
   -m, --messages M         Messages each client sends. Default: 100
       --pattern P          pairs (0<->1, 2<->3, ...) or ring (i -> i+1).
@@ -114,6 +118,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-s" | "--server" => o.server = value()?,
+            "--proto" => {
+                o.proto = match value()?.as_str() {
+                    "hubchat" => Proto::Hubchat,
+                    "irc" => Proto::Irc,
+                    other => return Err(format!("--proto is hubchat or irc, not \"{other}\"")),
+                }
+            }
             "-n" | "--clients" => o.clients = number(&flag, &value()?, 1)?,
             "-m" | "--messages" => o.messages = number(&flag, &value()?, 0)?,
             "--pattern" => {
@@ -235,23 +246,26 @@ pub fn table(o: &LoadOptions, r: &Report) -> String {
         Pattern::Pairs => "pairs",
         Pattern::Ring => "ring",
     };
+    let server = match o.proto {
+        Proto::Hubchat => o.server.clone(),
+        Proto::Irc => format!("{} (IRC)", o.server),
+    };
     let mut t = String::new();
     if let Some(hold) = o.hold {
         t += &format!(
-            "hubchat-load: {} clients held for {} s against {}\n",
+            "hubchat-load: {} clients held for {} s against {server}\n",
             o.clients,
             hold.as_secs(),
-            o.server
         );
     } else {
         t += &format!(
-            "hubchat-load: {} clients ({pattern}), {} messages each, {pace}, {} bytes, against {}\n",
-            o.clients, o.messages, o.size, o.server
+            "hubchat-load: {} clients ({pattern}), {} messages each, {pace}, {} bytes, against {server}\n",
+            o.clients, o.messages, o.size
         );
     }
     t += &format!(
-        "  clients      {} connected, {} failed; all in every roster after {:.1} ms\n",
-        r.connected, r.failed, r.join_ms
+        "  clients      {} connected, {} failed, in {:.1} ms; all in every roster after {:.1} ms\n",
+        r.connected, r.failed, r.connect_ms, r.join_ms
     );
     if let Some(e) = &r.first_error {
         t += &format!("  first error  {e}\n");
@@ -302,10 +316,15 @@ pub fn table(o: &LoadOptions, r: &Report) -> String {
 pub fn json(o: &LoadOptions, r: &Report) -> String {
     let [p50, p90, p99, max] = r.latency_us;
     serde_json::json!({
+        "proto": match o.proto {
+            Proto::Hubchat => "hubchat",
+            Proto::Irc => "irc",
+        },
         "clients": o.clients,
         "messages_per_client": o.messages,
         "connected": r.connected,
         "failed": r.failed,
+        "connect_ms": r.connect_ms,
         "join_ms": r.join_ms,
         "sent": r.sent,
         "delivered": r.delivered,
@@ -371,6 +390,16 @@ mod tests {
         let e = attack("attack flood -s 192.0.2.7:5050").unwrap_err();
         assert!(e.contains("only against this machine's loopback"), "{e}");
         assert!(attack("attack flood --server=[::1]:5050").is_ok());
+    }
+
+    #[test]
+    fn the_protocol_is_hubchat_unless_irc_is_asked_for() {
+        assert_eq!(run("-n 5").unwrap().proto, Proto::Hubchat);
+        assert_eq!(run("--proto irc -n 5").unwrap().proto, Proto::Irc);
+        assert_eq!(run("--proto=hubchat").unwrap().proto, Proto::Hubchat);
+        assert!(run("--proto xmpp")
+            .unwrap_err()
+            .contains("hubchat or irc, not \"xmpp\""));
     }
 
     #[test]

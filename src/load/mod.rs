@@ -1,10 +1,16 @@
 //! `hubchat-load`: many headless clients against one server, counted.
 //!
 //! The tool speaks only the original protocol's flags, so it measures any
-//! compatible server. It connects N clients with bounded concurrency, waits
-//! until every client has every other in its roster (the join time), then
-//! has each send M stamped messages to a partner, either as fast as a window
-//! of W messages in flight allows or at a fixed rate. Receivers count what
+//! compatible server; or, with [`Proto::Irc`], IRC (see [`irc`]), so an IRC
+//! server such as ngIRCd can be measured side by side with the same
+//! scenarios and counters. The protocol is a seam of three parts: how a
+//! client joins ([`Joined`]), what its reader hears ([`Inbound`] yielding
+//! [`Heard`]), and how a message and a goodbye are written ([`Proto`]).
+//!
+//! It connects N clients with bounded concurrency, waits until every client
+//! has every other in its roster (the join time), then has each send M
+//! stamped messages to a partner, either as fast as a window of W messages
+//! in flight allows or at a fixed rate. Receivers count what
 //! arrives (see [`stamp`]); the report gives loss, duplicates, throughput,
 //! latency and the tool's own CPU time. Each client has a reader thread and,
 //! while sending, a writer thread; the writer sends everything its window
@@ -23,9 +29,11 @@ pub mod attack_net;
 pub mod attack_png;
 pub mod cli;
 pub mod discover;
+pub mod irc;
 pub mod stamp;
 pub mod wire;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -77,10 +85,86 @@ pub struct Storm {
     pub count: usize,
 }
 
+/// Which protocol the tool's clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// HubChat's, as far as the original protocol's flags go.
+    Hubchat,
+    /// IRC: nicks, one channel as the roster, `PRIVMSG` to the partner.
+    Irc,
+}
+
+impl Proto {
+    /// Appends the bytes that send `text` to the client `to`.
+    fn encode_message(self, to: &str, text: String, out: &mut Vec<u8>) {
+        match self {
+            Proto::Hubchat => out.extend_from_slice(
+                &ClientPacket::Message {
+                    to: to.to_string(),
+                    text,
+                }
+                .encode(),
+            ),
+            Proto::Irc => irc::encode_message(to, &text, out),
+        }
+    }
+
+    /// What a client says to leave; the server then closes it.
+    fn bye(self) -> Vec<u8> {
+        match self {
+            Proto::Hubchat => ClientPacket::Disconnect.encode(),
+            Proto::Irc => irc::BYE.to_vec(),
+        }
+    }
+}
+
+/// What a client heard, in either protocol, as far as the tool counts it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard<'a> {
+    /// These clients (by roster number) are now listed: a roster, or a join.
+    Listed(Vec<usize>),
+    /// A message's text.
+    Message(Cow<'a, str>),
+    /// This client left; `None` for one the tool cannot have listed.
+    Left(Option<usize>),
+    /// The server closes the connection, with its sentence.
+    Closed(Cow<'a, str>),
+    Other,
+}
+
+/// One client's incoming side in some protocol.
+pub trait Inbound: Send + 'static {
+    /// The next thing heard; an error once the connection is over.
+    fn next(&mut self) -> io::Result<Heard<'_>>;
+}
+
+/// A client that has joined: its id (what others address it by), its
+/// incoming side, and the clients it listed while joining.
+pub struct Joined<I> {
+    pub id: String,
+    pub inbound: I,
+    pub listed: Vec<usize>,
+}
+
+/// One client's sending side. Each write goes whole under a lock, so a
+/// reader answering an IRC `PING` never splits a writer's batch.
+#[derive(Clone)]
+pub struct Sender(Arc<Mutex<SharedStream>>);
+
+impl Sender {
+    pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(bytes)
+    }
+}
+
 /// One run's settings.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub server: String,
+    pub proto: Proto,
     pub clients: usize,
     pub messages: u64,
     pub pattern: Pattern,
@@ -101,6 +185,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             server: "127.0.0.1:5050".into(),
+            proto: Proto::Hubchat,
             clients: 10,
             messages: 100,
             pattern: Pattern::Pairs,
@@ -122,6 +207,9 @@ pub struct Report {
     pub connected: usize,
     pub failed: usize,
     pub first_error: Option<String>,
+    /// Milliseconds from the first connect until the last client had joined
+    /// (had its own roster: in IRC, the channel's member list).
+    pub connect_ms: f64,
     /// Milliseconds from the first connect until every client listed all.
     pub join_ms: f64,
     pub sent: u64,
@@ -235,6 +323,7 @@ struct Client {
     id: String,
     /// One descriptor per client, shared by its reader and writer.
     stream: SharedStream,
+    send: Sender,
     reader: JoinHandle<Tally>,
 }
 
@@ -265,6 +354,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<Report> {
     report.connected = clients.len();
     report.failed = errors.len();
     report.first_error = errors.into_iter().next();
+    report.connect_ms = shared.start.elapsed().as_secs_f64() * 1000.0;
     progress(
         opts,
         &format!("connected {} of {} clients", clients.len(), opts.clients),
@@ -292,7 +382,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<Report> {
         send_all(&clients, opts, &shared, &mut report);
     }
 
-    tally.merge(disconnect_all(clients));
+    tally.merge(disconnect_all(clients, opts.proto));
     report.delivered = tally.delivered;
     report.duplicated = tally.duplicates;
     report.lost = report.sent.saturating_sub(tally.delivered);
@@ -354,15 +444,15 @@ fn run_storm(
     let begun = Instant::now();
     let fresh = {
         let shared = shared.clone();
-        let idx = opts.clients;
+        let (idx, proto) = (opts.clients, opts.proto);
         thread::Builder::new()
             .stack_size(THREAD_STACK)
-            .spawn(move || join(addr, idx, &shared).map(|c| (c, begun.elapsed())))
+            .spawn(move || join(addr, proto, idx, &shared).map(|c| (c, begun.elapsed())))
     };
-    let bye = ClientPacket::Disconnect.encode();
+    let bye = opts.proto.bye();
     for c in &leavers {
         let _ = match storm.kind {
-            StormKind::Disconnect => (&*c.stream).write_all(&bye),
+            StormKind::Disconnect => c.send.send(&bye),
             StormKind::Kill => c.stream.shutdown(std::net::Shutdown::Both),
         };
     }
@@ -434,7 +524,7 @@ fn connect_all(
                 if idx >= opts.clients {
                     return;
                 }
-                match join(addr, idx, shared) {
+                match join(addr, opts.proto, idx, shared) {
                     Ok(c) => clients.lock().unwrap_or_else(|p| p.into_inner()).push(c),
                     Err(e) => errors
                         .lock()
@@ -452,16 +542,83 @@ fn connect_all(
     )
 }
 
-/// Connects one client and runs its handshake; its reader thread takes over
-/// once the client knows its own id.
-fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client> {
+/// Connects one client and runs its handshake in `proto`; its reader
+/// thread takes over once the client has joined.
+fn join(addr: SocketAddr, proto: Proto, idx: usize, shared: &Arc<Shared>) -> io::Result<Client> {
     let stream = SharedStream(Arc::new(TcpStream::connect_timeout(
         &addr,
         Duration::from_secs(10),
     )?));
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = FrameReader::new(stream.clone(), DEFAULT_MAX_BODY * 64);
+    let send = Sender(Arc::new(Mutex::new(stream.clone())));
+    match proto {
+        Proto::Hubchat => {
+            let joined = join_hubchat(stream.clone(), &send, idx)?;
+            start_reader(idx, stream, send, joined, shared)
+        }
+        Proto::Irc => {
+            let joined = irc::join(stream.clone(), send.clone(), std::process::id(), idx)?;
+            start_reader(idx, stream, send, joined, shared)
+        }
+    }
+}
+
+/// Starts the reader thread of a client that has joined.
+fn start_reader<I: Inbound>(
+    idx: usize,
+    stream: SharedStream,
+    send: Sender,
+    joined: Joined<I>,
+    shared: &Arc<Shared>,
+) -> io::Result<Client> {
+    stream.set_read_timeout(None)?;
+    let mut roster = RosterCount::default();
+    roster.add(joined.listed.into_iter());
+    let inbound = joined.inbound;
+    let reader = {
+        let shared = shared.clone();
+        thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || read_loop(idx, inbound, roster, &shared))?
+    };
+    Ok(Client {
+        idx,
+        id: joined.id,
+        stream,
+        send,
+        reader,
+    })
+}
+
+/// A HubChat client's incoming side: frames, decoded only as far as counted.
+struct Frames(FrameReader<SharedStream>);
+
+impl Inbound for Frames {
+    fn next(&mut self) -> io::Result<Heard<'_>> {
+        Ok(match wire::decode(next_frame(&mut self.0)?) {
+            Ok(Seen::Message(text)) => Heard::Message(text),
+            Ok(Seen::Roster(entries)) => Heard::Listed(roster_numbers(&entries).collect()),
+            Ok(Seen::Departure(id)) => Heard::Left(number(&id)),
+            Ok(Seen::Closed(why)) => Heard::Closed(why),
+            Ok(Seen::Other) | Err(_) => Heard::Other,
+        })
+    }
+}
+
+/// The roster number of a HubChat id (`client<k>`).
+fn number(id: &str) -> Option<usize> {
+    client_number(id).and_then(|k| usize::try_from(k).ok())
+}
+
+fn roster_numbers<'e>(entries: &'e [(Cow<str>, Cow<str>)]) -> impl Iterator<Item = usize> + 'e {
+    entries.iter().filter_map(|(id, _)| number(id))
+}
+
+/// Says INFO for client `idx` and reads until the server's roster lists
+/// it, which tells the client its own id.
+fn join_hubchat(stream: SharedStream, send: &Sender, idx: usize) -> io::Result<Joined<Frames>> {
+    let mut reader = FrameReader::new(stream, DEFAULT_MAX_BODY * 64);
     let name = format!("load-{}-{idx}", std::process::id());
     let colors = crate::common::color::ORIGINAL_PALETTE;
     let info = Info {
@@ -470,14 +627,14 @@ fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client
         image_name: format!("image_{}.png", idx % 25 + 1),
         hubchat: None,
     };
-    (&*stream).write_all(&ClientPacket::Info(info).encode())?;
-    let mut roster = RosterCount::default();
+    send.send(&ClientPacket::Info(info).encode())?;
+    let mut listed = Vec::new();
     let id = loop {
         match wire::decode(next_frame(&mut reader)?)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
         {
             Seen::Roster(entries) => {
-                roster.add(entries.iter().map(|(id, _)| id.as_ref()));
+                listed.extend(roster_numbers(&entries));
                 // Our own roster is the one that lists our name (last).
                 if let Some((id, _)) = entries.iter().rev().find(|(_, n)| *n == name) {
                     break id.to_string();
@@ -492,18 +649,10 @@ fn join(addr: SocketAddr, idx: usize, shared: &Arc<Shared>) -> io::Result<Client
             _ => {}
         }
     };
-    stream.set_read_timeout(None)?;
-    let reader = {
-        let shared = shared.clone();
-        thread::Builder::new()
-            .stack_size(THREAD_STACK)
-            .spawn(move || read_loop(idx, reader, roster, &shared))?
-    };
-    Ok(Client {
-        idx,
+    Ok(Joined {
         id,
-        stream,
-        reader,
+        inbound: Frames(reader),
+        listed,
     })
 }
 
@@ -528,8 +677,8 @@ struct RosterCount {
 }
 
 impl RosterCount {
-    fn add<'a>(&mut self, ids: impl Iterator<Item = &'a str>) {
-        for k in ids.filter_map(client_number).map(|k| k as usize) {
+    fn add(&mut self, numbers: impl Iterator<Item = usize>) {
+        for k in numbers {
             let (word, bit) = (k / 64, 1u64 << (k % 64));
             if word >= self.bits.len() {
                 self.bits.resize(word + 1, 0);
@@ -541,11 +690,8 @@ impl RosterCount {
         }
     }
 
-    /// Forgets `id`; false if it was not listed.
-    fn remove(&mut self, id: &str) -> bool {
-        let Some(k) = client_number(id).map(|k| k as usize) else {
-            return false;
-        };
+    /// Forgets client `k`; false if it was not listed.
+    fn remove(&mut self, k: usize) -> bool {
         match self.bits.get_mut(k / 64) {
             Some(word) if *word & (1 << (k % 64)) != 0 => {
                 *word &= !(1 << (k % 64));
@@ -557,38 +703,38 @@ impl RosterCount {
     }
 }
 
-/// Reads one client's packets until the server closes it.
-fn read_loop(
+/// Reads what one client hears until the server closes it.
+fn read_loop<I: Inbound>(
     idx: usize,
-    mut reader: FrameReader<SharedStream>,
+    mut inbound: I,
     mut roster: RosterCount,
     shared: &Shared,
 ) -> Tally {
     let mut tally = Tally::default();
     let known = &shared.known[idx];
     known.store(roster.count, Ordering::SeqCst);
-    while let Ok(body) = next_frame(&mut reader) {
-        match wire::decode(body) {
-            Ok(Seen::Message(text)) => {
+    while let Ok(heard) = inbound.next() {
+        match heard {
+            Heard::Message(text) => {
                 tally.record(&text, stamp::since(shared.start));
                 if let Some((sender, _, _)) = stamp::parse(&text) {
                     shared.delivered(sender);
                 }
             }
-            Ok(Seen::Roster(entries)) => {
-                roster.add(entries.iter().map(|(id, _)| id.as_ref()));
+            Heard::Listed(numbers) => {
+                roster.add(numbers.into_iter());
                 known.store(roster.count, Ordering::SeqCst);
             }
-            Ok(Seen::Departure(id)) => {
-                if roster.remove(&id) {
+            Heard::Left(k) => {
+                if k.is_some_and(|k| roster.remove(k)) {
                     shared.departed[idx].fetch_add(1, Ordering::SeqCst);
                 } else {
                     shared.told_twice.fetch_add(1, Ordering::SeqCst);
                 }
                 known.store(roster.count, Ordering::SeqCst);
             }
-            Ok(Seen::Closed(_)) => break,
-            Ok(Seen::Other) | Err(_) => {}
+            Heard::Closed(_) => break,
+            Heard::Other => {}
         }
     }
     tally
@@ -621,13 +767,13 @@ fn send_all(clients: &[Client], opts: &LoadOptions, shared: &Arc<Shared>, report
         let to = clients[partner(pos, n, opts.pattern)].id.clone();
         let idx = c.idx;
         let spawned = {
-            let (stream, shared, gate, opts) =
-                (c.stream.clone(), shared.clone(), gate.clone(), opts.clone());
+            let (send, shared, gate, opts) =
+                (c.send.clone(), shared.clone(), gate.clone(), opts.clone());
             thread::Builder::new()
                 .stack_size(THREAD_STACK)
                 .spawn(move || {
                     drop(gate.read().unwrap_or_else(|p| p.into_inner()));
-                    write_loop(stream, idx, &to, &opts, &shared)
+                    write_loop(&send, idx, &to, &opts, &shared)
                 })
         };
         match spawned {
@@ -679,13 +825,7 @@ fn send_all(clients: &[Client], opts: &LoadOptions, shared: &Arc<Shared>, report
 }
 
 /// Sends one client's messages; returns how many it sent.
-fn write_loop(
-    mut stream: SharedStream,
-    idx: usize,
-    to: &str,
-    opts: &LoadOptions,
-    shared: &Shared,
-) -> u64 {
+fn write_loop(send: &Sender, idx: usize, to: &str, opts: &LoadOptions, shared: &Shared) -> u64 {
     let begun = Instant::now();
     let mut sent = 0u64;
     let mut batch = Vec::new();
@@ -715,13 +855,9 @@ fn write_loop(
         let count = room.min(opts.messages - sent);
         for seq in sent..sent + count {
             let text = stamp::text(idx, seq, stamp::since(shared.start), opts.size);
-            let message = ClientPacket::Message {
-                to: to.to_string(),
-                text,
-            };
-            batch.extend_from_slice(&message.encode());
+            opts.proto.encode_message(to, text, &mut batch);
         }
-        if stream.write_all(&batch).is_err() {
+        if send.send(&batch).is_err() {
             break;
         }
         sent += count;
@@ -744,11 +880,12 @@ fn hold_for(hold: Duration, opts: &LoadOptions, shared: &Shared) {
     }
 }
 
-/// Says DISCONNECT for every client at once and gathers the readers' tallies.
-fn disconnect_all(clients: Vec<Client>) -> Tally {
-    let bye = ClientPacket::Disconnect.encode();
+/// Says goodbye (DISCONNECT, or QUIT) for every client at once and gathers
+/// the readers' tallies.
+fn disconnect_all(clients: Vec<Client>, proto: Proto) -> Tally {
+    let bye = proto.bye();
     for c in &clients {
-        let _ = (&*c.stream).write_all(&bye);
+        let _ = c.send.send(&bye);
     }
     finish(clients)
 }
@@ -800,13 +937,12 @@ mod tests {
     #[test]
     fn a_departure_counts_once_and_a_second_one_is_told_twice() {
         let mut roster = RosterCount::default();
-        roster.add(["client0", "client7", "client70"].into_iter());
-        roster.add(["client7"].into_iter());
+        roster.add([0, 7, 70].into_iter());
+        roster.add([7].into_iter());
         assert_eq!(roster.count, 3, "listing a client again adds nothing");
-        assert!(roster.remove("client7"));
-        assert!(!roster.remove("client7"), "the second announcement");
-        assert!(!roster.remove("client999"), "never listed");
-        assert!(!roster.remove("nobody"));
+        assert!(roster.remove(7));
+        assert!(!roster.remove(7), "the second announcement");
+        assert!(!roster.remove(999), "never listed");
         assert_eq!(roster.count, 2);
     }
 }
