@@ -225,6 +225,31 @@ fn an_answer_is_never_longer_than_the_query_times_the_factor() {
     assert!(answers(&socket, SILENCE).is_empty());
 }
 
+#[test]
+fn a_stop_wakes_the_sleeping_responder_at_once_even_beside_another_on_its_port() {
+    // An idle responder sleeps in its receive with no timer to speak of;
+    // stopping it must not wait for one. Another responder on the same port
+    // (two servers on one machine) must not swallow the wake-up.
+    let first = limited(5, 100);
+    let port = first.port();
+    let second = Responder::start(ResponderConfig {
+        port,
+        name: "Lab".into(),
+        addresses: Vec::new(),
+        limits: RateLimits::DEFAULT,
+    })
+    .unwrap();
+    for responder in [first, second] {
+        let began = Instant::now();
+        responder.stop();
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "a stop took {:?}: it waited for the fallback check",
+            began.elapsed()
+        );
+    }
+}
+
 /// A responder on a free UDP port with the given limits, for ten seconds'
 /// worth of counting (so the test's queries fall in one window).
 fn limited(per_source: u32, total: u32) -> Responder {

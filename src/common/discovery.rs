@@ -267,8 +267,10 @@ pub struct Responder {
 }
 
 /// How long the responder waits for a query before it checks whether it
-/// should stop: the longest a stop takes.
-const STOP_CHECK: Duration = Duration::from_millis(100);
+/// should stop, in case the wake-up a stop sends (see
+/// [`Responder::shutdown`]) never arrives: the longest a stop can take.
+/// Normally the wake-up ends the wait at once, so an idle server sleeps.
+const STOP_CHECK: Duration = Duration::from_secs(5);
 
 impl Responder {
     /// Binds UDP `config.port` on all IPv4 interfaces (a socket bound to
@@ -297,13 +299,24 @@ impl Responder {
         self.port
     }
 
-    /// Stops answering and frees the port (within [`STOP_CHECK`]).
+    /// Stops answering and frees the port (at once; within [`STOP_CHECK`]
+    /// if the wake-up is lost).
     pub fn stop(mut self) {
         self.shutdown();
     }
 
+    /// Sets the stop flag, then wakes the responder's blocked receive with
+    /// a datagram too short to be a query: broadcast on loopback, so it
+    /// reaches every socket sharing the port (ours among them; other
+    /// servers ignore it), and sent straight to the port as well.
     fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
+        if let Ok(waker) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) {
+            let _ = waker.set_broadcast(true);
+            for to in [Ipv4Addr::new(127, 255, 255, 255), Ipv4Addr::LOCALHOST] {
+                let _ = waker.send_to(b"stop", (to, self.port));
+            }
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

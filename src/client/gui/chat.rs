@@ -57,6 +57,7 @@ impl ChatWindow {
         let mut window = DoubleWindow::default()
             .with_size(520, 460)
             .with_label(&format!("{} - HubChat", conversation.partner));
+        gui::icon::apply(&mut window);
         window.size_range(360, 300, 0, 0);
         window.set_color(gui::WINDOW);
         let mut col = Flex::default_fill().column();

@@ -52,6 +52,7 @@ impl AvatarPicker {
         let mut window = DoubleWindow::default()
             .with_size(width, grid_height + 130)
             .with_label("Choose your avatar - HubChat");
+        gui::icon::apply(&mut window);
         window.set_color(gui::WINDOW);
         window.make_modal(true);
         let mut col = Flex::default_fill().column();
