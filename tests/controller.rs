@@ -46,6 +46,9 @@ impl Client {
             image_name: "image_2.png".into(),
             picture: None,
             timeout: Duration::from_secs(5),
+            identity: Some(support::new_identity()),
+            pin: None,
+            password: None,
         };
         let identity = Identity {
             profile: Profile {

@@ -134,6 +134,7 @@ fn the_server_window_shows_a_built_in_for_a_picture_that_panics_the_decoder() {
                 image_name: "image_2.png".into(),
                 addr: "127.0.0.1:1".parse().unwrap(),
                 hubchat: true,
+                identity: None,
             },
         },
         Event {
@@ -289,6 +290,9 @@ fn session_config(port: u16, name: &str) -> SessionConfig {
         image_name: "image_4.png".into(),
         picture: None,
         timeout: Duration::from_secs(5),
+        identity: Some(support::new_identity()),
+        pin: None,
+        password: None,
     }
 }
 

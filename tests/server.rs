@@ -61,7 +61,7 @@ fn a_hubchat_client_is_welcomed_with_its_id_and_the_servers_limits() {
         ServerPacket::Welcome(w) => {
             assert_eq!(w.id, "client0");
             assert_eq!(w.max_packet, 1 << 20);
-            assert_eq!(w.version, 1);
+            assert_eq!(w.version, PROTOCOL_VERSION);
         }
         other => panic!("expected WELCOME, got {other:?}"),
     }
@@ -280,13 +280,14 @@ fn joins_and_leaves_are_reported_with_address_and_reason() {
         addr,
         hubchat,
         image_name,
+        identity,
     } = joined
     else {
         unreachable!()
     };
     assert_eq!(
-        (&*who.name, &*who.id, addr, hubchat),
-        ("alice", "client0", local, true)
+        (&*who.name, &*who.id, addr, hubchat, identity),
+        ("alice", "client0", local, true, None)
     );
     assert_eq!(image_name, "image_3.png");
     drop(alice);

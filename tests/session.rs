@@ -24,6 +24,9 @@ fn config(port: u16, name: &str) -> SessionConfig {
         image_name: "image_4.png".into(),
         picture: None,
         timeout: Duration::from_secs(5),
+        identity: Some(support::new_identity()),
+        pin: None,
+        password: None,
     }
 }
 

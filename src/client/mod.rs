@@ -9,4 +9,4 @@ pub mod gui;
 pub mod model;
 pub mod session;
 
-pub use session::{ConnectError, ServerKind, Session, SessionConfig, SessionEvent};
+pub use session::{ConnectError, Encryption, ServerKind, Session, SessionConfig, SessionEvent};

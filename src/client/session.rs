@@ -18,12 +18,12 @@
 //! middle of its own stop and keep a ghost entry.
 
 use std::fmt;
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
@@ -34,6 +34,8 @@ use crate::common::packet::{
     ClientHello, ClientPacket, ErrorCode, Info, Profile, ServerPacket, PROTOCOL_VERSION,
 };
 use crate::common::profile;
+use crate::common::tls::{self, Credentials, Fingerprint};
+use crate::common::transport::{Link, UpgradeError};
 
 /// How long a TCP connect may take before the session gives up. On a LAN a
 /// server answers in milliseconds, and over a WAN in well under a second; an
@@ -59,6 +61,25 @@ pub struct SessionConfig {
     /// (generous enough for a WAN). The TCP connect itself gives up sooner,
     /// after at most [`CONNECT_TIMEOUT`].
     pub timeout: Duration,
+    /// Who we are: our certificate, shown to the server when the connection
+    /// is encrypted. `None` offers no encryption (as HubChat before
+    /// version 2 did).
+    pub identity: Option<Credentials>,
+    /// The fingerprint of the server's certificate from an earlier
+    /// connection. When set, the server must encrypt with exactly that
+    /// certificate: a different one, or none, is refused.
+    pub pin: Option<Fingerprint>,
+    /// The server's password, if the user gave one; sent only encrypted.
+    pub password: Option<String>,
+}
+
+/// Whether the session is encrypted, and with whose certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// TLS with a server showing the certificate with this fingerprint.
+    Encrypted { server: Fingerprint },
+    /// Plain text, as the original protocol is (an original server).
+    NotEncrypted,
 }
 
 /// Which kind of server the session joined.
@@ -105,6 +126,17 @@ pub enum ConnectError {
     /// Something accepted the connection but did not speak the protocol in
     /// time: not a messenger server, or one that is stuck.
     NoAnswer { addr: String },
+    /// The server shows another certificate than the one pinned: it may
+    /// be someone pretending to be the server (or its owner made a new
+    /// one). Only a deliberate, confirmed choice by the user replaces the
+    /// pin.
+    KeyChanged {
+        addr: String,
+        pinned: Fingerprint,
+        offered: Fingerprint,
+    },
+    /// The server encrypted before and now offers no encryption.
+    NotEncrypted { addr: String },
     /// The server turned us away (name taken, server full, ...).
     Rejected {
         code: Option<ErrorCode>,
@@ -135,6 +167,21 @@ impl fmt::Display for ConnectError {
                 f,
                 "{addr} accepted the connection but did not answer in time. Is it a HubChat server, and is the port right?"
             ),
+            ConnectError::KeyChanged {
+                addr,
+                pinned,
+                offered,
+            } => write!(
+                f,
+                "Warning: the server at {addr} shows a different key than before (now {offered}, \
+                 before {pinned}). Someone may be pretending to be the server. Not connected. \
+                 Accept the new key only if the server's owner confirms it changed."
+            ),
+            ConnectError::NotEncrypted { addr } => write!(
+                f,
+                "Warning: the server at {addr} used encryption before and now offers none. \
+                 Someone may be listening in. Not connected."
+            ),
             ConnectError::Rejected { message, .. } => write!(f, "{message}"),
             ConnectError::Failed { message } => write!(f, "{message}"),
         }
@@ -147,11 +194,12 @@ impl std::error::Error for ConnectError {}
 pub struct Session {
     pub id: String,
     pub kind: ServerKind,
+    pub encryption: Encryption,
     /// Set by the reader once the server said SERVER CLOSE or the connection
     /// ended: from then on nothing more is sent.
     ended: Arc<AtomicBool>,
     outgoing: Sender<Vec<u8>>,
-    stream: TcpStream,
+    link: Link,
     reader: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
 }
@@ -174,22 +222,37 @@ impl Session {
         stream
             .set_write_timeout(Some(config.timeout))
             .map_err(failed)?;
-        let mut reader =
-            FrameReader::new(stream.try_clone().map_err(failed)?, DEFAULT_MAX_BODY * 16);
+        let link = Link::plain(Arc::new(stream));
+        let mut reader = FrameReader::new(link.clone(), DEFAULT_MAX_BODY * 16);
 
         expect_info_request(&mut reader, &addr)?;
-        let info = info_for_any_server(config);
-        (&stream)
-            .write_all(&ClientPacket::Info(info.clone()).encode())
+        let mut info = info_for_any_server(config);
+        link.send(&ClientPacket::Info(info.clone()).encode())
             .map_err(failed)?;
-        let Welcomed { id, kind, roster } = read_welcome(&mut reader, &info.name, &addr)?;
-        stream.set_read_timeout(None).map_err(failed)?;
+        let (encryption, first) = match next(&mut reader, &addr)? {
+            ServerPacket::StartTls => {
+                let server = encrypt(&link, &reader, config, &addr)?;
+                // Inside TLS: who we are again, now with the password.
+                if let Some(hello) = info.hubchat.as_mut() {
+                    hello.password = config.password.clone();
+                }
+                link.send(&ClientPacket::Info(info.clone()).encode())
+                    .map_err(failed)?;
+                (Encryption::Encrypted { server }, None)
+            }
+            other if config.pin.is_some() => {
+                refuse_plain(&link, &other);
+                return Err(ConnectError::NotEncrypted { addr });
+            }
+            other => (Encryption::NotEncrypted, Some(other)),
+        };
+        let Welcomed { id, kind, roster } = read_welcome(&mut reader, first, &info.name, &addr)?;
+        link.stream().set_read_timeout(None).map_err(failed)?;
         sink(SessionEvent::Listed(roster));
 
         let ended = Arc::new(AtomicBool::new(false));
         let (outgoing, queue) = unbounded::<Vec<u8>>();
-        let out = stream.try_clone().map_err(failed)?;
-        let writer = spawn_writer(out, queue, ended.clone());
+        let writer = spawn_writer(link.clone(), queue, ended.clone());
         if let (ServerKind::HubChat { .. }, Some(png)) = (kind, &config.picture) {
             let _ = outgoing.send(ClientPacket::Picture { png: png.clone() }.encode());
         }
@@ -198,9 +261,10 @@ impl Session {
         Ok(Session {
             id,
             kind,
+            encryption,
             ended,
             outgoing,
-            stream,
+            link,
             reader: Some(reader),
             writer: Some(writer),
         })
@@ -254,8 +318,8 @@ impl Session {
             let _ = w.join();
         }
         // The server closes after DISCONNECT; do not wait on one that does not.
-        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.link.stream().set_read_timeout(Some(Duration::from_secs(2)));
+        self.link.finish();
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
@@ -272,22 +336,67 @@ impl Drop for Session {
 
 /// Sends each queued frame until the queue closes; once the session has
 /// ended (SERVER CLOSE, or the connection gone) it drops them unsent.
-fn spawn_writer(
-    mut out: TcpStream,
-    queue: Receiver<Vec<u8>>,
-    ended: Arc<AtomicBool>,
-) -> JoinHandle<()> {
+fn spawn_writer(link: Link, queue: Receiver<Vec<u8>>, ended: Arc<AtomicBool>) -> JoinHandle<()> {
     thread::spawn(move || {
         for frame in queue {
             if ended.load(Ordering::SeqCst) {
                 continue;
             }
-            if out.write_all(&frame).is_err() {
-                let _ = out.shutdown(Shutdown::Both);
+            if link.send(&frame).is_err() {
+                link.shutdown();
                 return;
             }
         }
     })
+}
+
+/// Runs the TLS handshake after the server's STARTTLS, checking its
+/// certificate against the pin; returns the server's fingerprint.
+fn encrypt(
+    link: &Link,
+    reader: &FrameReader<Link>,
+    config: &SessionConfig,
+    addr: &str,
+) -> Result<Fingerprint, ConnectError> {
+    let setup = |detail: String| ConnectError::Failed {
+        message: format!("Could not set up encryption with {addr}: {detail}."),
+    };
+    let Some(identity) = &config.identity else {
+        return Err(setup("the server asked to encrypt, which we did not offer".into()));
+    };
+    if reader.buffered() > 0 {
+        return Err(setup("the server sent more after STARTTLS".into()));
+    }
+    let (tls, seen) = identity
+        .client_config(config.pin)
+        .map_err(|e| setup(e.to_string()))?;
+    let conn = rustls::ClientConnection::new(tls, tls::server_name())
+        .map_err(|e| setup(e.to_string()))?;
+    let deadline = Instant::now() + config.timeout;
+    match link.upgrade(conn, deadline) {
+        Ok(()) => seen.get().ok_or_else(|| setup("the server showed no certificate".into())),
+        Err(e) => match (config.pin, seen.get()) {
+            (Some(pinned), Some(offered)) if pinned != offered => Err(ConnectError::KeyChanged {
+                addr: addr.to_string(),
+                pinned,
+                offered,
+            }),
+            _ if matches!(e, UpgradeError::TimedOut) => Err(ConnectError::NoAnswer {
+                addr: addr.to_string(),
+            }),
+            _ => Err(setup(e.to_string())),
+        },
+    }
+}
+
+/// Leaves a server that answered in plain when it must encrypt. If it let
+/// us in already (an original server does, on INFO), say goodbye properly,
+/// so no one is left listing us.
+fn refuse_plain(link: &Link, answer: &ServerPacket) {
+    if matches!(answer, ServerPacket::AllClients(_) | ServerPacket::Welcome(_)) {
+        let _ = link.send(&ClientPacket::Disconnect.encode());
+    }
+    link.finish();
 }
 
 /// Our INFO, safe for whatever server reads it: `image_name` is one of the
@@ -303,6 +412,8 @@ fn info_for_any_server(config: &SessionConfig) -> Info {
         hubchat: Some(ClientHello {
             version: PROTOCOL_VERSION,
             image_name: real,
+            tls: config.identity.is_some(),
+            password: None,
         }),
     }
 }
@@ -357,7 +468,7 @@ fn open(config: &SessionConfig) -> Result<(TcpStream, String), ConnectError> {
     Err(last)
 }
 
-fn next(reader: &mut FrameReader<TcpStream>, addr: &str) -> Result<ServerPacket, ConnectError> {
+fn next(reader: &mut FrameReader<Link>, addr: &str) -> Result<ServerPacket, ConnectError> {
     match reader.read_frame() {
         Ok(Some(body)) => ServerPacket::decode(body).map_err(|e| ConnectError::Failed {
             message: format!("The server sent something this program cannot read ({e})."),
@@ -382,7 +493,7 @@ fn next(reader: &mut FrameReader<TcpStream>, addr: &str) -> Result<ServerPacket,
 }
 
 fn expect_info_request(
-    reader: &mut FrameReader<TcpStream>,
+    reader: &mut FrameReader<Link>,
     addr: &str,
 ) -> Result<(), ConnectError> {
     loop {
@@ -408,13 +519,18 @@ struct Welcomed {
 
 /// Reads up to our first roster: WELCOME first means HubChat.
 fn read_welcome(
-    reader: &mut FrameReader<TcpStream>,
+    reader: &mut FrameReader<Link>,
+    mut first: Option<ServerPacket>,
     name: &str,
     addr: &str,
 ) -> Result<Welcomed, ConnectError> {
     let mut welcome = None;
     loop {
-        match next(reader, addr)? {
+        let packet = match first.take() {
+            Some(p) => p,
+            None => next(reader, addr)?,
+        };
+        match packet {
             ServerPacket::Welcome(w) => welcome = Some(w),
             ServerPacket::AllClients(roster) => {
                 let entries = roster.0;
@@ -497,7 +613,7 @@ impl Drop for LostGuard<'_> {
 
 /// Turns packets into events until the connection ends, then marks the
 /// session ended (so nothing more is sent) and reports why.
-fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent), ended: &AtomicBool) {
+fn read_loop(mut reader: FrameReader<Link>, sink: &dyn Fn(SessionEvent), ended: &AtomicBool) {
     let guard = LostGuard {
         sink,
         ended,
@@ -530,8 +646,10 @@ fn read_loop(mut reader: FrameReader<TcpStream>, sink: &dyn Fn(SessionEvent), en
                 }
             }
             ServerPacket::ServerClose { message } => break message,
-            ServerPacket::InfoRequest | ServerPacket::Welcome(_) | ServerPacket::Unknown { .. } => {
-            }
+            ServerPacket::InfoRequest
+            | ServerPacket::Welcome(_)
+            | ServerPacket::StartTls
+            | ServerPacket::Unknown { .. } => {}
         }
     };
     guard.report(reason);

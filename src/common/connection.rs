@@ -154,6 +154,11 @@ impl<R: Read> FrameReader<R> {
         self.frame_time = limit;
     }
 
+    /// How many bytes have arrived beyond the frames read so far.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
     /// How many bytes the reader's buffer holds, used or not: what this
     /// reader costs in memory.
     pub fn buffer_capacity(&self) -> usize {

@@ -26,3 +26,5 @@ pub mod netaddr;
 pub mod packet;
 pub mod profile;
 pub mod settings;
+pub mod tls;
+pub mod transport;

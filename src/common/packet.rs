@@ -29,7 +29,8 @@ use serde_json::value::RawValue;
 use crate::common::frame::{self, HEADER_LEN};
 
 /// The version of HubChat's extensions to the original protocol.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2 added encryption (STARTTLS), identities and the server password.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The text of the server's INFO request, as the original sends it.
 pub const INFO_REQUEST_TEXT: &str = "Send your information!";
@@ -46,6 +47,7 @@ const SERVER_CLOSE: &str = "SERVER CLOSE";
 const ERROR: &str = "ERROR";
 const WELCOME: &str = "WELCOME";
 const PICTURE: &str = "PICTURE";
+const STARTTLS: &str = "STARTTLS";
 
 /// The `k` of a `client<k>` id, the only form of id a server hands out.
 pub fn client_number(id: &str) -> Option<u64> {
@@ -91,7 +93,7 @@ impl Info {
 }
 
 /// What a HubChat client tells a server about itself (extension).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientHello {
     pub version: u32,
     /// The built-in picture the client really chose, when it is one the
@@ -100,6 +102,14 @@ pub struct ClientHello {
     /// dies on one it lacks; a HubChat server shows HubChat peers this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
+    /// The client can encrypt: a HubChat server answers STARTTLS and both
+    /// switch to TLS before anything else (version 2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// The server's password, when the user gave one; only ever sent in
+    /// the INFO repeated inside TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// What a HubChat server tells a HubChat client right after accepting its
@@ -185,6 +195,18 @@ pub enum ErrorCode {
     /// The client sends messages faster than the server relays them for one
     /// sender; they are delivered, more slowly.
     RateLimited,
+    /// The server asks for a password and none was given.
+    PasswordRequired,
+    /// The password given is not the server's.
+    PasswordWrong,
+    /// The name belongs to another identity (another computer).
+    NameOwned,
+    /// The owner banned this identity or address.
+    Banned,
+    /// The owner removed this client (the message may give a reason).
+    Kicked,
+    /// The server accepts only encrypted connections.
+    EncryptionRequired,
     /// A code from a newer server that this program does not know.
     #[serde(other)]
     Other,
@@ -235,6 +257,9 @@ pub enum ServerPacket {
     Error(ErrorReport),
     /// The avatar picture of the client `id`, PNG bytes (extension).
     Picture { id: String, png: Vec<u8> },
+    /// The server accepts the client's offer to encrypt: the next bytes in
+    /// both directions are a TLS handshake (extension, version 2).
+    StartTls,
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
 }
@@ -426,6 +451,7 @@ impl ServerPacket {
                 }
             }
             ERROR => ServerPacket::Error(env.object()?),
+            STARTTLS => ServerPacket::StartTls,
             PICTURE => {
                 let p: PictureData = env.object()?;
                 let png = p.png(&env)?;
@@ -460,9 +486,20 @@ impl ServerPacket {
                     picture: BASE64.encode(png).into(),
                 },
             ),
+            ServerPacket::StartTls => encode_frame(
+                STARTTLS,
+                StartTlsOut {
+                    version: PROTOCOL_VERSION,
+                },
+            ),
             ServerPacket::Unknown { flag } => encode_frame(flag, ()),
         }
     }
+}
+
+#[derive(Serialize)]
+struct StartTlsOut {
+    version: u32,
 }
 
 #[derive(Serialize)]
@@ -637,6 +674,7 @@ mod tests {
                 hubchat: Some(ClientHello {
                     version: 1,
                     image_name: Some("image_28.png".into()),
+                    ..Default::default()
                 }),
             }),
             ClientPacket::Message {

@@ -421,6 +421,7 @@ pub fn info(name: &str, color: &str, hubchat: bool) -> ClientPacket {
         hubchat: hubchat.then_some(ClientHello {
             version: PROTOCOL_VERSION,
             image_name: None,
+            ..Default::default()
         }),
     })
 }

@@ -7,7 +7,7 @@
 //! from the hub (which tells the others, once), tells the peer why if it can,
 //! and waits for the writer to flush.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -15,12 +15,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::avatar;
-use crate::common::connection::{FrameReader, ReadError, SharedStream};
+use crate::common::connection::{FrameReader, ReadError};
+use crate::common::transport::{Link, UpgradeError};
 use crate::common::frame::FrameError;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
 use crate::server::budget::Budget;
 use crate::server::capacity::Ticket;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
+use crate::server::handshake::{Action, Handshake, Policy};
 use crate::server::hub::{Hub, Refusal};
 use crate::server::limited::{Limit, LimitLog};
 use crate::server::outbox::{Next, Outbox};
@@ -43,6 +45,9 @@ pub struct Context {
     pub config: ServerConfig,
     /// Every byte queued for clients and the log, counted together.
     pub budget: Budget,
+    /// The server's TLS settings (its certificate), for clients that offer
+    /// to encrypt.
+    pub tls: Arc<rustls::ServerConfig>,
 }
 
 /// How a connection ended: why, and what to tell the peer.
@@ -71,14 +76,14 @@ impl End {
 /// `ticket` is the connection's place among those admitted; it gives up its
 /// handshake slot once the client has joined.
 pub fn serve(
-    stream: SharedStream,
+    link: Link,
     addr: SocketAddr,
     outbox: Arc<Outbox>,
     ticket: &Ticket<Arc<Outbox>>,
     ctx: &Context,
 ) {
     let spawned = {
-        let (s, outbox) = (stream.clone(), outbox.clone());
+        let (s, outbox) = (link.clone(), outbox.clone());
         thread::Builder::new()
             .name(format!("write {addr}"))
             .stack_size(WRITER_STACK)
@@ -98,7 +103,7 @@ pub fn serve(
 
     // Small packets only, until the client has said who it is; and every
     // packet that has started must finish in time, before and after.
-    let mut reader = FrameReader::new(stream, ctx.config.handshake_max_packet);
+    let mut reader = FrameReader::new(link, ctx.config.handshake_max_packet);
     reader.set_frame_time(Some(ctx.config.packet_timeout));
     // A panic while serving (a bug here or in a dependency) ends only this
     // connection: the guard in `converse` announces the departure as it
@@ -115,7 +120,7 @@ pub fn serve(
     outbox.finish();
     let _ = writer.join();
     if end.refusal.is_some() {
-        linger(reader.get_ref());
+        linger(reader.get_ref().stream());
     }
 }
 
@@ -160,7 +165,7 @@ impl Drop for Departure<'_> {
 /// The handshake, then the relay: everything between accepting a client and
 /// knowing how it ended.
 fn converse(
-    reader: &mut FrameReader<SharedStream>,
+    reader: &mut FrameReader<Link>,
     addr: SocketAddr,
     outbox: &Arc<Outbox>,
     ticket: &Ticket<Arc<Outbox>>,
@@ -218,52 +223,121 @@ impl From<End> for Failed {
     }
 }
 
-/// Waits for the client's INFO, within the handshake deadline, and joins it.
+/// Runs the handshake (see [`crate::server::handshake`]) within its
+/// deadline, and joins the client.
 ///
-/// The deadline is one instant for the whole handshake, not a timeout per
-/// read: a client sending a byte every few seconds is still dropped on time.
+/// The deadline is one instant for the whole handshake, TLS included, not a
+/// timeout per read: a client sending a byte every few seconds is still
+/// dropped on time.
 fn handshake(
-    reader: &mut FrameReader<SharedStream>,
+    reader: &mut FrameReader<Link>,
     addr: SocketAddr,
     outbox: &Arc<Outbox>,
     ctx: &Context,
 ) -> Result<(Party, bool), Failed> {
     let deadline = Instant::now() + ctx.config.handshake_timeout;
+    let mut hs = Handshake::new(Policy {
+        allow_original: ctx.config.allow_original,
+        password: false,
+    });
+    let mut name = None;
+    let mut action = Action::ReadOn;
     loop {
-        let packet = match reader.read_frame_by(Some(deadline)) {
-            Ok(Some(body)) => ClientPacket::decode(body),
-            // Closed by the client, or by the server to make room.
-            Ok(None) => {
-                let reason = outbox.failure().unwrap_or(LeaveReason::ClosedConnection);
-                return Err(End::quietly(reason).into());
+        action = match action {
+            Action::ReadOn => match read_handshake_packet(reader, deadline, outbox) {
+                Ok(packet) => {
+                    if let ClientPacket::Info(info) = &packet {
+                        name = Some(info.name.clone());
+                    }
+                    hs.packet(packet)
+                }
+                Err(end) => return Err(failed(end, name, hs.hubchat())),
+            },
+            Action::StartTls => match start_tls(reader, outbox, deadline, ctx) {
+                Ok(()) => hs.encrypted(),
+                Err(end) => return Err(failed(end, name, hs.hubchat())),
+            },
+            Action::CheckPassword(_) => hs.password_checked(false),
+            Action::Join { info, encrypted } => {
+                let identity = encrypted.then(|| reader.get_ref().peer_identity()).flatten();
+                let hubchat = info.hubchat.is_some();
+                return match ctx.hub.join(&info, addr, outbox.clone(), identity) {
+                    Ok(me) => Ok((me, hubchat)),
+                    Err(refusal) => Err(failed(End::refused(refusal), name, hubchat)),
+                };
             }
-            Err(ReadError::Deadline) => return Err(handshake_timeout().into()),
-            Err(e) => return Err(end_from_read_error(e, outbox).into()),
-        };
-        let info = match packet {
-            Ok(ClientPacket::Info(info)) => info,
-            Ok(ClientPacket::Unknown { .. }) | Ok(ClientPacket::Picture { .. }) => continue,
-            Ok(ClientPacket::Disconnect) => {
-                return Err(End::quietly(LeaveReason::SaidGoodbye).into())
+            Action::Refuse(refusal) => {
+                return Err(failed(End::refused(refusal), name, hs.hubchat()))
             }
-            Ok(ClientPacket::Message { .. }) => {
-                return Err(End::refused(Refusal::new(
-                    ErrorCode::MalformedPacket,
-                    "A message arrived before the client sent its name, colour and picture.",
+            Action::Leave => {
+                return Err(failed(
+                    End::quietly(LeaveReason::SaidGoodbye),
+                    name,
+                    hs.hubchat(),
                 ))
-                .into())
             }
-            Err(e) => return Err(malformed(e).into()),
         };
-        let hubchat = info.hubchat.is_some();
-        return match ctx.hub.join(&info, addr, outbox.clone()) {
-            Ok(me) => Ok((me, hubchat)),
-            Err(refusal) => Err(Failed {
-                end: End::refused(refusal),
-                name: Some(info.name),
-                hubchat,
-            }),
-        };
+    }
+}
+
+fn failed(end: End, name: Option<String>, hubchat: bool) -> Failed {
+    Failed { end, name, hubchat }
+}
+
+/// The next packet of a joining client, by the handshake's deadline.
+fn read_handshake_packet(
+    reader: &mut FrameReader<Link>,
+    deadline: Instant,
+    outbox: &Outbox,
+) -> Result<ClientPacket, End> {
+    match reader.read_frame_by(Some(deadline)) {
+        Ok(Some(body)) => ClientPacket::decode(body).map_err(malformed),
+        // Closed by the client, or by the server to make room.
+        Ok(None) => {
+            let reason = outbox.failure().unwrap_or(LeaveReason::ClosedConnection);
+            Err(End::quietly(reason))
+        }
+        Err(ReadError::Deadline) => Err(handshake_timeout()),
+        Err(e) => Err(end_from_read_error(e, outbox)),
+    }
+}
+
+/// Says STARTTLS (through the writer, in plain) and runs the TLS handshake
+/// as the server, on this thread, by the handshake's deadline. The client
+/// sends nothing between its INFO and its TLS hello, and waits for STARTTLS
+/// before that hello: so once the hello arrives the writer has sent
+/// STARTTLS, and nothing else is queued for a client that has not joined.
+fn start_tls(
+    reader: &mut FrameReader<Link>,
+    outbox: &Outbox,
+    deadline: Instant,
+    ctx: &Context,
+) -> Result<(), End> {
+    if reader.buffered() > 0 {
+        return Err(malformed(
+            "it sent more after offering to encrypt, before the server answered",
+        ));
+    }
+    let conn = rustls::ServerConnection::new(ctx.tls.clone()).map_err(|e| {
+        End::refused(Refusal::new(
+            ErrorCode::MalformedPacket,
+            format!("The server could not start encryption: {e}."),
+        ))
+    })?;
+    if outbox.push(&ServerPacket::StartTls.encode()).is_err() {
+        return Err(End::quietly(LeaveReason::StoppedReading));
+    }
+    match reader.get_ref().upgrade(conn, deadline) {
+        Ok(()) => Ok(()),
+        Err(UpgradeError::TimedOut) => Err(End::quietly(LeaveReason::Refused {
+            code: ErrorCode::HandshakeTimeout,
+            detail: "The encryption handshake did not finish in time.".into(),
+        })),
+        Err(e) => Err(End::quietly(outbox.failure().unwrap_or(
+            LeaveReason::ConnectionLost {
+                detail: e.to_string(),
+            },
+        ))),
     }
 }
 
@@ -299,7 +373,7 @@ impl Sender<'_> {
 }
 
 /// Hands each packet of a joined client to the hub until the connection ends.
-fn relay_loop(reader: &mut FrameReader<SharedStream>, sender: &mut Sender) -> End {
+fn relay_loop(reader: &mut FrameReader<Link>, sender: &mut Sender) -> End {
     let mut pictured = false;
     let mut throttle = sender.ctx.config.message_rate.map(Throttle::new);
     loop {
@@ -540,12 +614,12 @@ fn report(outbox: &Outbox, code: ErrorCode, message: String) {
 
 /// Sends everything the outbox hands out until it is finished or the socket
 /// fails. Runs on the connection's writer thread.
-fn write_loop(mut stream: SharedStream, outbox: &Outbox) {
+fn write_loop(link: Link, outbox: &Outbox) {
     let mut batch = Vec::new();
     loop {
         match outbox.next(&mut batch) {
             Next::Send => {
-                if let Err(e) = stream.write_all(&batch) {
+                if let Err(e) = link.send(&batch) {
                     let reason = if is_timeout(&e) {
                         LeaveReason::StoppedReading
                     } else {
@@ -558,7 +632,7 @@ fn write_loop(mut stream: SharedStream, outbox: &Outbox) {
                 }
             }
             Next::Finish => {
-                let _ = stream.shutdown(std::net::Shutdown::Write);
+                link.finish();
                 return;
             }
         }

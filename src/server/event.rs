@@ -28,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::common::packet::ErrorCode;
+use crate::common::tls::Fingerprint;
 use crate::server::budget::Budget;
 use crate::server::limited::Limit;
 
@@ -65,7 +66,11 @@ pub struct Party {
 #[derive(Debug, Clone)]
 pub enum ServerEvent {
     /// The server accepts connections at `addr`.
-    Listening { addr: SocketAddr },
+    Listening {
+        addr: SocketAddr,
+        /// The server's certificate, which clients pin.
+        fingerprint: Fingerprint,
+    },
     /// The server has stopped; the port is free.
     Stopped,
     /// A client finished its handshake and is in everyone's list.
@@ -75,6 +80,9 @@ pub enum ServerEvent {
         addr: SocketAddr,
         /// Whether it is a HubChat client (rather than the original).
         hubchat: bool,
+        /// The fingerprint of the certificate it showed: set when the
+        /// connection is encrypted.
+        identity: Option<Fingerprint>,
     },
     /// A joined HubChat client sent its avatar picture (a checked 48x48
     /// PNG), and the other HubChat clients have been sent it.
@@ -570,6 +578,7 @@ mod tests {
             image_name: "image_1.png".into(),
             addr: "127.0.0.1:4000".parse().unwrap(),
             hubchat: false,
+            identity: None,
         }
     }
 

@@ -200,7 +200,8 @@ pub fn start_error_field(e: &StartError) -> Field {
         StartError::AddressNotAvailable { .. } => Field::Address,
         StartError::PortInUse { .. }
         | StartError::PermissionDenied { .. }
-        | StartError::Other { .. } => Field::Port,
+        | StartError::Other { .. }
+        | StartError::Identity(_) => Field::Port,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::common::packet::{
 use crate::common::profile::{self, name_keys, validate_name, TakenNames};
 use crate::server::budget::Budget;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
+use crate::common::tls::Fingerprint;
 use crate::server::outbox::Outbox;
 
 /// Why a client was not let in.
@@ -195,6 +196,7 @@ impl Hub {
         info: &Info,
         addr: SocketAddr,
         outbox: Arc<Outbox>,
+        identity: Option<Fingerprint>,
     ) -> Result<Party, Refusal> {
         let name = validate_name(&info.name)
             .map_err(|e| Refusal::new(ErrorCode::NameInvalid, e.to_string()))?;
@@ -308,6 +310,7 @@ impl Hub {
             image_name: member.profile.image_name.clone(),
             addr,
             hubchat,
+            identity,
         });
         reg.names.insert(key);
         reg.members.insert(k, member);

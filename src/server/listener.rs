@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::common::connection::SharedStream;
+use crate::common::tls::{Credentials, TlsError};
+use crate::common::transport::Link;
 use crate::common::discovery::{self, RateLimits, Responder, ResponderConfig, Status};
 use crate::common::packet::{ErrorCode, ServerPacket, SERVER_CLOSE_TEXT};
 use crate::server::budget::{Budget, SHED_FRACTION};
@@ -47,6 +48,8 @@ pub enum StartError {
     PermissionDenied { addr: SocketAddr },
     /// Anything else the system reported.
     Other { addr: SocketAddr, source: io::Error },
+    /// The server's identity (certificate) could not be made or read.
+    Identity(TlsError),
 }
 
 impl StartError {
@@ -82,6 +85,7 @@ impl fmt::Display for StartError {
                 write!(f, "The system does not allow listening on {addr}.")
             }
             StartError::Other { addr, source } => write!(f, "Could not listen on {addr}: {source}."),
+            StartError::Identity(e) => write!(f, "{e}"),
         }
     }
 }
@@ -129,6 +133,11 @@ impl Server {
     /// Binds `config.bind` and starts accepting clients. Events go to
     /// `events`, starting with [`ServerEvent::Listening`].
     pub fn start(config: ServerConfig, events: Events) -> Result<Server, StartError> {
+        let credentials = match &config.credentials {
+            Some(c) => c.clone(),
+            None => Credentials::generate("HubChat server").map_err(StartError::Identity)?,
+        };
+        let tls = credentials.server_config().map_err(StartError::Identity)?;
         let bind = config.bind;
         let listener = TcpListener::bind(bind).map_err(|e| StartError::from_bind(bind, e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Other {
@@ -166,6 +175,7 @@ impl Server {
                 events: events.clone(),
                 config,
                 budget,
+                tls,
             },
             admission,
             stopping: AtomicBool::new(false),
@@ -181,7 +191,10 @@ impl Server {
                     source: e,
                 })?
         };
-        events.emit(ServerEvent::Listening { addr });
+        events.emit(ServerEvent::Listening {
+            addr,
+            fingerprint: credentials.fingerprint(),
+        });
         let discovery = shared
             .ctx
             .config
@@ -348,9 +361,9 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
         return;
     }
     // One descriptor per client, shared by its reader, writer and outbox.
-    let stream = SharedStream(Arc::new(stream));
+    let link = Link::plain(Arc::new(stream));
     let outbox = Arc::new(Outbox::new(
-        stream.0.clone(),
+        link.stream().clone(),
         config.queue,
         shared.ctx.budget.clone(),
     ));
@@ -358,7 +371,7 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
         Ok(ticket) => ticket,
         Err(turned) => {
             drop(conns);
-            turn_away(&stream.0, addr, &turned.to_string(), shared);
+            turn_away(link.stream(), addr, &turned.to_string(), shared);
             return;
         }
     };
@@ -371,7 +384,7 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
             .name(format!("read {addr}"))
             .stack_size(READER_STACK)
             .spawn(move || {
-                connection::serve(stream, addr, outbox, &ticket, &shared.ctx);
+                connection::serve(link, addr, outbox, &ticket, &shared.ctx);
                 drop(ticket);
                 shared.lock_conns().open.remove(&key);
             })

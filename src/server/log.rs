@@ -23,6 +23,7 @@ use chrono::{DateTime, Local};
 
 use std::net::SocketAddr;
 
+use crate::common::tls::Fingerprint;
 use crate::server::event::{Collapsed, Event, LeaveReason, Party, ServerEvent};
 
 /// How many characters of a text a client chose (a message, a name, an id)
@@ -65,15 +66,21 @@ pub fn timestamp(at: SystemTime) -> String {
 /// What happened, in words.
 pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
     match what {
-        ServerEvent::Listening { addr } => format!("listening on {addr}"),
+        ServerEvent::Listening { addr, fingerprint } => {
+            format!("listening on {addr}; this server's fingerprint is {fingerprint}")
+        }
         ServerEvent::Stopped => "stopped; every client was sent SERVER CLOSE".into(),
         ServerEvent::Joined {
-            who, addr, hubchat, ..
+            who,
+            addr,
+            hubchat,
+            identity,
+            ..
         } => {
             format!(
                 "{}{}",
                 printable(&who.name),
-                joined_detail(who, *addr, *hubchat)
+                joined_detail(who, *addr, *hubchat, identity.as_ref())
             )
         }
         ServerEvent::Left { who, reason } => {
@@ -195,11 +202,16 @@ pub fn grouped(n: u64) -> String {
 }
 
 /// What follows a newcomer's name: ` (client0) joined from ADDR [kind]`.
-pub fn joined_detail(who: &Party, addr: SocketAddr, hubchat: bool) -> String {
-    let kind = if hubchat {
-        "HubChat"
-    } else {
-        "original client"
+pub fn joined_detail(
+    who: &Party,
+    addr: SocketAddr,
+    hubchat: bool,
+    identity: Option<&Fingerprint>,
+) -> String {
+    let kind = match (hubchat, identity) {
+        (_, Some(id)) => format!("HubChat, encrypted, identity {id}"),
+        (true, None) => "HubChat, not encrypted".into(),
+        (false, None) => "original client, not encrypted".into(),
     };
     format!(" ({}) joined from {addr} [{kind}]", who.id)
 }

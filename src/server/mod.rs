@@ -13,6 +13,7 @@ pub mod event;
 pub mod form;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod handshake;
 pub mod hub;
 pub mod limited;
 pub mod listener;
@@ -32,6 +33,7 @@ pub use outbox::QueueLimits;
 pub use rate::MessageRate;
 
 use crate::common::frame::DEFAULT_MAX_BODY;
+use crate::common::tls::Credentials;
 
 /// The largest packet body accepted before a client's INFO: 4 KiB.
 pub const HANDSHAKE_MAX_BODY: usize = 4 << 10;
@@ -90,6 +92,13 @@ pub struct ServerConfig {
     /// [`crate::common::discovery`]), on the UDP port equal to the TCP
     /// port; `None` to stay unseen (tests, and owners who switch it off).
     pub discovery: Option<String>,
+    /// The server's certificate and key (its identity, which clients pin);
+    /// `None` makes a new one at start (tests; the programs keep theirs in
+    /// the settings folder, see [`identity_file`]).
+    pub credentials: Option<Credentials>,
+    /// Whether original (unencrypted) clients may join. Off, they are sent
+    /// SERVER CLOSE with a sentence.
+    pub allow_original: bool,
 }
 
 impl ServerConfig {
@@ -112,8 +121,17 @@ impl ServerConfig {
             },
             max_queued: Some(DEFAULT_MAX_QUEUED),
             discovery: None,
+            credentials: None,
+            allow_original: true,
         }
     }
+}
+
+/// Where the server keeps its certificate and key: the settings folder,
+/// so a copied folder (or a USB stick with `HUBCHAT_CONFIG_DIR`) carries
+/// the identity clients have pinned.
+pub fn identity_file() -> Option<std::path::PathBuf> {
+    crate::common::settings::config_dir().map(|d| d.join("server-identity.pem"))
 }
 
 impl Default for ServerConfig {

@@ -180,7 +180,7 @@ impl ServerView {
     /// calls for.
     fn take_effect(&mut self, event: &Event, changes: &mut Changes) -> Option<Cue> {
         match &event.what {
-            ServerEvent::Listening { addr } => {
+            ServerEvent::Listening { addr, .. } => {
                 self.state = RunState::Running { addr: *addr };
                 changes.state = true;
                 None
@@ -313,8 +313,17 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
     let time = clock(event.at);
     match &event.what {
         ServerEvent::Joined {
-            who, addr, hubchat, ..
-        } => named(&time, who, Ink::Notice, joined_detail(who, *addr, *hubchat)),
+            who,
+            addr,
+            hubchat,
+            identity,
+            ..
+        } => named(
+            &time,
+            who,
+            Ink::Notice,
+            joined_detail(who, *addr, *hubchat, identity.as_ref()),
+        ),
         ServerEvent::Left { who, reason } => {
             let ink = if leaving_is_trouble(reason) {
                 Ink::Error
@@ -442,12 +451,14 @@ mod tests {
             image_name: "image_2.png".into(),
             addr: format!("10.0.0.{k}:4000").parse().unwrap(),
             hubchat: false,
+            identity: None,
         })
     }
 
     fn listening(addr: &str) -> Event {
         ev(ServerEvent::Listening {
             addr: addr.parse().unwrap(),
+            fingerprint: crate::common::tls::Fingerprint::of(b"test"),
         })
     }
 

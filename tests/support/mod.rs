@@ -13,6 +13,12 @@ use hubchat::common::packet::{
 };
 use hubchat::server::{Event, Events, Server, ServerConfig, ServerEvent};
 
+/// A new person's identity (certificate), as a HubChat client makes on
+/// first run.
+pub fn new_identity() -> hubchat::common::tls::Credentials {
+    hubchat::common::tls::Credentials::generate("test person").expect("a certificate")
+}
+
 /// Long enough for a loaded CI machine, short enough that a broken test
 /// fails rather than hangs.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -253,6 +259,7 @@ pub fn info(name: &str, hubchat: bool) -> Info {
         hubchat: hubchat.then_some(ClientHello {
             version: PROTOCOL_VERSION,
             image_name: None,
+            ..Default::default()
         }),
     }
 }

@@ -526,6 +526,9 @@ impl ClientApp {
             image_name: settings.image_name,
             picture: png,
             timeout: controller::HANDSHAKE_TIMEOUT,
+            identity: None,
+            pin: None,
+            password: None,
         };
         let change = self.controller.connect(config, identity);
         self.apply(change);
