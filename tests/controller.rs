@@ -22,6 +22,9 @@ struct Client {
     controller: Controller,
     inbox: Receiver<Input>,
     name: String,
+    /// This installation's certificate: the same one on every connect, as
+    /// the real client keeps it in its settings folder.
+    identity: hubchat::common::tls::Credentials,
 }
 
 impl Client {
@@ -34,6 +37,7 @@ impl Client {
             controller,
             inbox,
             name: name.into(),
+            identity: support::new_identity(),
         }
     }
 
@@ -46,7 +50,7 @@ impl Client {
             image_name: "image_2.png".into(),
             picture: None,
             timeout: Duration::from_secs(5),
-            identity: Some(support::new_identity()),
+            identity: Some(self.identity.clone()),
             pin: None,
             password: None,
         };

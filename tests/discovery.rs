@@ -317,7 +317,10 @@ impl Headless {
             Some((p, rest)) => (*p, rest),
             None => (SERVER_EXE, &[][..]),
         };
+        let settings =
+            std::env::temp_dir().join(format!("hubchat-discovery-{}", std::process::id()));
         let mut child = Command::new(program)
+            .env("HUBCHAT_CONFIG_DIR", settings)
             .args(pre)
             .args(["--headless", "--port", "0"])
             .args(options)

@@ -82,7 +82,12 @@ impl Proxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
-                pump(client.try_clone().unwrap(), server.try_clone().unwrap(), delay, copy.clone());
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    delay,
+                    copy.clone(),
+                );
                 pump(server, client, delay, copy.clone());
             }
         });
@@ -105,7 +110,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration, seen: Arc<Mutex
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
                     seen.lock().unwrap().extend_from_slice(&buf[..n]);
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -138,21 +146,32 @@ fn hubchat_to_hubchat_is_encrypted_and_nobody_on_the_wire_reads_the_messages() {
             server: key.fingerprint()
         }
     );
-    let joined = server.wait_for("alice joined", |e| {
-        matches!(e, ServerEvent::Joined { who, .. } if &*who.name == "alice")
-    });
+    let joined = server.wait_for(
+        "alice joined",
+        |e| matches!(e, ServerEvent::Joined { who, .. } if &*who.name == "alice"),
+    );
     let ServerEvent::Joined { identity, .. } = joined else {
         unreachable!()
     };
-    assert_eq!(identity, Some(alice_identity), "the server knows alice by her certificate");
+    assert_eq!(
+        identity,
+        Some(alice_identity),
+        "the server knows alice by her certificate"
+    );
 
     alice.send(&bob.id, "the secret plans for friday");
     assert_eq!(
         next_message(&brx),
         (alice.id.clone(), "the secret plans for friday".to_string())
     );
-    assert!(!proxy.saw("secret plans"), "the message crossed the wire encrypted");
-    assert!(!proxy.saw("bob"), "the list of who is online is encrypted too");
+    assert!(
+        !proxy.saw("secret plans"),
+        "the message crossed the wire encrypted"
+    );
+    assert!(
+        !proxy.saw("bob"),
+        "the list of who is online is encrypted too"
+    );
 }
 
 #[test]
@@ -167,10 +186,16 @@ fn an_original_client_still_talks_in_plain_text_beside_encrypted_ones() {
     assert!(roster.0.iter().any(|(_, p)| p.name == "alice"));
     alice.send("client0", "hello old friend");
     // (with the newline original clients expect at the end of a message)
-    assert_eq!(old.recv_message(), (alice.id.clone(), "hello old friend\n".into()));
+    assert_eq!(
+        old.recv_message(),
+        (alice.id.clone(), "hello old friend\n".into())
+    );
     old.message(&alice.id, "hi alice\n");
     assert_eq!(next_message(&arx), ("client0".into(), "hi alice\n".into()));
-    assert!(proxy.saw("hello old friend"), "the original protocol is plain text");
+    assert!(
+        proxy.saw("hello old friend"),
+        "the original protocol is plain text"
+    );
 }
 
 #[test]
@@ -187,7 +212,10 @@ fn a_pinned_server_with_another_certificate_is_refused_until_the_user_accepts_it
         }) => {
             assert_eq!((pinned, offered), (before, key.fingerprint()));
         }
-        other => panic!("expected a changed-key refusal, got {:?}", other.map(|_| ())),
+        other => panic!(
+            "expected a changed-key refusal, got {:?}",
+            other.map(|_| ())
+        ),
     }
     let warning = ConnectError::KeyChanged {
         addr: "x".into(),
@@ -215,9 +243,12 @@ fn plain_server() -> (SocketAddr, thread::JoinHandle<Vec<String>>) {
     let handle = thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(PATIENCE)).unwrap();
-        s.write_all(&wire(r#"{"flag": "INFO", "data": "Send your information!"}"#))
-            .unwrap();
-        let mut reader = hubchat::common::connection::FrameReader::new(s.try_clone().unwrap(), 1 << 20);
+        s.write_all(&wire(
+            r#"{"flag": "INFO", "data": "Send your information!"}"#,
+        ))
+        .unwrap();
+        let mut reader =
+            hubchat::common::connection::FrameReader::new(s.try_clone().unwrap(), 1 << 20);
         let mut bodies = Vec::new();
         let first = reader.read_frame().unwrap().unwrap().to_vec();
         bodies.push(String::from_utf8(first).unwrap());
@@ -288,7 +319,10 @@ fn encryption_holds_over_a_wan_with_200_ms_round_trips() {
     assert!(joined_in >= Duration::from_millis(600), "{joined_in:?}");
     let (bob, _brx) = join(&config(server.addr, "bob")).expect("bob joins");
     bob.send(&alice.id, "across the wan");
-    assert_eq!(next_message(&arx), (bob.id.clone(), "across the wan".into()));
+    assert_eq!(
+        next_message(&arx),
+        (bob.id.clone(), "across the wan".into())
+    );
     assert!(!wan.saw("across the wan"));
 }
 

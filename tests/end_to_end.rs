@@ -236,6 +236,10 @@ impl Desk {
 
     fn spawn_server(&mut self, port: u16) -> ServerLog {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hubchat-server"))
+            .env(
+                "HUBCHAT_CONFIG_DIR",
+                std::env::temp_dir().join(format!("hubchat-e2e-server-{}", std::process::id())),
+            )
             .args([
                 "--headless",
                 "--bind",

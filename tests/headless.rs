@@ -10,8 +10,17 @@ use support::Peer;
 
 const EXE: &str = env!("CARGO_BIN_EXE_hubchat-server");
 
+/// A settings folder of the test's own, so the server's certificate and
+/// database never land in the account's real one.
+fn settings() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hubchat-headless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(EXE)
+        .env("HUBCHAT_CONFIG_DIR", settings())
         .args(args)
         .output()
         .expect("run hubchat-server")
@@ -21,6 +30,7 @@ fn run(args: &[&str]) -> std::process::Output {
 /// options; returns it, its port, and its stdout as lines.
 fn start_headless(options: &[&str]) -> (Child, u16, impl Iterator<Item = String>) {
     let mut child = Command::new(EXE)
+        .env("HUBCHAT_CONFIG_DIR", settings())
         .args(["--headless", "--bind", "127.0.0.1", "--port", "0"])
         .args(options)
         .stdout(Stdio::piped())
@@ -146,4 +156,76 @@ fn hide_text_logs_who_wrote_to_whom_and_how_many_characters() {
         "{log:#?}"
     );
     assert!(!log.iter().any(|l| l.contains("the key")), "{log:#?}");
+}
+
+#[test]
+fn the_first_line_shows_the_servers_fingerprint_which_stays_across_restarts() {
+    let fingerprint_of = |mut child: Child, first: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        first
+            .split("server fingerprint ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no fingerprint in {first}"))
+    };
+    let start = || {
+        let mut child = Command::new(EXE)
+            .env("HUBCHAT_CONFIG_DIR", settings())
+            .args(["--headless", "--bind", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start hubchat-server");
+        let first = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .expect("a first line")
+            .unwrap();
+        (child, first)
+    };
+    let (child, first) = start();
+    let before = fingerprint_of(child, first);
+    assert_eq!(before.len(), 24, "five groups of four: {before}");
+    let (child, first) = start();
+    assert_eq!(fingerprint_of(child, first), before, "the identity is kept");
+    assert!(settings().join("server-identity.pem").exists());
+    assert!(settings().join("hubchat-server.db").exists());
+}
+
+#[test]
+fn an_empty_password_file_is_explained_with_exit_status_1() {
+    let empty = settings().join("empty-password");
+    std::fs::write(&empty, "").unwrap();
+    let out = run(&[
+        "--headless",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--password-file",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("is empty: write the password"), "{err}");
+}
+
+#[test]
+fn encrypted_only_turns_original_clients_away() {
+    let (mut child, port, _lines) = start_headless(&["--encrypted-only"]);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut old = Peer::connect(addr);
+    assert_eq!(old.recv(), ServerPacket::InfoRequest);
+    old.send(&hubchat::common::packet::ClientPacket::Info(support::info(
+        "old", false,
+    )));
+    match old.recv() {
+        ServerPacket::ServerClose { message } => {
+            assert!(message.contains("only encrypted"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

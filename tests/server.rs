@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use hubchat::common::packet::{ClientPacket, ErrorCode, Info, ServerPacket};
+use hubchat::common::packet::{ClientPacket, ErrorCode, Info, ServerPacket, PROTOCOL_VERSION};
 use hubchat::server::{Events, LeaveReason, Server, ServerConfig, ServerEvent, StartError};
 use support::{info, wire, Peer, TestServer};
 

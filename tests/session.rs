@@ -66,7 +66,13 @@ fn a_session_knows_a_hubchat_server_and_its_own_id() {
     let server = TestServer::start();
     let (alice, rx) = join(server.addr.port(), "alice");
     assert_eq!(alice.id, "client0");
-    assert!(matches!(alice.kind, ServerKind::HubChat { version: 1, .. }));
+    assert!(matches!(
+        alice.kind,
+        ServerKind::HubChat {
+            version: hubchat::common::packet::PROTOCOL_VERSION,
+            ..
+        }
+    ));
     match rx.recv_timeout(PATIENCE).unwrap() {
         SessionEvent::Listed(entries) => assert_eq!(entries[0].1.name, "alice"),
         other => panic!("{other:?}"),
@@ -194,8 +200,10 @@ fn a_taken_name_is_refused_with_the_servers_sentence() {
     assert_eq!(
         err,
         ConnectError::Rejected {
-            code: Some(ErrorCode::NameTaken),
-            message: "The name \"ALICE\" is already taken. Choose another name.".into()
+            code: Some(ErrorCode::NameOwned),
+            message: "The name ALICE belongs to another computer. Choose another name, \
+                      or ask the server's owner to release it."
+                .into()
         }
     );
 }

@@ -24,7 +24,7 @@ fn main() {
         Ok(Command::Run {
             headless: true,
             config,
-        }) => cli::run_headless(config.to_config(), config.message_text()),
+        }) => headless(&config),
         Ok(Command::Run {
             headless: false,
             config,
@@ -48,12 +48,23 @@ fn run_window(config: &cli::ServerConfigArgs) -> i32 {
         return hubchat::server::gui::run(config);
     }
     eprintln!("hubchat-server: no display found, so running without a window (--headless).");
-    cli::run_headless(config.to_config(), config.message_text())
+    headless(config)
+}
+
+/// Runs headless with the certificate, database and password on disk.
+fn headless(config: &cli::ServerConfigArgs) -> i32 {
+    match config.to_config_with_files() {
+        Ok(server_config) => cli::run_headless(server_config, config.message_text()),
+        Err(e) => {
+            eprintln!("hubchat-server: {e}");
+            1
+        }
+    }
 }
 
 /// A build without windows (`--no-default-features`) always runs headless.
 #[cfg(not(feature = "gui"))]
 fn run_window(config: &cli::ServerConfigArgs) -> i32 {
     eprintln!("hubchat-server: this build has no window, so running without one (--headless).");
-    cli::run_headless(config.to_config(), config.message_text())
+    headless(config)
 }

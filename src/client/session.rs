@@ -318,7 +318,10 @@ impl Session {
             let _ = w.join();
         }
         // The server closes after DISCONNECT; do not wait on one that does not.
-        let _ = self.link.stream().set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = self
+            .link
+            .stream()
+            .set_read_timeout(Some(Duration::from_secs(2)));
         self.link.finish();
         if let Some(r) = self.reader.take() {
             let _ = r.join();
@@ -362,7 +365,9 @@ fn encrypt(
         message: format!("Could not set up encryption with {addr}: {detail}."),
     };
     let Some(identity) = &config.identity else {
-        return Err(setup("the server asked to encrypt, which we did not offer".into()));
+        return Err(setup(
+            "the server asked to encrypt, which we did not offer".into(),
+        ));
     };
     if reader.buffered() > 0 {
         return Err(setup("the server sent more after STARTTLS".into()));
@@ -370,11 +375,13 @@ fn encrypt(
     let (tls, seen) = identity
         .client_config(config.pin)
         .map_err(|e| setup(e.to_string()))?;
-    let conn = rustls::ClientConnection::new(tls, tls::server_name())
-        .map_err(|e| setup(e.to_string()))?;
+    let conn =
+        rustls::ClientConnection::new(tls, tls::server_name()).map_err(|e| setup(e.to_string()))?;
     let deadline = Instant::now() + config.timeout;
     match link.upgrade(conn, deadline) {
-        Ok(()) => seen.get().ok_or_else(|| setup("the server showed no certificate".into())),
+        Ok(()) => seen
+            .get()
+            .ok_or_else(|| setup("the server showed no certificate".into())),
         Err(e) => match (config.pin, seen.get()) {
             (Some(pinned), Some(offered)) if pinned != offered => Err(ConnectError::KeyChanged {
                 addr: addr.to_string(),
@@ -393,7 +400,10 @@ fn encrypt(
 /// us in already (an original server does, on INFO), say goodbye properly,
 /// so no one is left listing us.
 fn refuse_plain(link: &Link, answer: &ServerPacket) {
-    if matches!(answer, ServerPacket::AllClients(_) | ServerPacket::Welcome(_)) {
+    if matches!(
+        answer,
+        ServerPacket::AllClients(_) | ServerPacket::Welcome(_)
+    ) {
         let _ = link.send(&ClientPacket::Disconnect.encode());
     }
     link.finish();
@@ -492,10 +502,7 @@ fn next(reader: &mut FrameReader<Link>, addr: &str) -> Result<ServerPacket, Conn
     }
 }
 
-fn expect_info_request(
-    reader: &mut FrameReader<Link>,
-    addr: &str,
-) -> Result<(), ConnectError> {
+fn expect_info_request(reader: &mut FrameReader<Link>, addr: &str) -> Result<(), ConnectError> {
     loop {
         match next(reader, addr)? {
             ServerPacket::InfoRequest => return Ok(()),

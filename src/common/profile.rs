@@ -421,6 +421,19 @@ pub struct NameKeys {
     keys: [String; 2],
 }
 
+impl NameKeys {
+    /// The name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Both forms the name is held under (often the same twice): what the
+    /// server's store keeps a binding under.
+    pub fn keys(&self) -> &[String; 2] {
+        &self.keys
+    }
+}
+
 /// A name is held, by this other name or one it cannot be told from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameTaken {

@@ -154,8 +154,8 @@ impl Credentials {
             detail: e.to_string(),
         };
         let key = rcgen::KeyPair::generate().map_err(setup)?;
-        let mut params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
-            .map_err(setup)?;
+        let mut params =
+            rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()]).map_err(setup)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, label);
@@ -179,11 +179,18 @@ impl Credentials {
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let made = Self::generate(label)?;
-                made.save(path).map_err(|e| TlsError::Unwritable {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                })?;
-                Ok(made)
+                match made.save_new(path) {
+                    Ok(()) => Ok(made),
+                    // Another program made it first: use theirs, so both
+                    // show the same fingerprint.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path, label)
+                    }
+                    Err(e) => Err(TlsError::Unwritable {
+                        path: path.to_path_buf(),
+                        detail: e.to_string(),
+                    }),
+                }
             }
             Err(e) => Err(TlsError::Unreadable {
                 path: path.to_path_buf(),
@@ -236,13 +243,40 @@ impl Credentials {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
-        let temp = path.with_extension("tmp");
+        let temp = temp_name(path);
         {
             let mut file = private_file(&temp)?;
             file.write_all(self.to_pem().as_bytes())?;
             file.sync_all()?;
         }
         fs::rename(&temp, path)
+    }
+
+    /// Saves to a file that must not exist yet (`AlreadyExists` if it
+    /// does): the first of two programs starting at once wins whole.
+    fn save_new(&self, path: &Path) -> io::Result<()> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let temp = temp_name(path);
+        {
+            let mut file = private_file(&temp)?;
+            file.write_all(self.to_pem().as_bytes())?;
+            file.sync_all()?;
+        }
+        let linked = match fs::hard_link(&temp, path) {
+            // A folder without hard links (FAT on a USB stick).
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                if path.exists() {
+                    Err(io::Error::from(io::ErrorKind::AlreadyExists))
+                } else {
+                    return fs::rename(&temp, path);
+                }
+            }
+            linked => linked,
+        };
+        let _ = fs::remove_file(&temp);
+        linked
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
@@ -331,6 +365,15 @@ fn private_file(path: &Path) -> io::Result<fs::File> {
         .truncate(true)
         .mode(0o600)
         .open(path)
+}
+
+/// A temporary name of this writer's own beside `path`, so two programs
+/// (or threads) saving at the same moment never share a half-written file.
+fn temp_name(path: &Path) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_extension(format!("tmp{}-{n}", std::process::id()))
 }
 
 #[cfg(not(unix))]
@@ -491,6 +534,28 @@ mod tests {
         let made = Credentials::load_or_create(&path, "alice").unwrap();
         let again = Credentials::load_or_create(&path, "alice").unwrap();
         assert_eq!(made.fingerprint(), again.fingerprint());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn programs_starting_together_end_up_with_one_identity() {
+        let dir = std::env::temp_dir().join(format!("hubchat-tls-race-{}", std::process::id()));
+        let path = dir.join("identity.pem");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let made: Vec<Fingerprint> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| Credentials::load_or_create(&path, "server").unwrap()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().fingerprint())
+                .collect()
+        });
+        let kept = Credentials::load_or_create(&path, "server")
+            .unwrap()
+            .fingerprint();
+        assert!(made.iter().all(|fp| *fp == kept), "{made:?} vs {kept}");
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -259,7 +259,10 @@ impl std::fmt::Display for UpgradeError {
         match self {
             UpgradeError::Tls(e) => write!(f, "the encryption handshake failed: {e}"),
             UpgradeError::TimedOut => write!(f, "the encryption handshake did not finish in time"),
-            UpgradeError::Io(e) => write!(f, "the connection failed during the encryption handshake: {e}"),
+            UpgradeError::Io(e) => write!(
+                f,
+                "the connection failed during the encryption handshake: {e}"
+            ),
         }
     }
 }
@@ -297,7 +300,12 @@ fn handshake(
                     return Err(UpgradeError::Io(io::ErrorKind::UnexpectedEof.into()));
                 }
                 Ok(n) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Err(UpgradeError::TimedOut)
                 }
                 Err(e) => return Err(UpgradeError::Io(e)),

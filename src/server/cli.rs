@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::common::tls::Credentials;
 use crate::server::event::{Events, ServerEvent};
 use crate::server::log::{self, MessageText};
 use crate::server::{MessageRate, Server, ServerConfig, DEFAULT_PORT};
@@ -16,6 +17,7 @@ pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
                       [--max-clients N] [--max-per-address N] [--message-rate N]
                       [--max-queued-mb N] [--hide-text] [--name NAME] [--no-discovery]
+                      [--password-file FILE] [--encrypted-only]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -59,6 +61,20 @@ Options:
       --no-discovery     Do not answer clients searching the network (they
                          can still connect by typing the address). Default:
                          answer on the UDP port with the TCP port's number.
+      --password-file FILE
+                         Ask clients for the password written in FILE (its
+                         first line). It is kept in memory hashed only.
+                         Original clients cannot give a password, so they
+                         cannot join a server that has one.
+      --encrypted-only   Turn away original (unencrypted) clients, with a
+                         sentence saying why. Default: they may join.
+
+The server keeps its certificate (server-identity.pem: its fingerprint is
+printed at start and is what clients pin) and its database of names and bans
+(hubchat-server.db, readable with the sqlite3 tool) in the settings folder:
+~/.config/hubchat on Linux, %APPDATA%\\HubChat on Windows, or the folder
+named by HUBCHAT_CONFIG_DIR.
+
   -h, --help             Show this help and exit.
   -V, --version          Show the version and exit.
 ";
@@ -94,6 +110,10 @@ pub struct ServerConfigArgs {
     pub name: Option<String>,
     /// `--no-discovery`: do not answer clients' searches.
     pub no_discovery: bool,
+    /// `--password-file`: where the password is written.
+    pub password_file: Option<std::path::PathBuf>,
+    /// `--encrypted-only`: no original clients.
+    pub encrypted_only: bool,
 }
 
 impl ServerConfigArgs {
@@ -119,13 +139,60 @@ impl ServerConfigArgs {
                 .clone()
                 .unwrap_or_else(crate::common::discovery::host_name)
         });
+        config.allow_original = !self.encrypted_only;
         config
+    }
+
+    /// The configuration with what the server keeps on disk: its
+    /// certificate (made on first start), its database and the password
+    /// from `--password-file`. Errors are sentences for the owner.
+    pub fn to_config_with_files(&self) -> Result<ServerConfig, String> {
+        let mut config = self.to_config();
+        keep_on_disk(&mut config)?;
+        if let Some(path) = &self.password_file {
+            config.password = Some(read_password_file(path)?);
+        }
+        Ok(config)
     }
 
     /// Whether the log shows what people write.
     pub fn message_text(&self) -> MessageText {
         MessageText::shown_if(!self.hide_text)
     }
+}
+
+/// Points `config` at the server's certificate and database in the
+/// settings folder (making the certificate on first start).
+pub fn keep_on_disk(config: &mut ServerConfig) -> Result<(), String> {
+    let (Some(identity), Some(database)) = (
+        crate::server::identity_file(),
+        crate::server::database_file(),
+    ) else {
+        return Err(
+            "No settings folder was found to keep the server's certificate and \
+                    database in. Set HUBCHAT_CONFIG_DIR to a folder."
+                .into(),
+        );
+    };
+    let credentials =
+        Credentials::load_or_create(&identity, "HubChat server").map_err(|e| e.to_string())?;
+    config.credentials = Some(credentials);
+    config.database = Some(database);
+    Ok(())
+}
+
+/// The password in the first line of `path`, hashed.
+fn read_password_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Could not read the password file {}: {e}.", path.display()))?;
+    let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if password.is_empty() {
+        return Err(format!(
+            "The password file {} is empty: write the password on its first line.",
+            path.display()
+        ));
+    }
+    crate::server::password::hash(password).map_err(|e| e.to_string())
 }
 
 /// A command-line mistake, in words.
@@ -157,6 +224,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "--start" => config.start = true,
             "--hide-text" => config.hide_text = true,
             "--no-discovery" => config.no_discovery = true,
+            "--encrypted-only" => config.encrypted_only = true,
+            "--password-file" => {
+                config.password_file = Some(value("a file name")?.into());
+            }
             "--name" => {
                 let v = value("a name")?;
                 let name = crate::common::discovery::clean_name(&v);
@@ -359,6 +430,8 @@ mod tests {
                     hide_text: true,
                     name: None,
                     no_discovery: false,
+                    password_file: None,
+                    encrypted_only: false,
                 }
             }
         );

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError};
-use crate::common::transport::{Link, UpgradeError};
 use crate::common::frame::FrameError;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
+use crate::common::transport::{Link, UpgradeError};
 use crate::server::budget::Budget;
 use crate::server::capacity::Ticket;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
@@ -27,6 +27,7 @@ use crate::server::hub::{Hub, Refusal};
 use crate::server::limited::{Limit, LimitLog};
 use crate::server::outbox::{Next, Outbox};
 use crate::server::rate::{MessageRate, Pacer};
+use crate::server::trust::{Trust, Verdict};
 use crate::server::ServerConfig;
 
 /// Stack for a writer thread: it only copies bytes into a socket.
@@ -48,6 +49,8 @@ pub struct Context {
     /// The server's TLS settings (its certificate), for clients that offer
     /// to encrypt.
     pub tls: Arc<rustls::ServerConfig>,
+    /// Bans, names that belong to someone, the password.
+    pub trust: Arc<Trust>,
 }
 
 /// How a connection ended: why, and what to tell the peer.
@@ -238,7 +241,7 @@ fn handshake(
     let deadline = Instant::now() + ctx.config.handshake_timeout;
     let mut hs = Handshake::new(Policy {
         allow_original: ctx.config.allow_original,
-        password: false,
+        password: ctx.trust.password_required(),
     });
     let mut name = None;
     let mut action = Action::ReadOn;
@@ -257,10 +260,28 @@ fn handshake(
                 Ok(()) => hs.encrypted(),
                 Err(end) => return Err(failed(end, name, hs.hubchat())),
             },
-            Action::CheckPassword(_) => hs.password_checked(false),
+            Action::CheckPassword(password) => {
+                match ctx.trust.check_password(addr.ip(), &password, deadline) {
+                    Verdict::Right => hs.password_checked(true),
+                    Verdict::Wrong => hs.password_checked(false),
+                    Verdict::TooMany { wait } => Action::Refuse(Refusal::new(
+                        ErrorCode::PasswordWrong,
+                        format!(
+                            "Too many wrong passwords from your address. Try again in {} \
+                             seconds.",
+                            wait.as_secs().max(1)
+                        ),
+                    )),
+                }
+            }
             Action::Join { info, encrypted } => {
-                let identity = encrypted.then(|| reader.get_ref().peer_identity()).flatten();
+                let identity = encrypted
+                    .then(|| reader.get_ref().peer_identity())
+                    .flatten();
                 let hubchat = info.hubchat.is_some();
+                if let Err(refusal) = ctx.trust.admit(&info.name, identity, addr.ip()) {
+                    return Err(failed(End::refused(refusal), name, hubchat));
+                }
                 return match ctx.hub.join(&info, addr, outbox.clone(), identity) {
                     Ok(me) => Ok((me, hubchat)),
                     Err(refusal) => Err(failed(End::refused(refusal), name, hubchat)),

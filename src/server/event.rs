@@ -114,6 +114,8 @@ pub enum ServerEvent {
     },
     /// Something went wrong that is not one client's doing.
     Error { message: String },
+    /// The owner kicked or banned someone, lifted a ban or released a name.
+    Owner { what: String },
     /// Whether clients can find the server on the LAN, and on which port.
     Discovery(crate::common::discovery::Status),
     /// `count` message events were not queued because the consumer fell
@@ -200,7 +202,9 @@ impl ServerEvent {
                 } => name.as_ref().map_or(0, String::len) + reason(r),
                 ServerEvent::Relayed { from, to, text } => party(from) + party(to) + text.len(),
                 ServerEvent::Undeliverable { from, to } => party(from) + to.len(),
-                ServerEvent::Error { message } => message.len(),
+                ServerEvent::Error { message } | ServerEvent::Owner { what: message } => {
+                    message.len()
+                }
                 ServerEvent::Limited { who, limit, .. } => {
                     party(who)
                         + match limit {

@@ -201,7 +201,8 @@ pub fn start_error_field(e: &StartError) -> Field {
         StartError::PortInUse { .. }
         | StartError::PermissionDenied { .. }
         | StartError::Other { .. }
-        | StartError::Identity(_) => Field::Port,
+        | StartError::Identity(_)
+        | StartError::Trust(_) => Field::Port,
     }
 }
 

@@ -168,7 +168,7 @@ impl Handshake {
     fn secure_info(&mut self, mut info: Info) -> Action {
         let password = info.hubchat.as_mut().and_then(|h| h.password.take());
         if !self.policy.password {
-                return self.end(Action::Join {
+            return self.end(Action::Join {
                 info,
                 encrypted: true,
             });
@@ -178,12 +178,10 @@ impl Handshake {
                 self.state = State::Checking(info);
                 Action::CheckPassword(password)
             }
-            None => {
-                        self.refuse(
-                    ErrorCode::PasswordRequired,
-                    "This server asks for a password. Enter it and connect again.",
-                )
-            }
+            None => self.refuse(
+                ErrorCode::PasswordRequired,
+                "This server asks for a password. Enter it and connect again.",
+            ),
         }
     }
 

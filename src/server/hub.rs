@@ -14,13 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::packet::{
-    client_number, encode_message, ErrorCode, Info, Profile, Roster, ServerPacket, Welcome,
-    PROTOCOL_VERSION,
+    client_number, encode_message, ErrorCode, ErrorReport, Info, Profile, Roster, ServerPacket,
+    Welcome, PROTOCOL_VERSION,
 };
 use crate::common::profile::{self, name_keys, validate_name, TakenNames};
+use crate::common::tls::Fingerprint;
 use crate::server::budget::Budget;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
-use crate::common::tls::Fingerprint;
 use crate::server::outbox::Outbox;
 
 /// Why a client was not let in.
@@ -137,7 +137,22 @@ struct Member {
     outbox: Arc<Outbox>,
     /// The client's PICTURE frame, for HubChat peers, once it sent one.
     picture: Option<Arc<Vec<u8>>>,
+    /// Where it connected from, and the certificate it showed (encrypted
+    /// clients only): what the owner can ban.
+    addr: SocketAddr,
+    identity: Option<Fingerprint>,
 }
+
+/// A joined client as the owner sees it, to kick or ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Present {
+    pub who: Party,
+    pub addr: SocketAddr,
+    pub identity: Option<Fingerprint>,
+}
+
+/// How long a kicked client has to read why before its connection is cut.
+const KICK_LINGER: Duration = Duration::from_secs(2);
 
 impl Member {
     fn profile_for(&self, hubchat_receiver: bool) -> &Profile {
@@ -259,6 +274,8 @@ impl Hub {
             hubchat,
             outbox,
             picture: None,
+            addr,
+            identity,
         };
 
         let mut newcomer_overflowed = false;
@@ -398,6 +415,75 @@ impl Hub {
             let mut reg = self.lock();
             self.remove_locked(&mut reg, k, reason);
         }
+    }
+
+    /// The joined client with this id, if any.
+    pub fn present(&self, id: &str) -> Option<Present> {
+        let k = client_number(id)?;
+        let reg = self.lock();
+        reg.members.get(&k).map(|m| Present {
+            who: m.who.clone(),
+            addr: m.addr,
+            identity: m.identity,
+        })
+    }
+
+    /// Every joined client the predicate picks.
+    pub fn present_where(&self, pick: impl Fn(&Present) -> bool) -> Vec<Present> {
+        let reg = self.lock();
+        reg.members
+            .values()
+            .map(|m| Present {
+                who: m.who.clone(),
+                addr: m.addr,
+                identity: m.identity,
+            })
+            .filter(|p| pick(p))
+            .collect()
+    }
+
+    /// Removes a client on the owner's word, telling it `message` (in
+    /// ERROR form for HubChat, SERVER CLOSE for original clients) and the
+    /// others that it left. Its connection is cut after a moment in which
+    /// to read why. Says whether the client was there.
+    pub fn kick(&self, id: &str, code: ErrorCode, message: &str) -> bool {
+        let Some(k) = client_number(id) else {
+            return false;
+        };
+        let mut reg = self.lock();
+        let Some(member) = reg.members.get(&k) else {
+            return false;
+        };
+        let notice = if member.hubchat {
+            ServerPacket::Error(ErrorReport {
+                code,
+                message: message.to_string(),
+            })
+        } else {
+            ServerPacket::ServerClose {
+                message: message.to_string(),
+            }
+        };
+        let outbox = member.outbox.clone();
+        let _ = outbox.push(&notice.encode());
+        outbox.finish();
+        let reason = LeaveReason::Refused {
+            code,
+            detail: message.to_string(),
+        };
+        self.remove_locked(&mut reg, k, reason.clone());
+        drop(reg);
+        // A client that does not close when told would keep its reader
+        // thread; cut it after the linger (one short thread per kick: the
+        // owner's clicks are few).
+        let _ = std::thread::Builder::new()
+            .name("kick".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                std::thread::sleep(KICK_LINGER);
+                outbox.abort(reason);
+            });
+        true
     }
 
     /// Forgets every client without telling anyone: the server is stopping

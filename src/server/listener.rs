@@ -15,16 +15,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::common::tls::{Credentials, TlsError};
-use crate::common::transport::Link;
 use crate::common::discovery::{self, RateLimits, Responder, ResponderConfig, Status};
 use crate::common::packet::{ErrorCode, ServerPacket, SERVER_CLOSE_TEXT};
+use crate::common::tls::{Credentials, Fingerprint, TlsError};
+use crate::common::transport::Link;
 use crate::server::budget::{Budget, SHED_FRACTION};
 use crate::server::capacity::{self, Admission, Ticket, Turned};
 use crate::server::connection::{self, Context, READER_STACK};
 use crate::server::event::{Events, LeaveReason, ServerEvent};
+use crate::server::hub::Present;
 use crate::server::hub::{Hub, HubLimits};
 use crate::server::outbox::Outbox;
+use crate::server::store::{Ban, BanTarget, Binding, StoreError};
+use crate::server::trust::{banned_sentence, Trust, TrustError};
 use crate::server::ServerConfig;
 
 /// Connections allowed beyond `max_clients` and `max_handshaking` while
@@ -50,6 +53,8 @@ pub enum StartError {
     Other { addr: SocketAddr, source: io::Error },
     /// The server's identity (certificate) could not be made or read.
     Identity(TlsError),
+    /// The database of names and bans, or the password, cannot be used.
+    Trust(TrustError),
 }
 
 impl StartError {
@@ -86,6 +91,7 @@ impl fmt::Display for StartError {
             }
             StartError::Other { addr, source } => write!(f, "Could not listen on {addr}: {source}."),
             StartError::Identity(e) => write!(f, "{e}"),
+            StartError::Trust(e) => write!(f, "{e}"),
         }
     }
 }
@@ -102,6 +108,7 @@ impl std::error::Error for StartError {
 /// A running hub server. Dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
+    fingerprint: Fingerprint,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
     /// Answers LAN discovery while the server runs, if asked to and able.
@@ -138,6 +145,12 @@ impl Server {
             None => Credentials::generate("HubChat server").map_err(StartError::Identity)?,
         };
         let tls = credentials.server_config().map_err(StartError::Identity)?;
+        let trust = Trust::open(
+            config.database.as_ref(),
+            config.password.as_deref(),
+            events.clone(),
+        )
+        .map_err(StartError::Trust)?;
         let bind = config.bind;
         let listener = TcpListener::bind(bind).map_err(|e| StartError::from_bind(bind, e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Other {
@@ -176,6 +189,7 @@ impl Server {
                 config,
                 budget,
                 tls,
+                trust: Arc::new(trust),
             },
             admission,
             stopping: AtomicBool::new(false),
@@ -203,10 +217,98 @@ impl Server {
             .and_then(|name| answer_discovery(name, addr, &events));
         Ok(Server {
             addr,
+            fingerprint: credentials.fingerprint(),
             shared,
             accept: Some(accept),
             discovery,
         })
+    }
+
+    /// The fingerprint of the server's certificate, which clients pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Removes a joined client, telling it why (with the owner's reason,
+    /// if given). Says whether it was there.
+    pub fn kick(&self, id: &str, reason: &str) -> bool {
+        let Some(present) = self.shared.ctx.hub.present(id) else {
+            return false;
+        };
+        let message = with_reason("The server's owner removed you from the server.", reason);
+        let kicked = self.shared.ctx.hub.kick(id, ErrorCode::Kicked, &message);
+        if kicked {
+            let why = if reason.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", reason.trim())
+            };
+            self.shared.ctx.trust.owner_did(format!(
+                "kicked {} ({}){why}",
+                present.who.name, present.who.id
+            ));
+        }
+        kicked
+    }
+
+    /// Bans the joined client `id` by its identity (its certificate; only
+    /// encrypted clients have one) or by its address, removes it and every
+    /// other client the ban covers, and keeps the ban for later starts.
+    pub fn ban(&self, id: &str, by: BanBy, reason: &str) -> Result<BanTarget, BanError> {
+        let present = self.shared.ctx.hub.present(id).ok_or(BanError::Gone)?;
+        let target = match by {
+            BanBy::Identity => {
+                BanTarget::Identity(present.identity.ok_or(BanError::NoIdentity)?.hex())
+            }
+            BanBy::Address => BanTarget::Address(present.addr.ip()),
+        };
+        self.ban_target(&target, &present.who.name, reason)?;
+        Ok(target)
+    }
+
+    /// Bans `target` outright (from the list of bans, or the command line)
+    /// and removes the joined clients it covers.
+    pub fn ban_target(&self, target: &BanTarget, name: &str, reason: &str) -> Result<(), BanError> {
+        let ctx = &self.shared.ctx;
+        ctx.trust
+            .ban(target, name, reason.trim())
+            .map_err(BanError::Store)?;
+        let ban = Ban {
+            target: target.clone(),
+            name: name.to_string(),
+            reason: reason.trim().to_string(),
+            banned_at: 0,
+        };
+        let sentence = banned_sentence(&ban);
+        for p in ctx.hub.present_where(|p| covers(target, p)) {
+            ctx.hub.kick(&p.who.id, ErrorCode::Banned, &sentence);
+        }
+        Ok(())
+    }
+
+    /// Lifts a ban; says whether there was one.
+    pub fn lift_ban(&self, target: &BanTarget) -> Result<bool, StoreError> {
+        self.shared.ctx.trust.lift(target)
+    }
+
+    /// Every ban, for the owner's list.
+    pub fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+        self.shared.ctx.trust.bans()
+    }
+
+    /// Every name that belongs to someone, for the owner's list.
+    pub fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        self.shared.ctx.trust.bindings()
+    }
+
+    /// Frees a name for anyone to take; says whether it was bound.
+    pub fn release_name(&self, name: &str) -> Result<bool, StoreError> {
+        self.shared.ctx.trust.release(name)
+    }
+
+    /// The joined client with this id, as the owner sees it.
+    pub fn present(&self, id: &str) -> Option<Present> {
+        self.shared.ctx.hub.present(id)
     }
 
     /// The address the server listens on (with the real port when started
@@ -273,6 +375,58 @@ impl Server {
             let _ = conn.thread.join();
         }
         self.shared.ctx.events.emit(ServerEvent::Stopped);
+    }
+}
+
+/// What to ban a client by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanBy {
+    /// Its certificate: that one installation, wherever it connects from.
+    Identity,
+    /// Its address: everyone connecting from there.
+    Address,
+}
+
+/// Why a ban could not be made.
+#[derive(Debug)]
+pub enum BanError {
+    /// The client has left.
+    Gone,
+    /// The client has no identity to ban (an original or unencrypted
+    /// client): ban its address instead.
+    NoIdentity,
+    /// The database failed.
+    Store(StoreError),
+}
+
+impl fmt::Display for BanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BanError::Gone => write!(f, "That client has already left."),
+            BanError::NoIdentity => write!(
+                f,
+                "That client is not encrypted, so it has no identity to ban. Ban its address \
+                 instead."
+            ),
+            BanError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BanError {}
+
+fn covers(target: &BanTarget, p: &Present) -> bool {
+    match target {
+        BanTarget::Identity(hex) => p.identity.is_some_and(|f| f.hex() == *hex),
+        BanTarget::Address(ip) => p.addr.ip().to_canonical() == ip.to_canonical(),
+    }
+}
+
+/// `sentence`, then the owner's reason if there is one.
+fn with_reason(sentence: &str, reason: &str) -> String {
+    match reason.trim() {
+        "" => sentence.to_string(),
+        reason => format!("{sentence} Reason: {reason}"),
     }
 }
 
@@ -354,6 +508,10 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.queue.grace));
 
+    if let Some(ban) = shared.ctx.trust.banned_address(addr.ip()) {
+        turn_away(&stream, addr, &banned_sentence(&ban), shared);
+        return;
+    }
     let mut conns = shared.lock_conns();
     if conns.open.len() >= config.max_clients + config.max_handshaking + CLOSING_SLACK {
         drop(conns);

@@ -67,7 +67,8 @@ pub fn timestamp(at: SystemTime) -> String {
 pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
     match what {
         ServerEvent::Listening { addr, fingerprint } => {
-            format!("listening on {addr}; this server's fingerprint is {fingerprint}")
+            // The address last: scripts read the port after the last colon.
+            format!("server fingerprint {fingerprint}, listening on {addr}")
         }
         ServerEvent::Stopped => "stopped; every client was sent SERVER CLOSE".into(),
         ServerEvent::Joined {
@@ -120,6 +121,7 @@ pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
             printable(to)
         ),
         ServerEvent::Error { message } => format!("error: {}", printable(message)),
+        ServerEvent::Owner { what } => format!("the owner {}", printable(what)),
         ServerEvent::Limited { who, limit, count } => format!(
             "{} ({}) {}{}",
             printable(&who.name),

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod connection;
 pub mod event;
 pub mod form;
+pub mod guesses;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod handshake;
@@ -19,7 +20,10 @@ pub mod limited;
 pub mod listener;
 pub mod log;
 pub mod outbox;
+pub mod password;
 pub mod rate;
+pub mod store;
+pub mod trust;
 pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,7 +32,7 @@ use std::time::Duration;
 pub use budget::{Budget, DEFAULT_MAX_QUEUED};
 pub use event::{Event, Events, LeaveReason, Party, ServerEvent};
 pub use limited::Limit;
-pub use listener::{Server, StartError};
+pub use listener::{BanBy, BanError, Server, StartError};
 pub use outbox::QueueLimits;
 pub use rate::MessageRate;
 
@@ -99,6 +103,13 @@ pub struct ServerConfig {
     /// Whether original (unencrypted) clients may join. Off, they are sent
     /// SERVER CLOSE with a sentence.
     pub allow_original: bool,
+    /// The password needed to join, as [`password::hash`] keeps it; `None`
+    /// for none.
+    pub password: Option<String>,
+    /// The database of names and bans (see [`store`]); `None` keeps them in
+    /// memory only, forgotten at stop (tests). The programs use
+    /// [`database_file`].
+    pub database: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -123,6 +134,8 @@ impl ServerConfig {
             discovery: None,
             credentials: None,
             allow_original: true,
+            password: None,
+            database: None,
         }
     }
 }
@@ -132,6 +145,11 @@ impl ServerConfig {
 /// the identity clients have pinned.
 pub fn identity_file() -> Option<std::path::PathBuf> {
     crate::common::settings::config_dir().map(|d| d.join("server-identity.pem"))
+}
+
+/// Where the server keeps names, identities and bans.
+pub fn database_file() -> Option<std::path::PathBuf> {
+    crate::common::settings::config_dir().map(|d| d.join("hubchat-server.db"))
 }
 
 impl Default for ServerConfig {

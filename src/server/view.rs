@@ -223,7 +223,8 @@ impl ServerView {
             | ServerEvent::Relayed { .. }
             | ServerEvent::Limited { .. }
             | ServerEvent::Discovery(_)
-            | ServerEvent::Skipped { .. } => None,
+            | ServerEvent::Skipped { .. }
+            | ServerEvent::Owner { .. } => None,
             ServerEvent::Collapsed { .. } => Some(Cue::Error),
             ServerEvent::Refused { .. }
             | ServerEvent::Undeliverable { .. }
@@ -373,9 +374,10 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
             Ink::Notice,
             format!(" ({}) sent a custom avatar", who.id),
         ),
-        ServerEvent::Listening { .. } | ServerEvent::Stopped | ServerEvent::Skipped { .. } => {
-            notice(&time, describe(&event.what, message_text))
-        }
+        ServerEvent::Listening { .. }
+        | ServerEvent::Stopped
+        | ServerEvent::Skipped { .. }
+        | ServerEvent::Owner { .. } => notice(&time, describe(&event.what, message_text)),
         ServerEvent::Discovery(crate::common::discovery::Status::Answering { .. }) => {
             notice(&time, describe(&event.what, message_text))
         }
