@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use fltk::app;
 use fltk::prelude::*;
 use hubchat::client::gui::picker::{AvatarChoice, AvatarPicker};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use hubchat::client::controller::Status;
+use hubchat::client::gui::ask::{Answer, Ask, Question};
 use hubchat::client::gui::{ClientApp, Msg, MIN_HEIGHT};
 use support::TestServer;
 
@@ -22,7 +27,10 @@ fn main() {
     std::env::set_var("HUBCHAT_CONFIG_DIR", &config);
     let _app = app::App::default();
     hubchat::gui::init_look();
-    let server = TestServer::start();
+    // The server's key, kept across its restarts as the real server keeps
+    // it in its settings folder (a new key would be refused as a change).
+    let server_key = support::new_identity();
+    let server = TestServer::start_with(|c| c.credentials = Some(server_key.clone()));
     let port = server.addr.port().to_string();
     let mut passed = 0;
 
@@ -35,7 +43,7 @@ fn main() {
         format!(r#"{{"port": {office_port}}}"#),
     )
     .unwrap();
-    let mut finder = ClientApp::new();
+    let mut finder = window();
     finder.search_targets = vec!["127.255.255.255".parse().unwrap()];
     finder.window.show();
     finder.act(Msg::Search);
@@ -107,7 +115,7 @@ fn main() {
     print!("test a remembered custom colour is offered and chosen ... ");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(config.join("client.json"), r##"{"color": "#2e7d32"}"##).unwrap();
-    let mut alice = ClientApp::new();
+    let mut alice = window();
     assert_eq!(alice.colors.chosen(), "#2e7d32");
     assert_eq!(
         alice.colors.offered().len(),
@@ -211,7 +219,7 @@ fn main() {
         alice.host.color(),
         "the mark is cleared"
     );
-    let mut bob = ClientApp::new();
+    let mut bob = window();
     bob.window.show();
     bob.host.set_value("127.0.0.1");
     bob.port.set_value(&port);
@@ -225,6 +233,11 @@ fn main() {
     });
     assert_eq!(alice.list.rows(), 2);
     assert_eq!(alice.connect.label(), "Disconnect");
+    assert_eq!(
+        alice.security.label(),
+        format!("Encrypted. Server key: {}", server_key.fingerprint()),
+        "the window shows the connection is encrypted, and with whose key"
+    );
     assert!(!alice.name.active(), "the form is locked while connected");
     assert_eq!(
         alice.avatar_hint.label(),
@@ -393,7 +406,10 @@ fn main() {
         "the header keeps both faces while disconnected"
     );
     assert!(!alice.chats["bob"].input.active());
-    let server = TestServer::start_with(|c| c.bind = addr);
+    let server = TestServer::start_with(|c| {
+        c.bind = addr;
+        c.credentials = Some(server_key.clone());
+    });
     alice.act(Msg::ConnectDisconnect);
     bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "both back", |w| {
@@ -416,7 +432,16 @@ fn main() {
     say(&mut alice, "bob", "one");
     say(&mut alice, "bob", "two");
     pump_until(&mut [&mut alice, &mut bob], "two unread", |w| {
-        w[1].model().unread(&w[1].model().contacts[0].id) == 2
+        // After the restart either may have joined first: find alice by
+        // name, not by place.
+        let alice_id = &w[1]
+            .model()
+            .contacts
+            .iter()
+            .find(|c| c.profile.name == "alice")
+            .unwrap()
+            .id;
+        w[1].model().unread(alice_id) == 2
     });
     assert_eq!(bob.window.label(), "(2) HubChat");
     bob.act(Msg::Focus("alice".into(), true));
@@ -489,14 +514,17 @@ fn main() {
     passed += 1;
 
     print!("test Tab reaches every control of the form in order and wraps around ... ");
-    let server = TestServer::start();
+    // The server's key, kept across its restarts as the real server keeps
+    // it in its settings folder (a new key would be refused as a change).
+    let server_key = support::new_identity();
+    let server = TestServer::start_with(|c| c.credentials = Some(server_key.clone()));
     let port = server.addr.port().to_string();
     alice.port.set_value(&port);
     alice.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice], "alice connected", |w| {
         w[0].model().connected()
     });
-    let mut carol = ClientApp::new();
+    let mut carol = window();
     carol.window.show();
     carol.host.set_value("127.0.0.1");
     carol.port.set_value(&port);
@@ -597,6 +625,88 @@ fn main() {
         "the end stays in view: top row {}",
         chat.top_row()
     );
+    println!("ok");
+    passed += 1;
+
+    print!("test the window shows the server's key, asks for a password, and trusts a changed key only when told ... ");
+    let first_key = support::new_identity();
+    let hash = hubchat::server::password::hash("letmein").unwrap();
+    let mut guarded = TestServer::start_with(|c| {
+        c.credentials = Some(first_key.clone());
+        c.password = Some(hash.clone());
+    });
+    let addr = guarded.addr;
+    let mut dave = ClientApp::new();
+    let script = Script::default();
+    dave.ask = Box::new(script.clone());
+    dave.window.show();
+    assert!(
+        dave.security.label().starts_with("Your key: "),
+        "offline, the window shows this computer's key: {}",
+        dave.security.label()
+    );
+    dave.host.set_value("127.0.0.1");
+    dave.port.set_value(&addr.port().to_string());
+    dave.name.set_value("dave");
+    script.answer(Answer::Password {
+        password: "letmein".into(),
+        remember: true,
+    });
+    dave.act(Msg::Connect);
+    pump_until(&mut [&mut dave], "dave joins with the password", |w| {
+        matches!(w[0].controller.status(), Status::Connected { .. })
+    });
+    assert!(matches!(
+        script.asked().as_slice(),
+        [Question::Password { message, .. }] if message.contains("password")
+    ));
+    assert_eq!(
+        dave.security.label(),
+        format!("Encrypted. Server key: {}", first_key.fingerprint())
+    );
+    let known = std::fs::read_to_string(config.join("known-servers.json")).unwrap();
+    assert!(known.contains(&first_key.fingerprint().hex()), "{known}");
+    assert!(known.contains("letmein"), "remembered, as asked");
+    dave.act(Msg::ConnectDisconnect);
+
+    // Another computer answers on that address with another key.
+    guarded.stop();
+    let second_key = support::new_identity();
+    let _other = TestServer::start_with(|c| {
+        c.bind = addr;
+        c.credentials = Some(second_key.clone());
+    });
+    script.answer(Answer::Declined);
+    dave.act(Msg::Connect);
+    pump_until(&mut [&mut dave], "the changed key is refused", |w| {
+        w[0].controller.status().idle() && w[0].controller.failure().is_some()
+    });
+    pump_until(&mut [&mut dave], "the user is asked", |_| {
+        script.asked().len() == 2
+    });
+    assert!(matches!(
+        &script.asked()[1],
+        Question::ServerChanged { new_key: true, warning } if warning.contains("different key")
+    ));
+    assert!(dave.error.visible() && dave.error.label().contains("different key"));
+    assert_eq!(
+        dave.controller.status(),
+        &Status::Offline,
+        "declined: not connected"
+    );
+
+    script.answer(Answer::Trusted);
+    dave.act(Msg::Connect);
+    pump_until(&mut [&mut dave], "trusted after asking", |w| {
+        matches!(w[0].controller.status(), Status::Connected { .. })
+    });
+    assert_eq!(
+        dave.security.label(),
+        format!("Encrypted. Server key: {}", second_key.fingerprint())
+    );
+    let known = std::fs::read_to_string(config.join("known-servers.json")).unwrap();
+    assert!(known.contains(&second_key.fingerprint().hex()), "{known}");
+    dave.act(Msg::Quit);
     println!("ok");
     passed += 1;
 
@@ -717,4 +827,37 @@ fn settle() {
     for _ in 0..5 {
         let _ = app::wait_for(0.02);
     }
+}
+
+/// Answers the window's questions in place of a person, and keeps them.
+#[derive(Clone, Default)]
+struct Script {
+    answers: Rc<RefCell<Vec<Answer>>>,
+    asked: Rc<RefCell<Vec<Question>>>,
+}
+
+impl Script {
+    /// The answer to the next question.
+    fn answer(&self, answer: Answer) {
+        self.answers.borrow_mut().push(answer);
+    }
+
+    fn asked(&self) -> Vec<Question> {
+        self.asked.borrow().clone()
+    }
+}
+
+impl Ask for Script {
+    fn ask(&mut self, _parent: &fltk::window::DoubleWindow, question: &Question) -> Answer {
+        self.asked.borrow_mut().push(question.clone());
+        self.answers.borrow_mut().pop().unwrap_or(Answer::Declined)
+    }
+}
+
+/// A client window whose questions are all declined: no test may wait on
+/// a dialog nobody answers.
+fn window() -> ClientApp {
+    let mut app = ClientApp::new();
+    app.ask = Box::new(Script::default());
+    app
 }

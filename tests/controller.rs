@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver};
 use hubchat::client::controller::{Change, Controller, Identity, Input, Said, Status};
 use hubchat::client::model::Author;
-use hubchat::client::SessionConfig;
+use hubchat::client::{ConnectError, Encryption, SessionConfig};
+use hubchat::common::packet::ErrorCode;
 use hubchat::common::packet::Profile;
 use support::{Peer, TestServer, PATIENCE};
 
@@ -187,7 +188,10 @@ fn a_conversation_survives_the_user_disconnecting_and_reconnecting() {
 
 #[test]
 fn a_server_restart_is_a_loss_and_connecting_again_picks_every_conversation_up() {
-    let mut server = TestServer::start();
+    // The server keeps its key across the restart, as the real one keeps
+    // it in its settings folder.
+    let server_key = support::new_identity();
+    let mut server = TestServer::start_with(|c| c.credentials = Some(server_key.clone()));
     let addr = server.addr;
     let mut alice = Client::new("alice");
     let mut bob = Client::new("bob");
@@ -211,7 +215,10 @@ fn a_server_restart_is_a_loss_and_connecting_again_picks_every_conversation_up()
     }
     assert!(!alice.controller.model.conversations[&key].can_send());
 
-    let _server = TestServer::start_with(|c| c.bind = addr);
+    let _server = TestServer::start_with(|c| {
+        c.bind = addr;
+        c.credentials = Some(server_key.clone());
+    });
     alice.connected(addr);
     bob.connected(addr);
     alice.listing(2);
@@ -365,4 +372,142 @@ fn a_message_longer_than_the_server_relays_is_kept_back_with_a_reason() {
         .map(|l| l.text.clone())
         .collect();
     assert_eq!(heard, [fits]);
+}
+
+/// Waits until the client is idle after an attempt; returns its failure.
+fn failure(client: &mut Client) -> ConnectError {
+    client.until("the attempt to end", |c| c.status().idle());
+    client
+        .controller
+        .failure()
+        .cloned()
+        .expect("the attempt failed")
+}
+
+#[test]
+fn the_first_join_pins_the_servers_key_and_another_key_is_refused_until_accepted() {
+    let first_key = support::new_identity();
+    let mut server = TestServer::start_with(|c| c.credentials = Some(first_key.clone()));
+    let addr = server.addr;
+    let mut alice = Client::new("alice");
+    alice.connect(addr);
+    let changes = alice.until("connected", |c| {
+        matches!(c.status(), Status::Connected { .. })
+    });
+    assert!(
+        changes.iter().any(|c| c.known),
+        "the window is told to save the pin"
+    );
+    let Status::Connected { encryption, .. } = alice.controller.status().clone() else {
+        unreachable!()
+    };
+    assert_eq!(
+        encryption,
+        Encryption::Encrypted {
+            server: first_key.fingerprint()
+        }
+    );
+    let host = addr.ip().to_string();
+    assert_eq!(
+        alice.controller.known.pin(&host, addr.port()),
+        Some(first_key.fingerprint())
+    );
+    alice.controller.disconnect();
+
+    // Someone else answers on that address, with another key.
+    server.stop();
+    let impostor = support::new_identity();
+    let _other = TestServer::start_with(|c| {
+        c.bind = addr;
+        c.credentials = Some(impostor.clone());
+    });
+    alice.connect(addr);
+    match failure(&mut alice) {
+        ConnectError::KeyChanged {
+            pinned, offered, ..
+        } => {
+            assert_eq!(pinned, first_key.fingerprint());
+            assert_eq!(offered, impostor.fingerprint());
+        }
+        other => panic!("expected a changed key, got {other}"),
+    }
+    // Connecting again changes nothing: the pin holds.
+    alice.connect(addr);
+    assert!(matches!(
+        failure(&mut alice),
+        ConnectError::KeyChanged { .. }
+    ));
+
+    // Only the deliberate acceptance replaces the pin.
+    let change = alice.controller.accept_server_change();
+    assert!(change.known);
+    alice.until("connected", |c| {
+        matches!(c.status(), Status::Connected { .. })
+    });
+    assert_eq!(
+        alice.controller.known.pin(&host, addr.port()),
+        Some(impostor.fingerprint())
+    );
+}
+
+#[test]
+fn a_password_is_asked_for_then_remembered_and_a_wrong_remembered_one_forgotten() {
+    let hash = hubchat::server::password::hash("open sesame").unwrap();
+    let server = TestServer::start_with(|c| c.password = Some(hash.clone()));
+    let mut alice = Client::new("alice");
+    alice.connect(server.addr);
+    match failure(&mut alice) {
+        ConnectError::Rejected {
+            code: Some(ErrorCode::PasswordRequired),
+            ..
+        } => {}
+        other => panic!("expected a password to be asked for, got {other}"),
+    }
+    alice
+        .controller
+        .retry_with_password("open sesame".into(), true);
+    let changes = alice.until("connected", |c| {
+        matches!(c.status(), Status::Connected { .. })
+    });
+    assert!(changes.iter().any(|c| c.known));
+    let host = server.addr.ip().to_string();
+    let port = server.addr.port();
+    assert_eq!(
+        alice.controller.known.password(&host, port).as_deref(),
+        Some("open sesame")
+    );
+
+    // Next time the remembered password is used without asking.
+    alice.controller.disconnect();
+    alice.connected(server.addr);
+    alice.controller.disconnect();
+
+    // The owner changed it: the remembered one is wrong, and forgotten.
+    alice
+        .controller
+        .known
+        .remember_password(&host, port, Some("old".into()));
+    alice.connect(server.addr);
+    match failure(&mut alice) {
+        ConnectError::Rejected {
+            code: Some(ErrorCode::PasswordWrong),
+            ..
+        } => {}
+        other => panic!("expected a wrong password, got {other}"),
+    }
+    assert_eq!(alice.controller.known.password(&host, port), None);
+}
+
+#[test]
+fn a_kicked_client_is_told_the_owners_reason_as_why_the_connection_ended() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    alice.connected(server.addr);
+    let id = alice.controller.session().unwrap().id.clone();
+    assert!(server.server.as_ref().unwrap().kick(&id, "time for lunch"));
+    alice.until("the loss", |c| matches!(c.status(), Status::Lost { .. }));
+    let Status::Lost { reason } = alice.controller.status() else {
+        unreachable!()
+    };
+    assert!(reason.contains("time for lunch"), "{reason}");
 }

@@ -19,9 +19,12 @@ use std::thread;
 use std::time::Duration;
 
 use crate::client::model::{ClientModel, Face, Update};
-use crate::client::session::{ConnectError, ServerKind, Session, SessionConfig, SessionEvent};
+use crate::client::session::{
+    ConnectError, Encryption, ServerKind, Session, SessionConfig, SessionEvent,
+};
+use crate::client::trust::KnownServers;
 use crate::common::avatar::Picture;
-use crate::common::packet::Profile;
+use crate::common::packet::{ErrorCode, Profile};
 
 /// What worker threads report, tagged with their connection attempt.
 pub enum Input {
@@ -47,6 +50,9 @@ pub enum Status {
         server: String,
         name: String,
         kind: ServerKind,
+        /// Encrypted, with the server's key; or plain text (an original
+        /// server), which the window marks "Not encrypted".
+        encryption: Encryption,
     },
     /// The connection ended without the user asking: the server stopped,
     /// the network failed. `reason` is for the user.
@@ -71,6 +77,9 @@ pub struct Change {
     pub status: bool,
     /// A connection attempt failed: the form shows why.
     pub failed: Option<ConnectError>,
+    /// The known servers changed (a key pinned, a password remembered or
+    /// forgotten): the window saves them.
+    pub known: bool,
 }
 
 impl Change {
@@ -108,6 +117,20 @@ pub struct Controller {
     early: Vec<SessionEvent>,
     identity: Option<Identity>,
     notify: Notify,
+    /// The servers' pinned keys and remembered passwords. The window loads
+    /// them at start and saves them whenever a [`Change`] says so.
+    pub known: KnownServers,
+    /// The last attempt's settings, to try again with a password or after
+    /// the user accepted a server's new key.
+    last: Option<SessionConfig>,
+    /// Whether the password of the attempt under way is to be remembered
+    /// once it proves right.
+    remember_password: bool,
+    /// Why the last attempt failed, if it did.
+    failure: Option<ConnectError>,
+    /// The last refusal the server sent on this session: when a kick or a
+    /// ban follows, it is the reason the connection ended.
+    refusal: Option<String>,
 }
 
 impl Controller {
@@ -121,6 +144,11 @@ impl Controller {
             early: Vec::new(),
             identity: None,
             notify,
+            known: KnownServers::default(),
+            last: None,
+            remember_password: false,
+            failure: None,
+            refusal: None,
         }
     }
 
@@ -133,15 +161,75 @@ impl Controller {
         self.session.as_ref()
     }
 
-    /// Starts connecting on a worker thread; does nothing unless idle.
-    pub fn connect(&mut self, config: SessionConfig, identity: Identity) -> Change {
-        let mut change = Change::default();
+    /// Starts connecting on a worker thread; does nothing unless idle. The
+    /// server's pinned key and a remembered password come from
+    /// [`Controller::known`].
+    pub fn connect(&mut self, mut config: SessionConfig, identity: Identity) -> Change {
         if !self.status.idle() {
-            return change;
+            return Change::default();
         }
+        config.pin = self.known.pin(&config.host, config.port);
+        if config.password.is_none() {
+            config.password = self.known.password(&config.host, config.port);
+        }
+        self.remember_password = false;
+        self.identity = Some(identity);
+        self.start(config)
+    }
+
+    /// Tries the last server again with a password the user typed; it is
+    /// remembered for that server once it proves right, if `remember`.
+    pub fn retry_with_password(&mut self, password: String, remember: bool) -> Change {
+        let Some(mut config) = self.last.clone().filter(|_| self.status.idle()) else {
+            return Change::default();
+        };
+        config.password = Some(password);
+        let change = self.start(config);
+        self.remember_password = remember;
+        change
+    }
+
+    /// The user deliberately accepted what the last attempt refused: a
+    /// server's new key is pinned in place of the old one, or a server that
+    /// stopped encrypting is forgotten. Then it connects again. Does
+    /// nothing unless the last attempt failed for one of those reasons.
+    pub fn accept_server_change(&mut self) -> Change {
+        let Some(mut config) = self.last.clone().filter(|_| self.status.idle()) else {
+            return Change::default();
+        };
+        let (host, port) = (config.host.clone(), config.port);
+        let mut change = match self.failure.take() {
+            Some(ConnectError::KeyChanged { offered, .. }) => {
+                self.known.trust(&host, port, offered);
+                config.pin = Some(offered);
+                self.start(config)
+            }
+            Some(ConnectError::NotEncrypted { .. }) => {
+                self.known.forget_key(&host, port);
+                config.pin = None;
+                self.start(config)
+            }
+            other => {
+                self.failure = other;
+                return Change::default();
+            }
+        };
+        change.known = true;
+        change
+    }
+
+    /// Why the last attempt failed, while the client is idle after it.
+    pub fn failure(&self) -> Option<&ConnectError> {
+        self.failure.as_ref()
+    }
+
+    fn start(&mut self, config: SessionConfig) -> Change {
+        let mut change = Change::default();
         self.attempt += 1;
         self.early.clear();
-        self.identity = Some(identity);
+        self.failure = None;
+        self.refusal = None;
+        self.last = Some(config.clone());
         let server = server_name(&config.host, config.port);
         change.log.push(format!("Connecting to {server}..."));
         self.set_status(
@@ -246,7 +334,9 @@ impl Controller {
             Ok(session) => session,
             Err(e) => {
                 self.early.clear();
+                self.forget_wrong_password(&e, change);
                 change.log.push(format!("Could not connect: {e}"));
+                self.failure = Some(e.clone());
                 change.failed = Some(e);
                 self.set_status(Status::Offline, change);
                 return;
@@ -272,11 +362,29 @@ impl Controller {
         change
             .log
             .push(format!("Connected to {server} as {name}.{note}"));
+        let encryption = session.encryption;
+        change.log.push(match encryption {
+            Encryption::Encrypted { server } => {
+                format!("The connection is encrypted. The server's key is {server}.")
+            }
+            Encryption::NotEncrypted => {
+                "Not encrypted: anyone on the network can read what is sent.".into()
+            }
+        });
+        self.keep_trust(encryption, change);
         self.model.begin(&session.id, own);
         let me = session.id.clone();
         let kind = session.kind;
         self.session = Some(session);
-        self.set_status(Status::Connected { server, name, kind }, change);
+        self.set_status(
+            Status::Connected {
+                server,
+                name,
+                kind,
+                encryption,
+            },
+            change,
+        );
         for event in std::mem::take(&mut self.early) {
             self.event(event, change);
         }
@@ -287,10 +395,52 @@ impl Controller {
         }
     }
 
+    /// After a join: pins the server's key the first time it is seen, and
+    /// remembers a password that proved right if the user asked.
+    fn keep_trust(&mut self, encryption: Encryption, change: &mut Change) {
+        let Some(config) = &self.last else { return };
+        let (host, port) = (config.host.as_str(), config.port);
+        if let (Encryption::Encrypted { server }, None) = (encryption, config.pin) {
+            self.known.trust(host, port, server);
+            change.known = true;
+        }
+        if self.remember_password && config.password.is_some() {
+            self.known
+                .remember_password(host, port, config.password.clone());
+            change.known = true;
+        }
+    }
+
+    /// A remembered password the server called wrong is forgotten, so the
+    /// user is asked for the new one.
+    fn forget_wrong_password(&mut self, e: &ConnectError, change: &mut Change) {
+        let wrong = matches!(
+            e,
+            ConnectError::Rejected {
+                code: Some(ErrorCode::PasswordWrong),
+                ..
+            }
+        );
+        let Some(config) = &self.last else { return };
+        let remembered = self.known.password(&config.host, config.port);
+        if wrong && remembered.is_some() && remembered == config.password {
+            self.known
+                .remember_password(&config.host, config.port, None);
+            change.known = true;
+        }
+    }
+
     fn event(&mut self, event: SessionEvent, change: &mut Change) {
         change.log.extend(log_lines(&self.model, &event));
+        if let SessionEvent::Refused { code, message } = &event {
+            if matches!(code, ErrorCode::Kicked | ErrorCode::Banned) {
+                self.refusal = Some(message.clone());
+            }
+        }
         let lost = match &event {
-            SessionEvent::Lost { reason } => Some(reason.clone()),
+            // A kick or ban is why the connection ended: say so, not just
+            // that the server closed it.
+            SessionEvent::Lost { reason } => Some(self.refusal.take().unwrap_or(reason.clone())),
             _ => None,
         };
         change.merge(self.model.apply(event));

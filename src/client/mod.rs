@@ -8,5 +8,6 @@ pub mod form;
 pub mod gui;
 pub mod model;
 pub mod session;
+pub mod trust;
 
 pub use session::{ConnectError, Encryption, ServerKind, Session, SessionConfig, SessionEvent};

@@ -7,6 +7,7 @@
 //! loop only when no wake-up is pending, and the loop drains everything
 //! queued at once. No timers: an idle client sleeps.
 
+pub mod ask;
 pub mod chat;
 pub mod picker;
 pub mod swatches;
@@ -34,13 +35,17 @@ use fltk::window::DoubleWindow;
 use crate::client::controller::{self, Change, Controller, Identity, Said, Status};
 use crate::client::form::{self, ClientSettings, Field, FoundServers, SETTINGS_FILE};
 use crate::client::model::{ClientModel, Contact, Face};
-use crate::client::session::{ConnectError, SessionConfig};
+use crate::client::session::{ConnectError, Encryption, SessionConfig};
+use crate::client::trust::{self, KnownServers};
 use crate::common::avatar;
 use crate::common::color;
 use crate::common::discovery::{self, Found, Search};
+use crate::common::packet::ErrorCode;
 use crate::common::packet::Profile;
 use crate::common::settings;
+use crate::common::tls::Credentials;
 use crate::gui::{self, attention, avatars::Avatars, Sound};
+use ask::{Answer, Ask, Dialogs, Question};
 use chat::ChatWindow;
 use picker::{AvatarChoice, AvatarPicker};
 use swatches::ColorSwatches;
@@ -72,6 +77,9 @@ pub enum Msg {
     SearchDone(Result<(), String>),
     /// The Server field changed: an entry was picked, or a key typed.
     ServerPicked,
+    /// The last attempt failed for a reason only the user can settle (a
+    /// changed server key, a password): ask, and try again if told to.
+    AskAboutFailure,
     Quit,
 }
 
@@ -103,7 +111,7 @@ const STATUS_MAX: i32 = 110;
 const STATUS_MIN: i32 = 52;
 /// The window's smallest height: the form (with the search's line), the
 /// status box at its smallest, and about three rows of the list.
-pub const MIN_HEIGHT: i32 = 502;
+pub const MIN_HEIGHT: i32 = 526;
 
 /// A list row: the contact and its unread count.
 type Rows = Rc<RefCell<Vec<(Contact, usize)>>>;
@@ -140,6 +148,14 @@ pub struct ClientApp {
     builtin: u32,
     avatars: Rc<RefCell<Avatars>>,
     pub connect: Button,
+    /// Whether the connection is encrypted and with which server key; when
+    /// offline, this computer's own key.
+    pub security: Frame,
+    /// This installation's certificate (its identity to servers), or why
+    /// it cannot be used.
+    identity: Result<Credentials, String>,
+    /// Answers the questions connecting raises: dialogs, or a test.
+    pub ask: Box<dyn Ask>,
     pub error: Frame,
     /// Shown while the connection is lost.
     pub banner: Frame,
@@ -167,7 +183,7 @@ impl ClientApp {
             waking: Arc::new(AtomicBool::new(false)),
         };
         let mut window = DoubleWindow::default()
-            .with_size(460, 676)
+            .with_size(460, 700)
             .with_label("HubChat");
         window.set_color(gui::WINDOW);
         gui::icon::apply(&mut window);
@@ -239,6 +255,10 @@ impl ClientApp {
         row3.end();
         page.fixed(&row3, 58);
 
+        let mut security = gui::label("");
+        security.set_label_size(gui::TEXT_SIZE - 1);
+        page.fixed(&security, 18);
+
         let mut error = gui::error_label();
         page.fixed(&error, 34);
         error.hide();
@@ -302,7 +322,9 @@ impl ClientApp {
             });
         }
         let notify_tx = tx.clone();
-        let controller = Controller::new(Arc::new(move |input| notify_tx.send(Msg::Net(input))));
+        let mut controller =
+            Controller::new(Arc::new(move |input| notify_tx.send(Msg::Net(input))));
+        controller.known = KnownServers::load();
         let mut app = ClientApp {
             window,
             servers,
@@ -321,6 +343,9 @@ impl ClientApp {
             builtin,
             avatars,
             connect,
+            security,
+            identity: trust::load_identity(),
+            ask: Box::new(Dialogs),
             error,
             banner,
             status,
@@ -337,6 +362,7 @@ impl ClientApp {
         };
         app.fit_status_box();
         app.show_name_color();
+        app.show_security();
         app
     }
 
@@ -431,6 +457,7 @@ impl ClientApp {
                     self.fill_server(&host, port);
                 }
             }
+            Msg::AskAboutFailure => self.ask_about_failure(),
             Msg::Quit => {
                 for chat in self.chats.values_mut() {
                     chat.window.hide();
@@ -484,8 +511,88 @@ impl ClientApp {
         gui::set_active(&mut self.refresh, idle && !self.found.searching());
     }
 
+    /// Asks the user what only they can decide after a failed attempt,
+    /// and acts on the answer.
+    fn ask_about_failure(&mut self) {
+        let Some(failure) = self.controller.failure().cloned() else {
+            return;
+        };
+        if !self.controller.status().idle() {
+            return;
+        }
+        let question = match &failure {
+            ConnectError::KeyChanged { .. } | ConnectError::NotEncrypted { .. } => {
+                Question::ServerChanged {
+                    warning: failure.to_string(),
+                    new_key: matches!(failure, ConnectError::KeyChanged { .. }),
+                }
+            }
+            ConnectError::Rejected { message, .. } => Question::Password {
+                server: controller::server_name(&self.host.value(), self.port_number()),
+                message: message.clone(),
+            },
+            _ => return,
+        };
+        let change = match self.ask.ask(&self.window, &question) {
+            Answer::Declined => return,
+            Answer::Trusted => {
+                self.log("You accepted the server's change.");
+                self.controller.accept_server_change()
+            }
+            Answer::Password { password, remember } => {
+                self.controller.retry_with_password(password, remember)
+            }
+        };
+        self.clear_complaint();
+        self.apply(change);
+    }
+
+    /// The port in the form, or the default if it does not read.
+    fn port_number(&self) -> u16 {
+        self.port
+            .value()
+            .trim()
+            .parse()
+            .unwrap_or(crate::server::DEFAULT_PORT)
+    }
+
+    /// Shows whether the connection is encrypted and with which server
+    /// key; offline, this computer's own key.
+    fn show_security(&mut self) {
+        let (text, color) = match (self.controller.status(), &self.identity) {
+            (
+                Status::Connected {
+                    encryption: Encryption::Encrypted { server },
+                    ..
+                },
+                _,
+            ) => (format!("Encrypted. Server key: {server}"), SECURE),
+            (
+                Status::Connected {
+                    encryption: Encryption::NotEncrypted,
+                    ..
+                },
+                _,
+            ) => (
+                "Not encrypted: anyone on the network can read what is sent.".to_string(),
+                gui::ERROR,
+            ),
+            (_, Ok(me)) => (format!("Your key: {}", me.fingerprint()), gui::MUTED),
+            (_, Err(why)) => (why.clone(), gui::ERROR),
+        };
+        self.security.set_label(&text);
+        self.security.set_label_color(color);
+        self.security.redraw();
+    }
+
     fn start_connect(&mut self) {
         self.clear_complaint();
+        let me = match &self.identity {
+            Ok(me) => me.clone(),
+            // Without its certificate a HubChat client cannot encrypt, and
+            // it never joins a HubChat server in plain text.
+            Err(why) => return self.complain(Field::Host, &why.clone()),
+        };
         let (host, port, name) =
             match form::check(&self.host.value(), &self.port.value(), &self.name.value()) {
                 Ok(ok) => ok,
@@ -526,7 +633,7 @@ impl ClientApp {
             image_name: settings.image_name,
             picture: png,
             timeout: controller::HANDSHAKE_TIMEOUT,
-            identity: None,
+            identity: Some(me),
             pin: None,
             password: None,
         };
@@ -542,8 +649,22 @@ impl ClientApp {
         if change.status {
             self.show_status();
         }
+        if change.known {
+            if let Err(e) = self.controller.known.save() {
+                self.log(&format!(
+                    "Could not save the servers' keys in the settings folder: {e}."
+                ));
+            }
+        }
         if let Some(e) = &change.failed {
+            if asks_the_user(e) {
+                self.tx.send(Msg::AskAboutFailure);
+            }
             let field = match e {
+                ConnectError::Rejected {
+                    code: Some(ErrorCode::PasswordRequired | ErrorCode::PasswordWrong),
+                    ..
+                } => Field::Host,
                 ConnectError::Rejected { .. } => Field::Name,
                 // Something listens but is not a chat server, or nothing
                 // listens on that port: the port is the likelier mistake.
@@ -588,6 +709,7 @@ impl ClientApp {
             _ => "Join the server",
         });
         self.set_form(form_on);
+        self.show_security();
         match &status {
             Status::Lost { reason } => {
                 self.banner.set_label(&format!(
@@ -829,6 +951,22 @@ enum Show {
 }
 
 /// A status line with the local time in front.
+/// The encrypted mark's colour: a calm green.
+const SECURE: Color = Color::from_rgb(0x1e, 0x7b, 0x34);
+
+/// Whether a failed attempt needs the user's decision before another try.
+fn asks_the_user(e: &ConnectError) -> bool {
+    matches!(
+        e,
+        ConnectError::KeyChanged { .. }
+            | ConnectError::NotEncrypted { .. }
+            | ConnectError::Rejected {
+                code: Some(ErrorCode::PasswordRequired | ErrorCode::PasswordWrong),
+                ..
+            }
+    )
+}
+
 fn stamped(line: &str) -> String {
     format!("{}  {line}\n", chrono::Local::now().format("%H:%M:%S"))
 }
