@@ -26,18 +26,20 @@ export HUBCHAT_DISCOVERY_TARGETS=127.255.255.255
 n=$(for i in $(seq 150 300); do [ -e /tmp/.X11-unix/X$i ] || { echo $i; break; }; done)
 export DISPLAY=:$n
 Xvfb "$DISPLAY" -screen 0 1800x760x24 -nolisten tcp 2>/dev/null & pids+=($!)
-for _ in $(seq 50); do [ -e /tmp/.X11-unix/X$n ] && break; sleep 0.1; done
+for _ in $(seq 200); do [ -e /tmp/.X11-unix/X$n ] && break; sleep 0.1; done
 openbox --sm-disable 2>/dev/null & pids+=($!)
 sleep 0.5
 
-"$bin/hubchat-server" --headless --bind 127.0.0.1 --port "$port" > "$work/server.log" & server=$!
+# Each server keeps its key in a settings folder of its own.
+mkdir -p "$work/server"
+HUBCHAT_CONFIG_DIR="$work/server" "$bin/hubchat-server" --headless --bind 127.0.0.1 --port "$port" > "$work/server.log" & server=$!
 pids+=($server)
 sleep 0.3
 
 # The visible window titled exactly $1, waiting for it to appear.
 find_window() {
   local w=""
-  for _ in $(seq 50); do
+  for _ in $(seq 200); do
     w=$(xdotool search --onlyvisible --name "^$1\$" 2>/dev/null | head -n1) || true
     [ -n "$w" ] && break
     sleep 0.1
@@ -54,7 +56,7 @@ client() { # name colour image x y
   local before w=""
   before=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null || true)
   HUBCHAT_CONFIG_DIR="$work/$1" "$bin/hubchat-client" & pids+=($!)
-  for _ in $(seq 50); do
+  for _ in $(seq 200); do
     w=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null | grep -vxF "${before:-none}" | head -n1) || true
     [ -n "$w" ] && break
     sleep 0.1
@@ -72,7 +74,7 @@ client "Zoë 陈" "#2e7d32" image_20.png 1300 40
 client alice blue image_1.png 0 24
 alice=$win
 sleep 0.5
-xdotool mousemove --window "$alice" 200 403 click 1   # bob's row
+xdotool mousemove --window "$alice" 200 427 click 1   # bob's row
 sleep 0.6
 chat=$(find_window "bob - HubChat")
 xdotool windowmove --sync "$chat" 475 84
@@ -100,16 +102,17 @@ shot "$out/client-connection-lost.png"
 
 # Two servers that answer searches, one port, two addresses; a new client
 # with nothing remembered but the port finds both.
-"$bin/hubchat-server" --headless --bind 127.0.0.1 --port "$port" --name Office \
+mkdir -p "$work/office" "$work/lab"
+HUBCHAT_CONFIG_DIR="$work/office" "$bin/hubchat-server" --headless --bind 127.0.0.1 --port "$port" --name Office \
   > "$work/office.log" & pids+=($!)
-"$bin/hubchat-server" --headless --bind 127.0.0.2 --port "$port" --name "Lab (2nd floor)" \
+HUBCHAT_CONFIG_DIR="$work/lab" "$bin/hubchat-server" --headless --bind 127.0.0.2 --port "$port" --name "Lab (2nd floor)" \
   > "$work/lab.log" & pids+=($!)
 sleep 0.3
 mkdir -p "$work/new"
 printf '{"port":%s}' "$port" > "$work/new/client.json"
 before=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null || true)
 HUBCHAT_CONFIG_DIR="$work/new" "$bin/hubchat-client" & pids+=($!)
-for _ in $(seq 50); do
+for _ in $(seq 200); do
   w=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null | grep -vxF "${before:-none}" | head -n1) || true
   [ -n "$w" ] && break
   sleep 0.1
@@ -120,4 +123,5 @@ sleep 2.5   # the search lasts 2 s
 xdotool mousemove --window "$w" 288 27 click 1   # the Server list's button
 sleep 0.5
 import -window root -crop 480x300+1295+0 +repage "$out/client-find-server.png"
+
 echo "screenshots in $out"
