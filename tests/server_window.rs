@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use fltk::app;
 use fltk::prelude::*;
 use fltk::valuator::{Scrollbar, ScrollbarType};
+use hubchat::client::{Session, SessionConfig, SessionEvent};
 use hubchat::common::discovery::{self, Found, Search};
 use hubchat::common::packet::ServerPacket;
-use hubchat::client::{Session, SessionConfig, SessionEvent};
 use hubchat::common::packet::{ClientPacket, ErrorCode};
 use hubchat::server::cli::ServerConfigArgs;
 use hubchat::server::gui::window::{Action, ADDRESS_MAX_WIDTH};
@@ -53,11 +53,11 @@ fn main() {
     assert_eq!(fresh.ui.max_per_address.value(), "16");
     assert_eq!(fresh.ui.password.value(), "");
     assert!(!fresh.ui.clear_password.active(), "no password to clear");
-    assert!(fresh.ui.allow_original.is_checked(), "original clients welcome");
-    assert_eq!(
-        fresh.ui.key.value(),
-        "(made when the server first starts)"
+    assert!(
+        fresh.ui.allow_original.is_checked(),
+        "original clients welcome"
     );
+    assert_eq!(fresh.ui.key.value(), "(made when the server first starts)");
     println!("ok");
 
     let port = free_port();
@@ -185,10 +185,16 @@ fn main() {
             }
             let names = &ui.names_and_bans;
             assert!(names.x() + names.w() <= ui.window.w() - 14, "inside");
-            assert!(ui.key.y() >= ui.status.y() + ui.status.h(), "under the status");
+            assert!(
+                ui.key.y() >= ui.status.y() + ui.status.h(),
+                "under the status"
+            );
             let (kick, ban) = (&ui.kick, &ui.ban);
             assert!(kick.x() + kick.w() <= ban.x(), "no overlap");
-            assert!(ban.x() + ban.w() <= ui.clients.x() + ui.clients.w(), "over the list");
+            assert!(
+                ban.x() + ban.w() <= ui.clients.x() + ui.clients.w(),
+                "over the list"
+            );
             assert!(ui.clients.y() >= kick.y() + kick.h(), "above the list");
             assert!(
                 ui.clients.h() >= 2 * 58,
@@ -615,7 +621,11 @@ fn main() {
             assert!(names.window.shown());
             assert_eq!(names.bans.size(), 2, "a header and one ban");
             assert!(
-                names.bans.text(2).unwrap().contains("erin - address 127.0.0.1"),
+                names
+                    .bans
+                    .text(2)
+                    .unwrap()
+                    .contains("erin - address 127.0.0.1"),
                 "{:?}",
                 names.bans.text(2)
             );
@@ -669,19 +679,27 @@ fn main() {
             });
             assert!(OwnerAction::BanComputer.possible(w.view.selected().unwrap()));
             w.owner_act(OwnerAction::BanComputer, "");
-            let reason = loop {
+            let mut told = Vec::new();
+            loop {
                 match rx.recv_timeout(Duration::from_secs(10)) {
-                    Ok(SessionEvent::Lost { reason }) => break reason,
-                    Ok(_) => {}
-                    Err(e) => panic!("frank was not told: {e}"),
+                    Ok(event @ SessionEvent::Lost { .. }) => break told.push(event),
+                    Ok(event) => told.push(event),
+                    Err(e) => panic!("frank's session did not end: {e}"),
                 }
-            };
-            assert!(reason.contains("banned this computer"), "{reason}");
+            }
+            let told = format!("{told:?}");
+            assert!(told.contains("banned this computer"), "{told}");
             drop(frank);
             pump_until(w, "frank gone", |w| w.ui.clients.rows() == 0);
             let again = Session::connect(&config, |_| {});
             assert!(
-                matches!(&again, Err(hubchat::client::ConnectError::Rejected { code: Some(ErrorCode::Banned), .. })),
+                matches!(
+                    &again,
+                    Err(hubchat::client::ConnectError::Rejected {
+                        code: Some(ErrorCode::Banned),
+                        ..
+                    })
+                ),
                 "{:?}",
                 again.err()
             );

@@ -178,10 +178,7 @@ pub fn initial_name(remembered: &str) -> String {
 /// the password field, hashed; an empty field keeps the password already
 /// set (the field shows "(password set)" rather than the password, which
 /// is never kept). "Clear password" is the way to have none.
-pub fn password_setting(
-    typed: &str,
-    kept: Option<&str>,
-) -> Result<Option<String>, PasswordError> {
+pub fn password_setting(typed: &str, kept: Option<&str>) -> Result<Option<String>, PasswordError> {
     if typed.is_empty() {
         return Ok(kept.map(str::to_string));
     }

@@ -718,7 +718,11 @@ mod tests {
     #[test]
     fn the_selection_follows_its_client_as_others_come_and_go_and_ends_when_it_leaves() {
         let mut view = ServerView::new(None);
-        view.apply(&[listening("0.0.0.0:5050"), joined(1, "bob"), joined(2, "carol")]);
+        view.apply(&[
+            listening("0.0.0.0:5050"),
+            joined(1, "bob"),
+            joined(2, "carol"),
+        ]);
         view.select(1);
         assert_eq!(view.selected().map(|r| r.name.as_str()), Some("carol"));
         view.apply(&[joined(0, "alice")]);
@@ -811,7 +815,9 @@ mod tests {
             what: "kicked alice (client0): spam".into(),
         })]);
         let line = &changes.new_lines[0];
-        assert!(line.text().ends_with("the owner kicked alice (client0): spam"));
+        assert!(line
+            .text()
+            .ends_with("the owner kicked alice (client0): spam"));
         assert_eq!(line.0[1].0, Ink::Notice);
     }
 

@@ -292,7 +292,11 @@ impl ServerApp {
 
     /// "Release name" in the names and bans window.
     pub fn release_selected_name(&mut self) {
-        let Some(binding) = self.names.as_ref().and_then(|n| n.selected_binding().cloned()) else {
+        let Some(binding) = self
+            .names
+            .as_ref()
+            .and_then(|n| n.selected_binding().cloned())
+        else {
             return;
         };
         let released = self.with_keeper(|k| k.release(&binding.name));
@@ -359,11 +363,13 @@ impl ServerApp {
         if let Err(sentence) = cli::keep_on_disk(&mut config) {
             return self.complain(form::Field::Port, &sentence);
         }
-        let password =
-            match form::password_setting(&self.ui.password.value(), self.settings.password.as_deref()) {
-                Ok(password) => password,
-                Err(e) => return self.complain(form::Field::Port, &e.to_string()),
-            };
+        let password = match form::password_setting(
+            &self.ui.password.value(),
+            self.settings.password.as_deref(),
+        ) {
+            Ok(password) => password,
+            Err(e) => return self.complain(form::Field::Port, &e.to_string()),
+        };
         config.password.clone_from(&password);
         config.allow_original = self.ui.allow_original.is_checked();
         match Server::start(config, self.events.clone()) {

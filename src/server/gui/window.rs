@@ -518,7 +518,13 @@ fn second_row(settings: &ServerSettings, tx: Sender<Action>) -> (Flex, Input, Ch
 fn third_row(
     settings: &ServerSettings,
     tx: Sender<Action>,
-) -> (Flex, SecretInput, Rc<Cell<&'static str>>, Button, CheckButton) {
+) -> (
+    Flex,
+    SecretInput,
+    Rc<Cell<&'static str>>,
+    Button,
+    CheckButton,
+) {
     let mut row = Flex::default().row();
     row.set_pad(FORM_PAD);
     let label = gui::label("Password");
