@@ -828,6 +828,35 @@ fn main() {
         },
     );
 
+    check(
+        "--encrypted-only and --password-file set the form as they set a headless server",
+        &mut |_| {
+            let file = config.join("password.txt");
+            std::fs::write(&file, "from a file\n").unwrap();
+            let args = ServerConfigArgs {
+                encrypted_only: true,
+                password_file: Some(file),
+                ..ServerConfigArgs::default()
+            };
+            let next = ServerApp::new(&args);
+            assert!(!next.ui.allow_original.is_checked());
+            assert!(next.ui.clear_password.active(), "a password is set");
+            let missing = ServerConfigArgs {
+                password_file: Some(config.join("nowhere.txt")),
+                ..ServerConfigArgs::default()
+            };
+            let next = ServerApp::new(&missing);
+            assert!(
+                next.ui
+                    .port_error
+                    .label()
+                    .contains("Could not read the password file"),
+                "{}",
+                next.ui.port_error.label()
+            );
+        },
+    );
+
     let _ = std::fs::remove_dir_all(&config);
     println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }

@@ -437,7 +437,8 @@ pub fn binding_columns(binding: &Binding) -> [String; 3] {
 }
 
 /// A row of the bans list: who was banned (the name they had, then the
-/// computer or address), the owner's reason and when.
+/// computer or address), when, and the owner's reason (last, as it may be
+/// long).
 pub fn ban_columns(ban: &Ban) -> [String; 3] {
     let target = match &ban.target {
         BanTarget::Identity(hex) => format!("computer {}", short_identity(hex)),
@@ -448,7 +449,7 @@ pub fn ban_columns(ban: &Ban) -> [String; 3] {
     } else {
         format!("{} - {target}", printable(&ban.name))
     };
-    [who, printable(&ban.reason), date(ban.banned_at)]
+    [who, date(ban.banned_at), printable(&ban.reason)]
 }
 
 /// A stored fingerprint in the short form the owner compares by eye.
@@ -793,7 +794,7 @@ mod tests {
             reason: "spam".into(),
             banned_at: 1_700_000_000,
         };
-        let [who, reason, _] = ban_columns(&ban);
+        let [who, _, reason] = ban_columns(&ban);
         assert_eq!(who, "mallory - address 10.0.0.9");
         assert_eq!(reason, "spam");
         let ban = Ban {

@@ -85,6 +85,21 @@ impl ServerApp {
         if let Some(n) = args.max_per_address {
             settings.max_per_address = n;
         }
+        if args.encrypted_only {
+            settings.allow_original = false;
+        }
+        // `--password-file` sets the password as it does headless; a file
+        // that cannot be read is said next to the form, once it is built.
+        let password_problem = match args.password_file {
+            Some(_) => match args.to_config_with_files() {
+                Ok(config) => {
+                    settings.password = config.password;
+                    None
+                }
+                Err(sentence) => Some(sentence),
+            },
+            None => None,
+        };
         let detected = netaddr::detect();
         let mut choices = form::address_choices(&detected);
         // An address given on the command line is offered even if it was
@@ -124,6 +139,9 @@ impl ServerApp {
             timer_set: Rc::new(Cell::new(false)),
         };
         app.show_state();
+        if let Some(sentence) = password_problem {
+            app.ui.show_error(Some((form::Field::Port, &sentence)));
+        }
         app
     }
 

@@ -22,7 +22,7 @@ use crate::server::view::{ban_columns, binding_columns};
 
 /// Column widths in pixels; the last column takes the rest.
 const NAME_COLUMNS: [i32; 2] = [170, 260];
-const BAN_COLUMNS: [i32; 2] = [290, 150];
+const BAN_COLUMNS: [i32; 2] = [300, 140];
 
 pub struct NamesWindow {
     pub window: DoubleWindow,
@@ -40,7 +40,7 @@ pub struct NamesWindow {
 impl NamesWindow {
     pub fn new(tx: Sender<Action>) -> Self {
         let mut window = DoubleWindow::default()
-            .with_size(640, 480)
+            .with_size(680, 480)
             .with_label("HubChat Server - names and bans");
         window.set_color(gui::WINDOW);
         gui::icon::apply(&mut window);
@@ -62,7 +62,7 @@ impl NamesWindow {
 
         let title = gui::heading("Bans");
         page.fixed(&title, 22);
-        let bans = list(&BAN_COLUMNS, ["Who", "Reason", "Since"]);
+        let bans = list(&BAN_COLUMNS, ["Who", "Since", "Reason"]);
         let (row, lift) = button_row(
             "Lift ban",
             "Let the selected computer or address join again.",
