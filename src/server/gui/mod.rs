@@ -5,6 +5,12 @@
 //! `app::awake` once per batch; each wake-up applies every pending event to
 //! the [`ServerView`] in one update and redraws what changed. There are no
 //! timers: an idle window costs no CPU.
+//!
+//! The owner's trust controls end here too: a kick or ban chosen in the
+//! window (a row's menu, or Kick... / Ban... for the selected client) is
+//! asked a reason and done by the [`Server`], which logs it; the names and
+//! bans window ([`names`]) lists what the server keeps, through the running
+//! server or, stopped, straight from its database.
 
 pub mod names;
 pub mod window;

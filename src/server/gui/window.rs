@@ -589,8 +589,8 @@ fn draw_placeholder(input: &mut SecretInput, text: &str) {
     draw::pop_clip();
 }
 
-/// The server key: what clients show when they first connect, so people
-/// can check they reached this server. Selectable, with a Copy button; and
+/// The server key: what clients pin when they first connect, for people
+/// to check by eye that they reached this server. Selectable, with a Copy button; and
 /// the way to the names and bans the server keeps.
 fn key_row(tx: Sender<Action>) -> (Flex, Output, Button, Button) {
     let mut row = Flex::default().row();
@@ -601,8 +601,8 @@ fn key_row(tx: Sender<Action>) -> (Flex, Output, Button, Button) {
     key.set_text_font(Font::Courier);
     key.set_text_size(gui::TEXT_SIZE + 1);
     key.set_tooltip(
-        "This server's key. HubChat clients show it when they first connect: people can \
-         compare it with what you read out to be sure they reached this server.",
+        "This server's key, which HubChat clients pin when they first connect. Read it out \
+         or send it, so people can check by eye that they reached this server.",
     );
     row.fixed(&key, KEY_WIDTH);
     let mut copy = Button::default().with_label("Copy");
