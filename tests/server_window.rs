@@ -16,12 +16,15 @@ use std::time::{Duration, Instant};
 use fltk::app;
 use fltk::prelude::*;
 use fltk::valuator::{Scrollbar, ScrollbarType};
+use hubchat::client::{Session, SessionConfig, SessionEvent};
 use hubchat::common::discovery::{self, Found, Search};
 use hubchat::common::packet::ServerPacket;
+use hubchat::common::packet::{ClientPacket, ErrorCode};
 use hubchat::server::cli::ServerConfigArgs;
 use hubchat::server::gui::window::{Action, ADDRESS_MAX_WIDTH};
 use hubchat::server::gui::ServerApp;
 use hubchat::server::log::MessageText;
+use hubchat::server::view::OwnerAction;
 use support::Peer;
 
 fn main() {
@@ -48,6 +51,13 @@ fn main() {
     assert_eq!(fresh.ui.name.value(), discovery::host_name());
     assert!(fresh.ui.discovery.is_checked(), "clients may find it");
     assert_eq!(fresh.ui.max_per_address.value(), "16");
+    assert_eq!(fresh.ui.password.value(), "");
+    assert!(!fresh.ui.clear_password.active(), "no password to clear");
+    assert!(
+        fresh.ui.allow_original.is_checked(),
+        "original clients welcome"
+    );
+    assert_eq!(fresh.ui.key.value(), "(made when the server first starts)");
     println!("ok");
 
     let port = free_port();
@@ -105,7 +115,12 @@ fn main() {
                 "name",
                 "Let clients find this server",
                 "Max per address",
+                "password",
+                "Allow original (unencrypted) clients",
                 "status line",
+                "server key",
+                "Copy",
+                "Names and bans...",
                 "clients",
                 "Show message text",
                 "log",
@@ -149,6 +164,43 @@ fn main() {
             }
             let max = &ui.max_per_address;
             assert!(max.x() + max.w() <= ui.window.w() - 14, "inside");
+            let third = [
+                ui.password.as_base_widget(),
+                ui.clear_password.as_base_widget(),
+                ui.allow_original.as_base_widget(),
+            ];
+            for pair in third.windows(2) {
+                assert!(pair[0].x() + pair[0].w() <= pair[1].x(), "no overlap");
+            }
+            let allow = &ui.allow_original;
+            assert!(allow.x() + allow.w() <= ui.window.w() - 14, "inside");
+            assert_eq!(ui.password.x(), ui.name.x(), "password under name");
+            let keys = [
+                ui.key.as_base_widget(),
+                ui.copy_key.as_base_widget(),
+                ui.names_and_bans.as_base_widget(),
+            ];
+            for pair in keys.windows(2) {
+                assert!(pair[0].x() + pair[0].w() <= pair[1].x(), "no overlap");
+            }
+            let names = &ui.names_and_bans;
+            assert!(names.x() + names.w() <= ui.window.w() - 14, "inside");
+            assert!(
+                ui.key.y() >= ui.status.y() + ui.status.h(),
+                "under the status"
+            );
+            let (kick, ban) = (&ui.kick, &ui.ban);
+            assert!(kick.x() + kick.w() <= ban.x(), "no overlap");
+            assert!(
+                ban.x() + ban.w() <= ui.clients.x() + ui.clients.w(),
+                "over the list"
+            );
+            assert!(ui.clients.y() >= kick.y() + kick.h(), "above the list");
+            assert!(
+                ui.clients.h() >= 2 * 58,
+                "two rows of clients fit: {}",
+                ui.clients.h()
+            );
             assert_eq!(ui.name.x(), ui.address.x(), "name under address");
             assert!(ui.max_error.x() < max.x(), "its error under it");
             assert!(ui.address.w() >= 240, "address {} wide", ui.address.w());
@@ -302,6 +354,19 @@ fn main() {
                 w.ui.status.value(),
                 format!("Clients connect to 127.0.0.1, port {port}  ·  no clients connected yet")
             );
+        },
+    );
+
+    let mut key = String::new();
+    check(
+        "a running server shows its key, as clients will show it, to copy",
+        &mut |w| {
+            let fingerprint = w.server().expect("running").fingerprint();
+            assert_eq!(w.ui.key.value(), fingerprint.short());
+            assert_eq!(w.ui.key.value().len(), 24, "five groups of four");
+            w.ui.copy_key.do_callback();
+            pump(w);
+            key = w.ui.key.value();
         },
     );
 
@@ -486,16 +551,242 @@ fn main() {
         },
     );
 
-    check("starting again in the same window works", &mut |w| {
-        w.ui.start.do_callback();
-        pump_until(w, "running again", |w| {
-            w.ui.window.label().contains("running")
-        });
-        let bob = Peer::join_hubchat(addr, "bob");
-        pump_until(w, "bob's row", |w| w.ui.clients.rows() == 1);
-        drop(bob);
-        pump_until(w, "bob gone", |w| w.ui.clients.rows() == 0);
-    });
+    check(
+        "starting again in the same window works, with the same key",
+        &mut |w| {
+            w.ui.start.do_callback();
+            pump_until(w, "running again", |w| {
+                w.ui.window.label().contains("running")
+            });
+            assert_eq!(w.ui.key.value(), key, "the certificate is kept on disk");
+            let bob = Peer::join_hubchat(addr, "bob");
+            pump_until(w, "bob's row", |w| w.ui.clients.rows() == 1);
+            drop(bob);
+            pump_until(w, "bob gone", |w| w.ui.clients.rows() == 0);
+        },
+    );
+
+    check(
+        "a selected client is kicked with a reason it is shown, and the log says so",
+        &mut |w| {
+            assert!(!w.ui.kick.active(), "nobody selected");
+            let mut dave = Peer::join_original(addr, "dave");
+            pump_until(w, "dave's row", |w| w.ui.clients.rows() == 1);
+            w.act(Action::ClientClicked {
+                row: 0,
+                menu_at: None,
+            });
+            assert!(w.ui.kick.active() && w.ui.ban.active());
+            w.owner_act(OwnerAction::Kick, "too loud");
+            let told = format!("{:?}", dave.recv_until_closed());
+            assert!(told.contains("Reason: too loud"), "{told}");
+            pump_until(w, "dave gone", |w| w.ui.clients.rows() == 0);
+            let log = w.ui.log_text.text();
+            assert!(log.contains("the owner kicked dave ("), "{log}");
+            assert!(log.contains("): too loud"), "{log}");
+            assert!(!w.ui.kick.active(), "the selection left with dave");
+        },
+    );
+
+    check(
+        "an original client has no computer to ban; its address is banned and the ban lifted",
+        &mut |w| {
+            let mut erin = Peer::join_original(addr, "erin");
+            pump_until(w, "erin's row", |w| w.ui.clients.rows() == 1);
+            w.act(Action::ClientClicked {
+                row: 0,
+                menu_at: None,
+            });
+            assert!(!OwnerAction::BanComputer.possible(w.view.selected().unwrap()));
+            w.owner_act(OwnerAction::BanComputer, "");
+            pump_until(w, "the sentence in the log", |w| {
+                w.ui.log_text
+                    .text()
+                    .contains("That client is not encrypted, so it has no identity to ban.")
+            });
+            w.owner_act(OwnerAction::BanAddress, "spam");
+            let told = format!("{:?}", erin.recv_until_closed());
+            assert!(told.contains("banned your address"), "{told}");
+            let again = format!("{:?}", Peer::connect(addr).recv_until_closed());
+            assert!(again.contains("banned your address"), "{again}");
+            pump_until(w, "the ban in the log", |w| {
+                w.ui.log_text
+                    .text()
+                    .contains("the owner banned address 127.0.0.1 (erin): spam")
+            });
+
+            w.act(Action::NamesAndBans);
+            pump(w);
+            let names = w.names.as_mut().expect("the names and bans window");
+            assert!(names.window.shown());
+            assert_eq!(names.bans.size(), 2, "a header and one ban");
+            assert!(
+                names
+                    .bans
+                    .text(2)
+                    .unwrap()
+                    .contains("erin - address 127.0.0.1"),
+                "{:?}",
+                names.bans.text(2)
+            );
+            assert!(names.bans.text(2).unwrap().contains("spam"));
+            hubchat::server::gui::names::NamesWindow::select(&mut names.bans, 0);
+            w.act(Action::LiftBan);
+            let names = w.names.as_ref().unwrap();
+            assert!(
+                names.bans.text(2).unwrap().contains("Nobody is banned."),
+                "{:?}",
+                names.bans.text(2)
+            );
+            assert!(!names.lift.active());
+            pump_until(w, "the lift in the log", |w| {
+                w.ui.log_text
+                    .text()
+                    .contains("the owner lifted the ban on address 127.0.0.1")
+            });
+            let erin = Peer::join_original(addr, "erin");
+            pump_until(w, "erin back", |w| w.ui.clients.rows() == 1);
+            drop(erin);
+            pump_until(w, "erin gone", |w| w.ui.clients.rows() == 0);
+        },
+    );
+
+    check(
+        "an encrypted client's computer is banned; its name is listed and released",
+        &mut |w| {
+            let frank_pc = support::new_identity();
+            let config = SessionConfig {
+                host: "127.0.0.1".into(),
+                port,
+                name: "frank".into(),
+                color: "green".into(),
+                image_name: "image_3.png".into(),
+                picture: None,
+                timeout: Duration::from_secs(5),
+                identity: Some(frank_pc.clone()),
+                pin: None,
+                password: None,
+            };
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let frank = Session::connect(&config, move |e| {
+                let _ = tx.send(e);
+            })
+            .expect("frank joins");
+            pump_until(w, "frank's row", |w| w.ui.clients.rows() == 1);
+            w.act(Action::ClientClicked {
+                row: 0,
+                menu_at: None,
+            });
+            assert!(OwnerAction::BanComputer.possible(w.view.selected().unwrap()));
+            w.owner_act(OwnerAction::BanComputer, "");
+            let mut told = Vec::new();
+            loop {
+                match rx.recv_timeout(Duration::from_secs(10)) {
+                    Ok(event @ SessionEvent::Lost { .. }) => break told.push(event),
+                    Ok(event) => told.push(event),
+                    Err(e) => panic!("frank's session did not end: {e}"),
+                }
+            }
+            let told = format!("{told:?}");
+            assert!(told.contains("banned this computer"), "{told}");
+            drop(frank);
+            pump_until(w, "frank gone", |w| w.ui.clients.rows() == 0);
+            let again = Session::connect(&config, |_| {});
+            assert!(
+                matches!(
+                    &again,
+                    Err(hubchat::client::ConnectError::Rejected {
+                        code: Some(ErrorCode::Banned),
+                        ..
+                    })
+                ),
+                "{:?}",
+                again.err()
+            );
+
+            let short = frank_pc.fingerprint().short();
+            let names = w.names.as_ref().unwrap();
+            assert!(names.window.shown(), "still open");
+            let ban = names.bans.text(2).unwrap();
+            assert!(ban.contains(&format!("frank - computer {short}")), "{ban}");
+            let name = names.names.text(2).unwrap();
+            assert!(name.contains("frank") && name.contains(&short), "{name}");
+
+            let names = w.names.as_mut().unwrap();
+            hubchat::server::gui::names::NamesWindow::select(&mut names.bans, 0);
+            w.act(Action::LiftBan);
+            let names = w.names.as_mut().unwrap();
+            hubchat::server::gui::names::NamesWindow::select(&mut names.names, 0);
+            w.act(Action::ReleaseName);
+            let names = w.names.as_ref().unwrap();
+            assert!(names.names.text(2).unwrap().contains("No name belongs"));
+            assert!(names.bans.text(2).unwrap().contains("Nobody is banned."));
+            pump_until(w, "the release in the log", |w| {
+                w.ui.log_text
+                    .text()
+                    .contains("the owner released the name frank")
+            });
+            w.names.as_mut().unwrap().window.hide();
+        },
+    );
+
+    check(
+        "a password typed in the form is asked for from the start, and kept only hashed",
+        &mut |w| {
+            w.ui.start.do_callback();
+            pump_until(w, "stopped", |w| {
+                w.ui.window.label() == "HubChat Server - stopped"
+            });
+            w.ui.password.set_value("open sesame");
+            w.ui.start.do_callback();
+            pump_until(w, "running", |w| w.ui.window.label().contains("running"));
+            assert_eq!(w.ui.password.value(), "", "the field never keeps it");
+            assert!(!w.ui.password.active() && !w.ui.clear_password.active());
+            let saved = std::fs::read_to_string(config.join("server.json")).unwrap();
+            assert!(saved.contains("pbkdf2-sha256$"), "{saved}");
+            assert!(!saved.contains("open sesame"), "{saved}");
+            let mut old = Peer::connect(addr);
+            assert_eq!(old.recv(), ServerPacket::InfoRequest);
+            old.send(&ClientPacket::Info(support::info("gina", false)));
+            let told = format!("{:?}", old.recv_until_closed());
+            assert!(told.contains("password"), "{told}");
+
+            w.ui.start.do_callback();
+            pump_until(w, "stopped", |w| {
+                w.ui.window.label() == "HubChat Server - stopped"
+            });
+            assert!(w.ui.clear_password.active());
+            w.ui.clear_password.do_callback();
+            pump(w);
+            assert!(!w.ui.clear_password.active());
+            let saved = std::fs::read_to_string(config.join("server.json")).unwrap();
+            assert!(saved.contains("\"password\": null"), "{saved}");
+        },
+    );
+
+    check(
+        "unticked, original clients are turned away with a sentence",
+        &mut |w| {
+            w.ui.allow_original.set_checked(false);
+            w.ui.allow_original.do_callback();
+            w.ui.start.do_callback();
+            pump_until(w, "running", |w| w.ui.window.label().contains("running"));
+            assert!(!w.ui.allow_original.active(), "locked while running");
+            let mut old = Peer::connect(addr);
+            assert_eq!(old.recv(), ServerPacket::InfoRequest);
+            old.send(&ClientPacket::Info(support::info("hank", false)));
+            let told = format!("{:?}", old.recv_until_closed());
+            assert!(told.contains("ServerClose"), "{told}");
+            w.ui.start.do_callback();
+            pump_until(w, "stopped", |w| {
+                w.ui.window.label() == "HubChat Server - stopped"
+            });
+            w.ui.allow_original.set_checked(true);
+            w.ui.allow_original.do_callback();
+            w.ui.start.do_callback();
+            pump_until(w, "running", |w| w.ui.window.label().contains("running"));
+        },
+    );
 
     check(
         "closing the window stops the server and remembers the settings",
@@ -533,6 +824,36 @@ fn main() {
             assert_eq!(next.ui.name.value(), "Test Office");
             assert!(!next.ui.discovery.is_checked());
             assert_eq!(next.view.message_text, MessageText::Hidden);
+            assert_eq!(next.ui.key.value(), key, "the key it will use");
+        },
+    );
+
+    check(
+        "--encrypted-only and --password-file set the form as they set a headless server",
+        &mut |_| {
+            let file = config.join("password.txt");
+            std::fs::write(&file, "from a file\n").unwrap();
+            let args = ServerConfigArgs {
+                encrypted_only: true,
+                password_file: Some(file),
+                ..ServerConfigArgs::default()
+            };
+            let next = ServerApp::new(&args);
+            assert!(!next.ui.allow_original.is_checked());
+            assert!(next.ui.clear_password.active(), "a password is set");
+            let missing = ServerConfigArgs {
+                password_file: Some(config.join("nowhere.txt")),
+                ..ServerConfigArgs::default()
+            };
+            let next = ServerApp::new(&missing);
+            assert!(
+                next.ui
+                    .port_error
+                    .label()
+                    .contains("Could not read the password file"),
+                "{}",
+                next.ui.port_error.label()
+            );
         },
     );
 
@@ -597,7 +918,18 @@ fn focused(w: &ServerApp) -> &'static str {
         ("name", ui.name.has_focus()),
         ("Let clients find this server", ui.discovery.has_focus()),
         ("Max per address", ui.max_per_address.has_focus()),
+        ("password", ui.password.has_focus()),
+        ("Clear password", ui.clear_password.has_focus()),
+        (
+            "Allow original (unencrypted) clients",
+            ui.allow_original.has_focus(),
+        ),
         ("status line", ui.status.has_focus()),
+        ("server key", ui.key.has_focus()),
+        ("Copy", ui.copy_key.has_focus()),
+        ("Names and bans...", ui.names_and_bans.has_focus()),
+        ("Kick...", ui.kick.has_focus()),
+        ("Ban...", ui.ban.has_focus()),
         ("clients", ui.clients.has_focus()),
         ("Show message text", ui.show_text.has_focus()),
         ("log", ui.log.has_focus()),

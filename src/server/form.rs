@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::discovery;
 use crate::common::netaddr::LocalAddress;
+use crate::server::password::{self, PasswordError};
 use crate::server::{ServerConfig, StartError, DEFAULT_PORT};
 
 /// What the server window remembers between runs.
@@ -27,6 +28,11 @@ pub struct ServerSettings {
     /// How many connections one address may have open at once; 0 for no
     /// limit.
     pub max_per_address: usize,
+    /// The password needed to join, as [`password::hash`] keeps it (never
+    /// the password itself); `None` for no password.
+    pub password: Option<String>,
+    /// "Allow original (unencrypted) clients".
+    pub allow_original: bool,
 }
 
 impl Default for ServerSettings {
@@ -39,6 +45,8 @@ impl Default for ServerSettings {
             name: String::new(),
             discovery: true,
             max_per_address: ServerConfig::default().max_per_address,
+            password: None,
+            allow_original: true,
         }
     }
 }
@@ -166,6 +174,26 @@ pub fn initial_name(remembered: &str) -> String {
     }
 }
 
+/// The password to keep after the owner pressed Start: what was typed in
+/// the password field, hashed; an empty field keeps the password already
+/// set (the field shows "(password set)" rather than the password, which
+/// is never kept). "Clear password" is the way to have none.
+pub fn password_setting(typed: &str, kept: Option<&str>) -> Result<Option<String>, PasswordError> {
+    if typed.is_empty() {
+        return Ok(kept.map(str::to_string));
+    }
+    password::hash(typed).map(Some)
+}
+
+/// What the empty password field says about the password in force.
+pub fn password_placeholder(kept: Option<&str>) -> &'static str {
+    if kept.is_some() {
+        "(password set)"
+    } else {
+        "(no password)"
+    }
+}
+
 /// Reads the port field.
 pub fn parse_port(text: &str) -> Result<u16, String> {
     let text = text.trim();
@@ -260,6 +288,35 @@ mod tests {
             Err("100001 is too many. Use a number up to 100000, or 0 for no limit.".into())
         );
         assert_eq!(ServerSettings::default().max_per_address, 16);
+    }
+
+    #[test]
+    fn a_typed_password_is_kept_only_as_a_hash_and_an_empty_field_keeps_the_last() {
+        let kept = password_setting("open sesame", None).unwrap().unwrap();
+        assert!(!kept.contains("open sesame"), "{kept}");
+        assert!(password::verify(&kept, "open sesame"));
+        assert!(!password::verify(&kept, "open"));
+        assert_eq!(
+            password_setting("", Some(&kept)).unwrap(),
+            Some(kept.clone())
+        );
+        assert_eq!(password_setting("", None).unwrap(), None);
+        let replaced = password_setting("new one", Some(&kept)).unwrap().unwrap();
+        assert!(password::verify(&replaced, "new one"));
+        assert_eq!(password_placeholder(Some(&kept)), "(password set)");
+        assert_eq!(password_placeholder(None), "(no password)");
+    }
+
+    #[test]
+    fn with_nothing_remembered_there_is_no_password_and_original_clients_are_welcome() {
+        let fresh = ServerSettings::default();
+        assert_eq!(fresh.password, None);
+        assert!(fresh.allow_original);
+        // Settings written before these switches existed read the same.
+        let old: ServerSettings = serde_json::from_str(r#"{"port": 6000}"#).unwrap();
+        assert_eq!(old.port, 6000);
+        assert_eq!(old.password, None);
+        assert!(old.allow_original);
     }
 
     #[test]

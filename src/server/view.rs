@@ -15,10 +15,13 @@ use chrono::{DateTime, Local};
 use crate::common::avatar::{self, Picture};
 use crate::common::color::{self, Rgb};
 use crate::common::packet::client_number;
+use crate::common::tls::Fingerprint;
 use crate::server::event::{Event, LeaveReason, Party, ServerEvent};
 use crate::server::log::{
     describe, joined_detail, message_tail, printable, times_since, MessageText,
 };
+use crate::server::store::{Ban, BanTarget, Binding};
+use crate::server::BanBy;
 
 /// How many log lines the window keeps; older ones scroll away for good.
 pub const MAX_LOG_LINES: usize = 5_000;
@@ -43,6 +46,9 @@ pub struct ClientRow {
     pub addr: SocketAddr,
     /// Local time of joining, `HH:MM:SS`.
     pub joined: String,
+    /// Its certificate's fingerprint: only encrypted clients have one, and
+    /// only they can be banned as a computer rather than an address.
+    pub identity: Option<Fingerprint>,
 }
 
 /// How a piece of a log line is drawn.
@@ -107,6 +113,12 @@ pub struct ServerView {
     /// Whether relayed messages are logged with their text. A change
     /// applies to lines logged from then on.
     pub message_text: MessageText,
+    /// The server's key (its certificate's fingerprint), once it has
+    /// started or been read from the settings folder. It stays after a
+    /// stop: the next start uses the same one.
+    pub key: Option<Fingerprint>,
+    /// The id of the client the owner selected; cleared when it leaves.
+    selected: Option<String>,
     /// Byte length of each line in the log, oldest first, to trim it.
     line_lengths: VecDeque<usize>,
 }
@@ -118,8 +130,38 @@ impl ServerView {
             rows: Vec::new(),
             advertised,
             message_text: MessageText::Shown,
+            key: None,
+            selected: None,
             line_lengths: VecDeque::new(),
         }
+    }
+
+    /// The server key as the owner reads it out: five groups of four, or
+    /// why there is none yet.
+    pub fn key_text(&self) -> String {
+        match self.key {
+            Some(key) => key.short(),
+            None => "(made when the server first starts)".into(),
+        }
+    }
+
+    /// Selects the client in row `index`; an index past the rows selects
+    /// none.
+    pub fn select(&mut self, index: usize) {
+        self.selected = self.rows.get(index).map(|r| r.id.clone());
+    }
+
+    /// The selected client's row, while it is connected.
+    pub fn selected(&self) -> Option<&ClientRow> {
+        let id = self.selected.as_deref()?;
+        self.rows.iter().find(|r| r.id == id)
+    }
+
+    /// Where the selected client's row is now (rows move as others join
+    /// and leave).
+    pub fn selected_index(&self) -> Option<usize> {
+        let id = self.selected.as_deref()?;
+        self.rows.iter().position(|r| r.id == id)
     }
 
     /// Applies a batch of events. Under a flood only the latest
@@ -180,14 +222,16 @@ impl ServerView {
     /// calls for.
     fn take_effect(&mut self, event: &Event, changes: &mut Changes) -> Option<Cue> {
         match &event.what {
-            ServerEvent::Listening { addr, .. } => {
+            ServerEvent::Listening { addr, fingerprint } => {
                 self.state = RunState::Running { addr: *addr };
+                self.key = Some(*fingerprint);
                 changes.state = true;
                 None
             }
             ServerEvent::Stopped => {
                 self.state = RunState::Stopped;
                 self.rows.clear();
+                self.selected = None;
                 changes.state = true;
                 changes.rows = true;
                 None
@@ -196,14 +240,18 @@ impl ServerView {
                 who,
                 image_name,
                 addr,
+                identity,
                 ..
             } => {
-                self.add_row(who, image_name, *addr, &clock(event.at));
+                self.add_row(who, image_name, *addr, *identity, &clock(event.at));
                 changes.rows = true;
                 Some(Cue::Joined)
             }
             ServerEvent::Left { who, .. } => {
                 self.remove_row(&who.id);
+                if self.selected.as_deref() == Some(&*who.id) {
+                    self.selected = None;
+                }
                 changes.rows = true;
                 Some(Cue::Left)
             }
@@ -232,7 +280,14 @@ impl ServerView {
         }
     }
 
-    fn add_row(&mut self, who: &Party, image_name: &str, addr: SocketAddr, time: &str) {
+    fn add_row(
+        &mut self,
+        who: &Party,
+        image_name: &str,
+        addr: SocketAddr,
+        identity: Option<Fingerprint>,
+        time: &str,
+    ) {
         let order = id_order(&who.id);
         let row = ClientRow {
             order,
@@ -243,6 +298,7 @@ impl ServerView {
             picture: None,
             addr,
             joined: time.to_string(),
+            identity,
         };
         let at = self.rows.partition_point(|r| r.order < order);
         self.rows.insert(at, row);
@@ -307,6 +363,105 @@ impl ServerView {
             format!("{ip}:{}", addr.port())
         }
     }
+}
+
+/// What the owner can do to a connected client, from its row's menu or
+/// the buttons under the clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerAction {
+    Kick,
+    /// Ban its computer (its certificate), wherever it connects from.
+    BanComputer,
+    /// Ban everyone connecting from its address.
+    BanAddress,
+}
+
+impl OwnerAction {
+    /// Every action, in the row menu's order.
+    pub const ALL: [OwnerAction; 3] = [
+        OwnerAction::Kick,
+        OwnerAction::BanComputer,
+        OwnerAction::BanAddress,
+    ];
+
+    /// The menu entry.
+    pub fn label(self) -> &'static str {
+        match self {
+            OwnerAction::Kick => "Kick...",
+            OwnerAction::BanComputer => "Ban this computer...",
+            OwnerAction::BanAddress => "Ban this address...",
+        }
+    }
+
+    /// Whether it can be done to `row`: only an encrypted client has a
+    /// computer (a certificate) to ban.
+    pub fn possible(self, row: &ClientRow) -> bool {
+        self != OwnerAction::BanComputer || row.identity.is_some()
+    }
+
+    /// What to ban by, for the bans.
+    pub fn ban_by(self) -> Option<BanBy> {
+        match self {
+            OwnerAction::Kick => None,
+            OwnerAction::BanComputer => Some(BanBy::Identity),
+            OwnerAction::BanAddress => Some(BanBy::Address),
+        }
+    }
+
+    /// The question asking for the reason, which the client is shown.
+    pub fn prompt(self, row: &ClientRow) -> String {
+        let name = printable(&row.name);
+        let what = match self {
+            OwnerAction::Kick => format!("Remove {name} from the server?"),
+            OwnerAction::BanComputer => format!(
+                "Ban {name}'s computer? It stays out, from any address, until you lift the ban."
+            ),
+            OwnerAction::BanAddress => format!(
+                "Ban the address {}? Everyone connecting from it stays out until you lift \
+                 the ban.",
+                row.addr.ip().to_canonical()
+            ),
+        };
+        format!("{what}\nReason (optional; {name} is shown it):")
+    }
+}
+
+/// A row of the names list: the name, whose computer it belongs to, and
+/// when that computer last used it.
+pub fn binding_columns(binding: &Binding) -> [String; 3] {
+    [
+        printable(&binding.name),
+        short_identity(&binding.identity),
+        date(binding.last_used),
+    ]
+}
+
+/// A row of the bans list: who was banned (the name they had, then the
+/// computer or address), when, and the owner's reason (last, as it may be
+/// long).
+pub fn ban_columns(ban: &Ban) -> [String; 3] {
+    let target = match &ban.target {
+        BanTarget::Identity(hex) => format!("computer {}", short_identity(hex)),
+        BanTarget::Address(ip) => format!("address {}", ip.to_canonical()),
+    };
+    let who = if ban.name.is_empty() {
+        target
+    } else {
+        format!("{} - {target}", printable(&ban.name))
+    };
+    [who, date(ban.banned_at), printable(&ban.reason)]
+}
+
+/// A stored fingerprint in the short form the owner compares by eye.
+fn short_identity(hex: &str) -> String {
+    Fingerprint::from_hex(hex).map_or_else(|| hex.to_string(), |f| f.short())
+}
+
+/// Unix seconds as local `YYYY-MM-DD HH:MM`.
+fn date(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
 }
 
 /// An event as a log line.
@@ -546,6 +701,125 @@ mod tests {
         assert!(view
             .status()
             .starts_with("Clients connect to fd00::7, port 6000"));
+    }
+
+    #[test]
+    fn the_server_key_shows_once_started_and_stays_after_a_stop() {
+        let mut view = ServerView::new(None);
+        assert_eq!(view.key_text(), "(made when the server first starts)");
+        view.apply(&[listening("127.0.0.1:5050")]);
+        let key = Fingerprint::of(b"test");
+        assert_eq!(view.key, Some(key));
+        assert_eq!(view.key_text(), key.short());
+        assert_eq!(view.key_text().len(), 24, "five groups of four");
+        view.apply(&[ev(ServerEvent::Stopped)]);
+        assert_eq!(view.key_text(), key.short(), "the next start uses it");
+    }
+
+    #[test]
+    fn the_selection_follows_its_client_as_others_come_and_go_and_ends_when_it_leaves() {
+        let mut view = ServerView::new(None);
+        view.apply(&[
+            listening("0.0.0.0:5050"),
+            joined(1, "bob"),
+            joined(2, "carol"),
+        ]);
+        view.select(1);
+        assert_eq!(view.selected().map(|r| r.name.as_str()), Some("carol"));
+        view.apply(&[joined(0, "alice")]);
+        assert_eq!(view.selected_index(), Some(2), "carol moved down");
+        view.apply(&[ev(ServerEvent::Left {
+            who: party(1, "bob", "blue"),
+            reason: LeaveReason::SaidGoodbye,
+        })]);
+        assert_eq!(view.selected().map(|r| r.name.as_str()), Some("carol"));
+        view.apply(&[ev(ServerEvent::Left {
+            who: party(2, "carol", "blue"),
+            reason: LeaveReason::SaidGoodbye,
+        })]);
+        assert_eq!(view.selected(), None);
+        view.select(7);
+        assert_eq!(view.selected(), None, "no row there");
+    }
+
+    #[test]
+    fn only_an_encrypted_client_can_be_banned_as_a_computer() {
+        let mut view = ServerView::new(None);
+        let identity = Fingerprint::of(b"alice's certificate");
+        view.apply(&[
+            listening("0.0.0.0:5050"),
+            joined(0, "orig"),
+            ev(ServerEvent::Joined {
+                who: party(1, "alice", "red"),
+                image_name: "image_2.png".into(),
+                addr: "10.0.0.9:4000".parse().unwrap(),
+                hubchat: true,
+                identity: Some(identity),
+            }),
+        ]);
+        let possible = |row: &ClientRow| -> Vec<OwnerAction> {
+            OwnerAction::ALL
+                .into_iter()
+                .filter(|a| a.possible(row))
+                .collect()
+        };
+        assert_eq!(
+            possible(&view.rows[0]),
+            [OwnerAction::Kick, OwnerAction::BanAddress]
+        );
+        assert_eq!(possible(&view.rows[1]), OwnerAction::ALL);
+        assert_eq!(view.rows[1].identity, Some(identity));
+        assert_eq!(OwnerAction::BanComputer.ban_by(), Some(BanBy::Identity));
+        assert_eq!(OwnerAction::Kick.ban_by(), None);
+        let prompt = OwnerAction::BanAddress.prompt(&view.rows[1]);
+        assert!(prompt.starts_with("Ban the address 10.0.0.9?"), "{prompt}");
+        assert!(prompt.ends_with("Reason (optional; alice is shown it):"));
+    }
+
+    #[test]
+    fn names_and_bans_are_listed_with_short_identities_and_dates() {
+        let identity = Fingerprint::of(b"alice's certificate");
+        let binding = Binding {
+            name: "alice".into(),
+            identity: identity.hex(),
+            bound_at: 0,
+            last_used: 1_700_000_000,
+        };
+        let [name, computer, used] = binding_columns(&binding);
+        assert_eq!((name.as_str(), computer), ("alice", identity.short()));
+        assert_eq!(used.len(), "2023-11-14 22:13".len(), "{used}");
+        let ban = Ban {
+            target: BanTarget::Address("::ffff:10.0.0.9".parse().unwrap()),
+            name: "mallory".into(),
+            reason: "spam".into(),
+            banned_at: 1_700_000_000,
+        };
+        let [who, _, reason] = ban_columns(&ban);
+        assert_eq!(who, "mallory - address 10.0.0.9");
+        assert_eq!(reason, "spam");
+        let ban = Ban {
+            target: BanTarget::Identity(identity.hex()),
+            name: String::new(),
+            reason: String::new(),
+            banned_at: 0,
+        };
+        assert_eq!(
+            ban_columns(&ban)[0],
+            format!("computer {}", identity.short())
+        );
+    }
+
+    #[test]
+    fn owner_actions_are_logged_as_notices() {
+        let mut view = ServerView::new(None);
+        let changes = view.apply(&[ev(ServerEvent::Owner {
+            what: "kicked alice (client0): spam".into(),
+        })]);
+        let line = &changes.new_lines[0];
+        assert!(line
+            .text()
+            .ends_with("the owner kicked alice (client0): spam"));
+        assert_eq!(line.0[1].0, Ink::Notice);
     }
 
     #[test]

@@ -5,7 +5,14 @@
 //! `app::awake` once per batch; each wake-up applies every pending event to
 //! the [`ServerView`] in one update and redraws what changed. There are no
 //! timers: an idle window costs no CPU.
+//!
+//! The owner's trust controls end here too: a kick or ban chosen in the
+//! window (a row's menu, or Kick... / Ban... for the selected client) is
+//! asked a reason and done by the [`Server`], which logs it; the names and
+//! bans window ([`names`]) lists what the server keeps, through the running
+//! server or, stopped, straight from its database.
 
+pub mod names;
 pub mod window;
 
 use std::cell::Cell;
@@ -13,16 +20,21 @@ use std::rc::Rc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use fltk::app::{self, Receiver};
+use fltk::app::{self, Receiver, Sender};
+use fltk::dialog;
 use fltk::prelude::*;
 
+use crate::common::tls::{Credentials, Fingerprint};
 use crate::common::{netaddr, settings};
 use crate::gui::{self, Sound};
-use crate::server::cli::ServerConfigArgs;
+use crate::server::cli::{self, ServerConfigArgs};
 use crate::server::form::{self, AddressChoice, ServerSettings, SETTINGS_FILE};
-use crate::server::log::MessageText;
-use crate::server::view::{Cue, ServerView};
-use crate::server::{Events, MessageRate, Server, ServerConfig};
+use crate::server::log::{printable, MessageText};
+use crate::server::store::{Ban, BanTarget, Binding, StoreError};
+use crate::server::trust::Trust;
+use crate::server::view::{Cue, OwnerAction, RunState, ServerView};
+use crate::server::{Events, MessageRate, Server, ServerConfig, ServerEvent};
+use names::NamesWindow;
 use window::{Action, ServerWindow};
 
 /// The window, its model and the server it drives.
@@ -36,7 +48,11 @@ pub struct ServerApp {
     message_rate: Option<u32>,
     events: Events,
     actions: Receiver<Action>,
+    /// For windows opened later (the names and bans).
+    tx: Sender<Action>,
     server: Option<Server>,
+    /// The names and bans window, once opened.
+    pub names: Option<NamesWindow>,
     /// A server being stopped off the GUI thread (stopping waits for
     /// clients to close, which must not freeze the window).
     stopping: Option<JoinHandle<()>>,
@@ -75,6 +91,21 @@ impl ServerApp {
         if let Some(n) = args.max_per_address {
             settings.max_per_address = n;
         }
+        if args.encrypted_only {
+            settings.allow_original = false;
+        }
+        // `--password-file` sets the password as it does headless; a file
+        // that cannot be read is said next to the form, once it is built.
+        let password_problem = match args.password_file {
+            Some(_) => match args.to_config_with_files() {
+                Ok(config) => {
+                    settings.password = config.password;
+                    None
+                }
+                Err(sentence) => Some(sentence),
+            },
+            None => None,
+        };
         let detected = netaddr::detect();
         let mut choices = form::address_choices(&detected);
         // An address given on the command line is offered even if it was
@@ -95,6 +126,7 @@ impl ServerApp {
         let ui = ServerWindow::new(&choices, selected, &settings, tx);
         let mut view = ServerView::new(form::advertised(&choices));
         view.message_text = MessageText::shown_if(settings.show_text);
+        view.key = kept_key();
         let mut app = ServerApp {
             ui,
             view,
@@ -104,14 +136,24 @@ impl ServerApp {
             message_rate: args.message_rate,
             events: Events::with_waker(app::awake),
             actions,
+            tx,
             server: None,
+            names: None,
             stopping: None,
             quitting: false,
             last_update: Instant::now() - FRAME,
             timer_set: Rc::new(Cell::new(false)),
         };
-        app.ui.show_state(&app.view);
+        app.show_state();
+        if let Some(sentence) = password_problem {
+            app.ui.show_error(Some((form::Field::Port, &sentence)));
+        }
         app
+    }
+
+    /// The running server, if any.
+    pub fn server(&self) -> Option<&Server> {
+        self.server.as_ref()
     }
 
     /// Handles everything pending: the owner's actions and the server's
@@ -159,8 +201,162 @@ impl ServerApp {
                 self.view.message_text = MessageText::shown_if(self.settings.show_text);
                 self.save_settings();
             }
+            Action::ClearPassword => self.clear_password(),
+            Action::AllowOriginalToggled => {
+                self.settings.allow_original = self.ui.allow_original.is_checked();
+                self.save_settings();
+            }
+            Action::CopyKey => {
+                if let Some(key) = self.view.key {
+                    app::copy(&key.short());
+                }
+            }
+            Action::NamesAndBans => self.open_names(),
+            Action::ClientClicked { row, menu_at } => self.client_clicked(row, menu_at),
+            Action::Kick => self.ask_and_act(OwnerAction::Kick),
+            Action::Ban => self.choose_ban(),
+            Action::ReleaseName => self.release_selected_name(),
+            Action::LiftBan => self.lift_selected_ban(),
             Action::Quit => self.quit(),
         }
+    }
+
+    /// Selects the client in `row` (-1: none) and, for a right-click,
+    /// offers what can be done to it.
+    fn client_clicked(&mut self, row: i32, menu_at: Option<(i32, i32)>) {
+        self.view.select(usize::try_from(row).unwrap_or(usize::MAX));
+        self.ui.show_rows(&self.view);
+        let (Some((x, y)), Some(client)) = (menu_at, self.view.selected().cloned()) else {
+            return;
+        };
+        if let Some(action) = window::choose_action(&client, &OwnerAction::ALL, x, y) {
+            self.ask_and_act(action);
+        }
+    }
+
+    /// "Ban...": by computer or by address, from a menu under the button.
+    fn choose_ban(&mut self) {
+        let Some(client) = self.view.selected().cloned() else {
+            return;
+        };
+        let b = &self.ui.ban;
+        let bans = [OwnerAction::BanComputer, OwnerAction::BanAddress];
+        if let Some(action) = window::choose_action(&client, &bans, b.x(), b.y() + b.h()) {
+            self.ask_and_act(action);
+        }
+    }
+
+    /// Asks for the reason (which the client is shown), then does it;
+    /// Cancel does nothing.
+    fn ask_and_act(&mut self, action: OwnerAction) {
+        let Some(client) = self.view.selected().cloned() else {
+            return;
+        };
+        if let Some(reason) = dialog::input_default(&action.prompt(&client), "") {
+            self.owner_act(action, &reason);
+        }
+    }
+
+    /// Kicks or bans the selected client, with the owner's reason (may be
+    /// empty). The server logs what was done; what could not be done is
+    /// logged here, as a sentence.
+    pub fn owner_act(&mut self, action: OwnerAction, reason: &str) {
+        let (Some(server), Some(client)) = (&self.server, self.view.selected()) else {
+            return;
+        };
+        let result = match action.ban_by() {
+            None if server.kick(&client.id, reason) => Ok(()),
+            None => Err(format!("{} has already left.", printable(&client.name))),
+            Some(by) => server
+                .ban(&client.id, by, reason)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(message) = result {
+            self.events.emit(ServerEvent::Error { message });
+        }
+        self.refresh_names();
+    }
+
+    /// Forgets the password: clients join without one from the next start.
+    fn clear_password(&mut self) {
+        if self.settings.password.take().is_some() {
+            self.events.emit(ServerEvent::Owner {
+                what: "cleared the server password: clients join without one from the next \
+                       start"
+                    .into(),
+            });
+        }
+        self.ui.password.set_value("");
+        self.save_settings();
+        self.show_state();
+    }
+
+    /// Opens (or raises) the names and bans window, with fresh lists.
+    fn open_names(&mut self) {
+        let tx = self.tx;
+        let names = self.names.get_or_insert_with(|| NamesWindow::new(tx));
+        names.window.show();
+        self.refresh_names();
+    }
+
+    /// Brings the names and bans window up to date, if it is open.
+    fn refresh_names(&mut self) {
+        if !self.names.as_ref().is_some_and(|n| n.window.shown()) {
+            return;
+        }
+        let lists = self.with_keeper(|k| Ok((k.bindings()?, k.bans()?)));
+        if let Some(names) = &mut self.names {
+            match lists {
+                Ok((bindings, bans)) => names.show_lists(bindings, bans),
+                Err(sentence) => names.show_problem(&sentence),
+            }
+        }
+    }
+
+    /// "Release name" in the names and bans window.
+    pub fn release_selected_name(&mut self) {
+        let Some(binding) = self
+            .names
+            .as_ref()
+            .and_then(|n| n.selected_binding().cloned())
+        else {
+            return;
+        };
+        let released = self.with_keeper(|k| k.release(&binding.name));
+        self.after_names_action(released);
+    }
+
+    /// "Lift ban" in the names and bans window.
+    pub fn lift_selected_ban(&mut self) {
+        let Some(ban) = self.names.as_ref().and_then(|n| n.selected_ban().cloned()) else {
+            return;
+        };
+        let lifted = self.with_keeper(|k| k.lift(&ban.target));
+        self.after_names_action(lifted);
+    }
+
+    fn after_names_action(&mut self, result: Result<bool, String>) {
+        self.refresh_names();
+        if let (Err(sentence), Some(names)) = (result, &mut self.names) {
+            names.show_problem(&sentence);
+        }
+    }
+
+    /// Runs `f` on what keeps the names and bans: the running server (so a
+    /// ban also removes who it covers, and everything is logged), else the
+    /// database in the settings folder.
+    fn with_keeper<T>(
+        &self,
+        f: impl FnOnce(&dyn Keeper) -> Result<T, StoreError>,
+    ) -> Result<T, String> {
+        if let Some(server) = &self.server {
+            return f(server).map_err(|e| e.to_string());
+        }
+        let path = crate::server::database_file().ok_or_else(|| NO_SETTINGS_FOLDER.to_string())?;
+        let trust =
+            Trust::open(Some(&path), None, self.events.clone()).map_err(|e| e.to_string())?;
+        f(&trust).map_err(|e| e.to_string())
     }
 
     fn start(&mut self) {
@@ -186,9 +382,26 @@ impl ServerApp {
         if let Some(n) = self.message_rate {
             config.message_rate = MessageRate::messages_per_second(n);
         }
+        // The certificate clients pin and the names and bans outlive the
+        // window, as they do for the headless server.
+        if let Err(sentence) = cli::keep_on_disk(&mut config) {
+            return self.complain(form::Field::Port, &sentence);
+        }
+        let password = match form::password_setting(
+            &self.ui.password.value(),
+            self.settings.password.as_deref(),
+        ) {
+            Ok(password) => password,
+            Err(e) => return self.complain(form::Field::Port, &e.to_string()),
+        };
+        config.password.clone_from(&password);
+        config.allow_original = self.ui.allow_original.is_checked();
         match Server::start(config, self.events.clone()) {
             Ok(server) => {
                 self.server = Some(server);
+                self.settings.password = password;
+                self.settings.allow_original = self.ui.allow_original.is_checked();
+                self.ui.password.set_value("");
                 self.settings.address = Some(bind.ip());
                 self.settings.port = bind.port();
                 self.settings.max_per_address = max_per_address;
@@ -232,7 +445,7 @@ impl ServerApp {
     fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             self.view.stopping();
-            self.ui.show_state(&self.view);
+            self.show_state();
             self.stopping = Some(thread::spawn(move || server.stop()));
         }
     }
@@ -241,6 +454,9 @@ impl ServerApp {
     /// CLOSE) and ends the program.
     fn quit(&mut self) {
         self.ui.window.hide();
+        if let Some(names) = &mut self.names {
+            names.window.hide();
+        }
         if let Some(server) = self.server.take() {
             server.stop();
         }
@@ -259,7 +475,8 @@ impl ServerApp {
                     let _ = stopping.join();
                 }
             }
-            self.ui.show_state(&self.view);
+            self.show_state();
+            self.refresh_names();
         }
         if changes.rows {
             self.ui.show_rows(&self.view);
@@ -273,9 +490,67 @@ impl ServerApp {
         }
     }
 
+    /// Brings the window in line with the server's state and the
+    /// password setting.
+    fn show_state(&mut self) {
+        self.ui.show_state(&self.view);
+        let stopped = self.view.state == RunState::Stopped;
+        self.ui
+            .show_password(self.settings.password.as_deref(), stopped);
+    }
+
     fn save_settings(&self) {
         // Not being able to remember settings must not disturb the owner.
         let _ = settings::save(SETTINGS_FILE, &self.settings);
+    }
+}
+
+const NO_SETTINGS_FOLDER: &str = "No settings folder was found, so there are no names or bans \
+     kept. Set HUBCHAT_CONFIG_DIR to a folder.";
+
+/// The key the server will use, read from its certificate in the settings
+/// folder; `None` before the first start has made one.
+fn kept_key() -> Option<Fingerprint> {
+    let pem = std::fs::read(crate::server::identity_file()?).ok()?;
+    Credentials::from_pem(&pem).ok().map(|c| c.fingerprint())
+}
+
+/// What keeps names and bans: the running server, or (stopped) the
+/// database itself.
+trait Keeper {
+    fn bindings(&self) -> Result<Vec<Binding>, StoreError>;
+    fn bans(&self) -> Result<Vec<Ban>, StoreError>;
+    fn release(&self, name: &str) -> Result<bool, StoreError>;
+    fn lift(&self, target: &BanTarget) -> Result<bool, StoreError>;
+}
+
+impl Keeper for Server {
+    fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        Server::bindings(self)
+    }
+    fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+        Server::bans(self)
+    }
+    fn release(&self, name: &str) -> Result<bool, StoreError> {
+        self.release_name(name)
+    }
+    fn lift(&self, target: &BanTarget) -> Result<bool, StoreError> {
+        self.lift_ban(target)
+    }
+}
+
+impl Keeper for Trust {
+    fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        Trust::bindings(self)
+    }
+    fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+        Trust::bans(self)
+    }
+    fn release(&self, name: &str) -> Result<bool, StoreError> {
+        Trust::release(self, name)
+    }
+    fn lift(&self, target: &BanTarget) -> Result<bool, StoreError> {
+        Trust::lift(self, target)
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Controls are created in reading order, which is also the Tab order:
 //! address, port, Start, Sound, name, "Let clients find this server", max
-//! per address, the status line, the clients, "Show message text", the log.
+//! per address, password, "Clear password", "Allow original clients", the
+//! status line, the server key, Copy, "Names and bans...", Kick..., Ban...,
+//! the clients, "Show message text", the log.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -13,8 +15,8 @@ use fltk::button::{Button, CheckButton};
 use fltk::enums::{Align, CallbackTrigger, Color, Event, Font, FrameType};
 use fltk::frame::Frame;
 use fltk::group::Flex;
-use fltk::input::Input;
-use fltk::menu::Choice;
+use fltk::input::{Input, SecretInput};
+use fltk::menu::{Choice, MenuItem};
 use fltk::output::Output;
 use fltk::prelude::*;
 use fltk::table::{TableContext, TableRow};
@@ -24,8 +26,8 @@ use fltk::window::DoubleWindow;
 use fltk::{app, draw};
 
 use crate::gui::{self, avatars::Avatars, follow};
-use crate::server::form::{AddressChoice, Field, ServerSettings};
-use crate::server::view::{ClientRow, Ink, LogLine, RunState, ServerView};
+use crate::server::form::{self, AddressChoice, Field, ServerSettings};
+use crate::server::view::{ClientRow, Ink, LogLine, OwnerAction, RunState, ServerView};
 
 /// What the window's controls ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,28 @@ pub enum Action {
     DiscoveryToggled,
     /// "Show message text" was ticked or unticked.
     TextToggled,
+    /// "Clear password": no password from the next start.
+    ClearPassword,
+    /// "Allow original (unencrypted) clients" was ticked or unticked.
+    AllowOriginalToggled,
+    /// Copy the server key to the clipboard.
+    CopyKey,
+    /// Open the list of names and bans.
+    NamesAndBans,
+    /// A click (or arrow key) on the clients table: `row` is the row under
+    /// it, -1 for none; `menu_at` is where a right-click asks for the row's
+    /// menu, in window coordinates.
+    ClientClicked {
+        row: i32,
+        menu_at: Option<(i32, i32)>,
+    },
+    /// "Kick..." under the clients: kick the selected one.
+    Kick,
+    /// "Ban...": choose how to ban the selected client.
+    Ban,
+    /// In the names and bans window.
+    ReleaseName,
+    LiftBan,
     Quit,
 }
 
@@ -70,6 +94,18 @@ pub struct ServerWindow {
     /// "Let clients find this server".
     pub discovery: CheckButton,
     pub max_per_address: Input,
+    /// The password to set at the next start; empty keeps the one set.
+    pub password: SecretInput,
+    /// What the empty password field says: "(password set)" or not.
+    password_placeholder: Rc<Cell<&'static str>>,
+    pub clear_password: Button,
+    pub allow_original: CheckButton,
+    /// The server's key, short form, for the owner to read out or copy.
+    pub key: Output,
+    pub copy_key: Button,
+    pub names_and_bans: Button,
+    pub kick: Button,
+    pub ban: Button,
     pub show_text: CheckButton,
     pub address_error: Frame,
     pub port_error: Frame,
@@ -79,6 +115,8 @@ pub struct ServerWindow {
     pub clients_title: Frame,
     pub clients: TableRow,
     rows: Rc<RefCell<Vec<ClientRow>>>,
+    /// The row drawn as selected.
+    selected_row: Rc<Cell<Option<usize>>>,
     pub log: TextDisplay,
     pub log_text: TextBuffer,
     log_styles: TextBuffer,
@@ -115,24 +153,30 @@ impl ServerWindow {
         page.fixed(&second, 32);
         let (second_errors, name_error, max_error) = second_errors_row();
         page.fixed(&second_errors, 30);
+        let (third, password, password_placeholder, clear_password, allow_original) =
+            third_row(settings, tx);
+        page.fixed(&third, 32);
         let status = status_line();
         page.fixed(&status, 28);
+        let (key_row, key, copy_key, names_and_bans) = key_row(tx);
+        page.fixed(&key_row, 30);
 
         // The two panels.
         let mut panels = Flex::default().row();
         panels.set_pad(12);
         let mut left = Flex::default().column();
         left.set_pad(4);
-        let clients_title = gui::heading("Connected clients");
-        left.fixed(&clients_title, 22);
+        let (clients_header, clients_title, kick, ban) = clients_header(tx);
+        left.fixed(&clients_header, 26);
         let rows = Rc::new(RefCell::new(Vec::new()));
-        let clients = clients_table(rows.clone());
+        let selected_row = Rc::new(Cell::new(None));
+        let clients = clients_table(rows.clone(), selected_row.clone(), tx);
         left.end();
         panels.fixed(&left, CLIENTS_WIDTH);
         let mut right = Flex::default().column();
         right.set_pad(4);
         let (log_header, show_text) = log_header(settings.show_text, tx);
-        right.fixed(&log_header, 22);
+        right.fixed(&log_header, 26);
         let log_text = TextBuffer::default();
         let (log, log_at_end) = log_display(log_text.clone());
         right.end();
@@ -167,6 +211,15 @@ impl ServerWindow {
             name,
             discovery,
             max_per_address,
+            password,
+            password_placeholder,
+            clear_password,
+            allow_original,
+            key,
+            copy_key,
+            names_and_bans,
+            kick,
+            ban,
             show_text,
             address_error,
             port_error,
@@ -176,6 +229,7 @@ impl ServerWindow {
             clients_title,
             clients,
             rows,
+            selected_row,
             log,
             log_text,
             log_styles: TextBuffer::default(),
@@ -200,7 +254,15 @@ impl ServerWindow {
             self.name.as_base_widget(),
             self.discovery.as_base_widget(),
             self.max_per_address.as_base_widget(),
+            self.password.as_base_widget(),
+            self.clear_password.as_base_widget(),
+            self.allow_original.as_base_widget(),
             self.status.as_base_widget(),
+            self.key.as_base_widget(),
+            self.copy_key.as_base_widget(),
+            self.names_and_bans.as_base_widget(),
+            self.kick.as_base_widget(),
+            self.ban.as_base_widget(),
             self.clients.as_base_widget(),
             self.show_text.as_base_widget(),
             self.log.as_base_widget(),
@@ -243,17 +305,45 @@ impl ServerWindow {
             || self.port.has_focus()
             || self.name.has_focus()
             || self.discovery.has_focus()
-            || self.max_per_address.has_focus();
+            || self.max_per_address.has_focus()
+            || self.password.has_focus()
+            || self.clear_password.has_focus()
+            || self.allow_original.has_focus();
         gui::set_active(&mut self.start, button_on);
         gui::set_active(&mut self.address, form_on);
         gui::set_active(&mut self.port, form_on);
         gui::set_active(&mut self.name, form_on);
         gui::set_active(&mut self.discovery, form_on);
         gui::set_active(&mut self.max_per_address, form_on);
+        gui::set_active(&mut self.password, form_on);
+        gui::set_active(&mut self.allow_original, form_on);
+        self.key.set_value(&view.key_text());
+        self.show_selection(view);
         if button_on && (form_focused || app::focus().is_none()) {
             let _ = self.start.take_focus();
         }
         self.window.redraw();
+    }
+
+    /// Shows whether a password is set, in the empty password field, and
+    /// offers to clear it only when there is one (and the server is
+    /// stopped: the password in force is the one it started with).
+    pub fn show_password(&mut self, kept: Option<&str>, stopped: bool) {
+        self.password_placeholder
+            .set(form::password_placeholder(kept));
+        gui::set_active(&mut self.clear_password, stopped && kept.is_some());
+        self.password.redraw();
+    }
+
+    /// Draws the selected client's row as selected, and offers Kick and
+    /// Ban only while one is.
+    fn show_selection(&mut self, view: &ServerView) {
+        let running = matches!(view.state, RunState::Running { .. });
+        let index = view.selected_index().filter(|_| running);
+        self.selected_row.set(index);
+        gui::set_active(&mut self.kick, index.is_some());
+        gui::set_active(&mut self.ban, index.is_some());
+        self.clients.redraw();
     }
 
     /// Shows the current rows.
@@ -273,7 +363,7 @@ impl ServerWindow {
         self.clients_title
             .set_label(&format!("Connected clients ({})", view.rows.len()));
         self.status.set_value(&view.status());
-        self.clients.redraw();
+        self.show_selection(view);
     }
 
     /// Appends lines to the log in one update, trims `cut` bytes from its
@@ -422,6 +512,134 @@ fn second_row(settings: &ServerSettings, tx: Sender<Action>) -> (Flex, Input, Ch
     (row, name, discovery, max)
 }
 
+/// The form's third row: the password to join with and whether original
+/// clients, which cannot encrypt, may join. The password field never shows
+/// the password in force: empty, it says whether one is set.
+fn third_row(
+    settings: &ServerSettings,
+    tx: Sender<Action>,
+) -> (
+    Flex,
+    SecretInput,
+    Rc<Cell<&'static str>>,
+    Button,
+    CheckButton,
+) {
+    let mut row = Flex::default().row();
+    row.set_pad(FORM_PAD);
+    let label = gui::label("Password");
+    row.fixed(&label, 62);
+    let mut password = SecretInput::default();
+    password.set_tooltip(
+        "The password clients must give to join; type a new one to change it. Kept only as a \
+         salted hash. Enter starts the server.",
+    );
+    password.set_trigger(CallbackTrigger::EnterKeyAlways);
+    password.emit(tx, Action::Start);
+    let placeholder = Rc::new(Cell::new(form::password_placeholder(
+        settings.password.as_deref(),
+    )));
+    password.draw({
+        let placeholder = placeholder.clone();
+        move |input| draw_placeholder(input, placeholder.get())
+    });
+    row.fixed(&password, NAME_WIDTH);
+    let mut clear = Button::default().with_label("Clear password");
+    clear.set_tooltip("Let clients join without a password from the next start.");
+    clear.emit(tx, Action::ClearPassword);
+    gui::set_active(&mut clear, settings.password.is_some());
+    row.fixed(&clear, CLEAR_WIDTH);
+    let mut allow = CheckButton::default().with_label("Allow original (unencrypted) clients");
+    allow.set_checked(settings.allow_original);
+    allow.set_tooltip(
+        "Let the original client join. It cannot encrypt, so anyone on the network can read \
+         what it sends, and it cannot give a password. Applies from the next start.",
+    );
+    allow.emit(tx, Action::AllowOriginalToggled);
+    row.fixed(&allow, ALLOW_WIDTH);
+    Frame::default();
+    row.end();
+    (row, password, placeholder, clear, allow)
+}
+
+const CLEAR_WIDTH: i32 = 130;
+const ALLOW_WIDTH: i32 = 280;
+
+/// Writes `text` greyed inside an empty, unfocused input, where typing
+/// would go.
+fn draw_placeholder(input: &mut SecretInput, text: &str) {
+    if !input.value().is_empty() || input.has_focus() {
+        return;
+    }
+    let frame = input.frame();
+    let (x, y, w, h) = (
+        input.x() + frame.dx() + 4,
+        input.y(),
+        input.w() - frame.dw() - 8,
+        input.h(),
+    );
+    draw::push_clip(x, y, w, h);
+    draw::set_font(Font::HelveticaItalic, gui::TEXT_SIZE);
+    draw::set_draw_color(if input.active() {
+        gui::MUTED
+    } else {
+        Color::from_rgb(0xa0, 0xa4, 0xa8)
+    });
+    draw::draw_text2(text, x, y, w, h, Align::Left | Align::Inside);
+    draw::pop_clip();
+}
+
+/// The server key: what clients pin when they first connect, for people
+/// to check by eye that they reached this server. Selectable, with a Copy button; and
+/// the way to the names and bans the server keeps.
+fn key_row(tx: Sender<Action>) -> (Flex, Output, Button, Button) {
+    let mut row = Flex::default().row();
+    row.set_pad(FORM_PAD);
+    let label = gui::label("Server key");
+    row.fixed(&label, 80);
+    let mut key = Output::default();
+    key.set_text_font(Font::Courier);
+    key.set_text_size(gui::TEXT_SIZE + 1);
+    key.set_tooltip(
+        "This server's key, which HubChat clients pin when they first connect. Read it out \
+         or send it, so people can check by eye that they reached this server.",
+    );
+    row.fixed(&key, KEY_WIDTH);
+    let mut copy = Button::default().with_label("Copy");
+    copy.set_tooltip("Copy the server key to the clipboard.");
+    copy.emit(tx, Action::CopyKey);
+    row.fixed(&copy, 70);
+    Frame::default();
+    let mut names = Button::default().with_label("Names and bans...");
+    names.set_tooltip("The names that belong to computers, and the bans, with ways to undo them.");
+    names.emit(tx, Action::NamesAndBans);
+    row.fixed(&names, 150);
+    row.end();
+    (row, key, copy, names)
+}
+
+/// Wide enough for the key's five groups in Courier.
+const KEY_WIDTH: i32 = 250;
+
+/// The clients' heading, with what the owner can do to the selected one.
+fn clients_header(tx: Sender<Action>) -> (Flex, Frame, Button, Button) {
+    let mut header = Flex::default().row();
+    header.set_pad(6);
+    let title = gui::heading("Connected clients");
+    let mut kick = Button::default().with_label("Kick...");
+    kick.set_tooltip("Remove the selected client, with a reason it is shown.");
+    kick.emit(tx, Action::Kick);
+    header.fixed(&kick, 64);
+    let mut ban = Button::default().with_label("Ban...");
+    ban.set_tooltip("Keep the selected client's computer or address out until you lift the ban.");
+    ban.emit(tx, Action::Ban);
+    header.fixed(&ban, 64);
+    header.end();
+    gui::set_active(&mut kick, false);
+    gui::set_active(&mut ban, false);
+    (header, title, kick, ban)
+}
+
 /// The second row's mistakes: the name's under the name, the limit's under
 /// "Max per address" and beyond, where there is room for a sentence.
 fn second_errors_row() -> (Flex, Frame, Frame) {
@@ -513,20 +731,80 @@ fn log_display(text: TextBuffer) -> (TextDisplay, Rc<Cell<bool>>) {
 /// The clients panel: a table that draws only the rows in view, so ten
 /// thousand clients cost no more than ten. Each row: avatar, name in its
 /// colour, address and time of joining.
-fn clients_table(rows: Rc<RefCell<Vec<ClientRow>>>) -> TableRow {
+/// A click selects the row under it (a click below the rows selects
+/// none); a right-click also asks for the row's menu. The arrow keys move
+/// the table's own cursor, which selects too.
+fn clients_table(
+    rows: Rc<RefCell<Vec<ClientRow>>>,
+    selected: Rc<Cell<Option<usize>>>,
+    tx: Sender<Action>,
+) -> TableRow {
     let mut table = TableRow::default();
     table.end();
     gui::one_column_table(&mut table);
     table.set_row_height_all(ROW_HEIGHT);
+    table.set_tooltip("Select a client to kick or ban it; right-click for its menu.");
     let mut avatars = Avatars::load();
     table.draw_cell(move |_, ctx, row, _col, x, y, w, h| {
         if ctx == TableContext::Cell {
             if let Some(r) = rows.borrow().get(row as usize) {
-                draw_client_row(r, &mut avatars, x, y, w, h, row % 2 == 1);
+                let look = if selected.get() == Some(row as usize) {
+                    RowLook::Selected
+                } else if row % 2 == 1 {
+                    RowLook::Odd
+                } else {
+                    RowLook::Even
+                };
+                draw_client_row(r, &mut avatars, x, y, w, h, look);
             }
         }
     });
+    table.set_callback(move |t| {
+        let row = match t.callback_context() {
+            TableContext::Cell => t.callback_row(),
+            TableContext::Table => -1,
+            _ => return,
+        };
+        let menu_at = match app::event() {
+            Event::Push if app::event_mouse_button() == app::MouseButton::Right => {
+                Some((app::event_x(), app::event_y()))
+            }
+            Event::Push | Event::KeyDown => None,
+            _ => return,
+        };
+        tx.send(Action::ClientClicked { row, menu_at });
+    });
     table
+}
+
+/// Asks which of `actions` to do to `row`, in a menu popped up at `(x, y)`
+/// (window coordinates); the ones that cannot be done to it are shown
+/// greyed. Blocks until the owner chooses or dismisses it.
+pub fn choose_action(
+    row: &ClientRow,
+    actions: &[OwnerAction],
+    x: i32,
+    y: i32,
+) -> Option<OwnerAction> {
+    let labels: Vec<&'static str> = actions.iter().map(|a| a.label()).collect();
+    let menu = MenuItem::new(&labels);
+    for (i, action) in actions.iter().enumerate() {
+        if !action.possible(row) {
+            if let Some(mut item) = menu.at(i as i32) {
+                item.deactivate();
+            }
+        }
+    }
+    let chosen = menu.popup(x, y)?.label()?;
+    actions.iter().copied().find(|a| a.label() == chosen)
+}
+
+/// How a client's row is shaded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowLook {
+    Even,
+    Odd,
+    Selected,
 }
 
 fn draw_client_row(
@@ -536,15 +814,19 @@ fn draw_client_row(
     y: i32,
     w: i32,
     h: i32,
-    odd: bool,
+    look: RowLook,
 ) {
     draw::push_clip(x, y, w, h);
-    draw::set_draw_color(if odd {
-        Color::from_rgb(0xf6, 0xf7, 0xf9)
-    } else {
-        gui::PANEL
+    draw::set_draw_color(match look {
+        RowLook::Even => gui::PANEL,
+        RowLook::Odd => Color::from_rgb(0xf6, 0xf7, 0xf9),
+        RowLook::Selected => Color::from_rgb(0xd2, 0xe3, 0xfc),
     });
     draw::draw_rectf(x, y, w, h);
+    if look == RowLook::Selected {
+        draw::set_draw_color(Color::from_rgb(0x1a, 0x73, 0xe8));
+        draw::draw_rectf(x, y, 4, h);
+    }
     avatars.draw(r.picture.as_deref(), &r.image_name, x + 6, y + (h - 48) / 2);
     let text_x = x + 64;
     draw::set_font(gui::BOLD, gui::TEXT_SIZE + 1);
