@@ -231,6 +231,12 @@ side_round() {
 tls_round() {
     NAME=plain-tp100; measure -c 8 -n 100 -m 200 -w 32 --patience 60
     NAME=tls-tp100; measure --tls -c 8 -n 100 -m 200 -w 32 --patience 60
+    # The same relay for ten times as long, and the server's CPU per
+    # relayed message with the joins taken out (as for ngIRCd above).
+    NAME=plain-few100; measure -c 8 -n 100 -m 100 -w 32
+    NAME=plain-many100; measure -c 8 -n 100 -m 2100 -w 32
+    NAME=tls-few100; measure --tls -c 8 -n 100 -m 100 -w 32
+    NAME=tls-many100; measure --tls -c 8 -n 100 -m 2100 -w 32
     NAME=plain-join; measure -c 8 -n 1000 --hold 0 --patience 60
     NAME=tls-join; measure --tls -c 8 -n 1000 --hold 0 --patience 60
     NAME=plain-join64; measure -n 1000 --hold 0 --patience 60
@@ -320,10 +326,16 @@ echo "|---|---|---|---|---|---|---|"
 pt "relay, 100 x 200, window 32 (msg/s)" 'r["msg_per_s"]' "hubchat-load [--tls] -c 8 -n 100 -m 200 -w 32" tp100 "TLS >= 0.60 of plain"
 pt "  server CPU per message, joins included (us)" "$us_per_msg" "" tp100
 pt "  tool CPU per message (us)" 'r["tool_cpu_s"] * 1e6 / r["delivered"]' "" tp100
+pt "relay, 100 x 2100, window 32 (msg/s)" 'r["msg_per_s"]' "hubchat-load [--tls] -c 8 -n 100 -m 2100 -w 32" many100 "TLS >= 0.60 of plain"
+p=$(marginal_us 100 plain-); t=$(marginal_us 100 tls-)
+printf '| %s | %s | %s | %s | | %s | %s |\n' "server CPU per relayed message, 100 clients, joins taken out (us)" "$p" "$t" \
+    "$(ratio "$t" "$p")" "$(allclean plain-many100) / $(allclean tls-many100)" "\`hubchat-load [--tls] -c 8 -n 100 -m 100, then -m 2100\`"
 pt "1,000 joins, 8 at once: the last one joined (ms)" 'r["connect_ms"]' "hubchat-load [--tls] -c 8 -n 1000 --hold 0" join "TLS <= 2,000 ms"
 pt "  every one in every roster (ms)" 'r["join_ms"]' "" join
 pt "1,000 joins, 64 at once: the last one joined (ms)" 'r["connect_ms"]' "hubchat-load [--tls] -n 1000 --hold 0" join64 "TLS <= 2,000 ms"
 pt "  every one in every roster (ms)" 'r["join_ms"]' "" join64
+pt "  server CPU per join (ms)" 'r["server_cpu_s"] * 1000 / r["connected"]' "" join64
+pt "  tool CPU per join (ms)" 'r["tool_cpu_s"] * 1000 / r["connected"]' "" join64
 printf '| %s | | %s | | | %s | |\n' "  1,000 client certificates made before the clock (ms)" \
     "$(median tls-join64 'r["identities_ms"]')" "$(allclean tls-join64)"
 if [ -s "$WORK/tls-join64-shm" ]; then
