@@ -360,6 +360,12 @@ struct Client {
 
 /// Runs the load and returns its figures.
 pub fn run(opts: &LoadOptions) -> io::Result<Report> {
+    if opts.tls && opts.proto != Proto::Hubchat {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TLS is measured for HubChat servers only; an IRC server encrypts on a port of its own",
+        ));
+    }
     let addr = resolve(&opts.server)?;
     let slots = opts.clients + 1;
     let (identities, identities_ms) = if opts.tls {
