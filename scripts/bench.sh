@@ -119,12 +119,18 @@ start_side() {
 server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SP/stat"; }
 server_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SP/status"; }
 
+# Says which run failed and what the tool said was wrong.
+failed_run() {
+    echo "bench: run failed: $1" >&2
+    grep -E "connected|first error|told twice|lost|duplicated|encryption" "$WORK/out" | sed 's/^/bench:   /' >&2 || true
+}
+
 # Runs the load tool once with "$@"; appends its JSON line, plus the
 # server's CPU seconds during the run, to $WORK/$NAME.
 measure() {
     local before after
     before=$(server_cpu)
-    "$LOAD" -s "$ADDR" "${PROTO[@]}" -q "$@" > "$WORK/out" || echo "bench: run failed: hubchat-load ${PROTO[*]} $*" >&2
+    "$LOAD" -s "$ADDR" "${PROTO[@]}" -q "$@" > "$WORK/out" || failed_run "hubchat-load ${PROTO[*]} $*"
     after=$(server_cpu)
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
@@ -152,7 +158,7 @@ hold_rss() {
         if [ "$fds" -ge "$most" ]; then most=$fds; held=$(server_rss_kb); fi
         sleep 0.5
     done
-    wait "$lp" || echo "bench: hold of $n failed" >&2
+    wait "$lp" || failed_run "hold of $n: hubchat-load ${PROTO[*]} -n $n --hold 3"
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); r["rss_kb"] = int(sys.argv[1]); r["base_kb"] = int(sys.argv[2])
