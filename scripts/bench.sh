@@ -5,15 +5,28 @@
 # an ngIRCd on 127.0.0.1 (free ports, ngIRCd with a config written here,
 # flood penalties off) and runs the same scenarios against each with the
 # same load tool (--proto irc for ngIRCd), alternately, so both see the
-# same machine; it prints the medians and their ratio. Then HubChat-only
-# rows (storms, ping-pong, scaling, memory per client). Takes about 10
+# same machine; it prints the medians and their ratio. In the same rounds
+# HubChat is measured encrypted too (hubchat-load --tls: every client joins
+# over TLS 1.3 with a certificate of its own), and a second table sets
+# plain and encrypted side by side: the relay of 100 clients x 200
+# messages and 1,000 joins, with the ratio TLS / plain. Then HubChat-only
+# rows (storms, ping-pong, scaling, memory per client). Takes about 15
 # minutes with RUNS=3.
+#
+# Each hubchat-server started here keeps its certificate and database in a
+# fresh folder under the bench's temporary folder (HUBCHAT_CONFIG_DIR), so
+# the owner's own names and bans are never touched and every run starts
+# from an empty database on the same disk. Where /dev/shm exists the
+# 1,000 TLS joins are also run with the database there (tmpfs: its fsync
+# costs nothing), which shows what the database's fsync per join costs.
 #
 #   bash scripts/bench.sh             # build, then measure
 #   RUNS=5 bash scripts/bench.sh
 #   SIDE_BY_SIDE_ONLY=1 bash scripts/bench.sh   # only the table with ngIRCd
 #   BENCH_10K=1 bash scripts/bench.sh # also 10,000 clients (RUNS10K runs, default 1;
 #                                     # on Linux raise vm.max_map_count first, see README)
+#   BENCH_BUILD_FLAGS=--no-default-features bash scripts/bench.sh
+#                                     # build without the windows (no FLTK)
 #
 # ngIRCd comes from `scripts/install-deps.sh --bench` (Debian's ngircd);
 # without it the ngIRCd column says n/a. Only loopback is used. Linux only
@@ -23,7 +36,8 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.local/bin:$PATH"
 RUNS=${RUNS:-3}
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --bin hubchat-server --bin hubchat-load
+# shellcheck disable=SC2086
+cargo build --release --quiet ${BENCH_BUILD_FLAGS:-} --bin hubchat-server --bin hubchat-load
 SERVER="$TARGET/release/hubchat-server"
 LOAD="$TARGET/release/hubchat-load"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -32,11 +46,18 @@ WORK=$(mktemp -d)
 chmod 755 "$WORK"
 NGIRCD=$(command -v ngircd || ls /usr/sbin/ngircd 2>/dev/null || true)
 SP=""
-cleanup() { [ -n "$SP" ] && kill "$SP" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+    [ -n "$SP" ] && kill "$SP" 2>/dev/null; wait 2>/dev/null
+    [ "${CONFIG_ROOT:-$WORK}" != "$WORK" ] && rm -rf "$CONFIG_ROOT"
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
+# A fresh settings folder for each server started (see the top).
+CONFIG_ROOT="$WORK"
 start_server() {
-    "$SERVER" --headless --bind 127.0.0.1 --port 0 --max-per-address 0 --message-rate 0 > "$WORK/server.log" 2>&1 &
+    rm -rf "$CONFIG_ROOT/config"
+    HUBCHAT_CONFIG_DIR="$CONFIG_ROOT/config" "$SERVER" --headless --bind 127.0.0.1 --port 0 --max-per-address 0 --message-rate 0 > "$WORK/server.log" 2>&1 &
     SP=$!
     for _ in $(seq 100); do
         ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/server.log")
@@ -98,12 +119,18 @@ start_side() {
 server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SP/stat"; }
 server_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SP/status"; }
 
+# Says which run failed and what the tool said was wrong.
+failed_run() {
+    echo "bench: run failed: $1" >&2
+    grep -E "connected|first error|told twice|lost|duplicated|encryption" "$WORK/out" | sed 's/^/bench:   /' >&2 || true
+}
+
 # Runs the load tool once with "$@"; appends its JSON line, plus the
 # server's CPU seconds during the run, to $WORK/$NAME.
 measure() {
     local before after
     before=$(server_cpu)
-    "$LOAD" -s "$ADDR" "${PROTO[@]}" -q "$@" > "$WORK/out" || echo "bench: run failed: hubchat-load ${PROTO[*]} $*" >&2
+    "$LOAD" -s "$ADDR" "${PROTO[@]}" -q "$@" > "$WORK/out" || failed_run "hubchat-load ${PROTO[*]} $*"
     after=$(server_cpu)
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
@@ -131,7 +158,7 @@ hold_rss() {
         if [ "$fds" -ge "$most" ]; then most=$fds; held=$(server_rss_kb); fi
         sleep 0.5
     done
-    wait "$lp" || echo "bench: hold of $n failed" >&2
+    wait "$lp" || failed_run "hold of $n: hubchat-load ${PROTO[*]} -n $n --hold 3"
     tail -n 1 "$WORK/out" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); r["rss_kb"] = int(sys.argv[1]); r["base_kb"] = int(sys.argv[2])
@@ -200,8 +227,35 @@ side_round() {
     NAME="$side-join"; measure -c 8 -n 1000 --hold 0 --patience 60
     NAME="$side-few100"; measure -c 8 -n 100 -m 100 -w 32
     NAME="$side-many100"; measure -c 8 -n 100 -m 2100 -w 32
+    if [ "$side" = hubchat ]; then tls_round; fi
     stop_server
     NAME="$side-hold1000"; C=8 hold_rss 1000 "$side"
+}
+
+# The encrypted runs, on the HubChat server of the round, each beside the
+# plain run it is compared with (measured just before it).
+tls_round() {
+    NAME=plain-tp100; measure -c 8 -n 100 -m 200 -w 32 --patience 60
+    NAME=tls-tp100; measure --tls -c 8 -n 100 -m 200 -w 32 --patience 60
+    # The same relay for ten times as long, and the server's CPU per
+    # relayed message with the joins taken out (as for ngIRCd above).
+    NAME=plain-few100; measure -c 8 -n 100 -m 100 -w 32
+    NAME=plain-many100; measure -c 8 -n 100 -m 2100 -w 32
+    NAME=tls-few100; measure --tls -c 8 -n 100 -m 100 -w 32
+    NAME=tls-many100; measure --tls -c 8 -n 100 -m 2100 -w 32
+    NAME=plain-join; measure -c 8 -n 1000 --hold 0 --patience 60
+    NAME=tls-join; measure --tls -c 8 -n 1000 --hold 0 --patience 60
+    NAME=plain-join64; measure -n 1000 --hold 0 --patience 60
+    NAME=tls-join64; measure --tls -n 1000 --hold 0 --patience 60
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+        stop_server
+        CONFIG_ROOT=$(mktemp -d /dev/shm/hubchat-bench.XXXXXX)
+        start_server
+        NAME=tls-join64-shm; measure --tls -n 1000 --hold 0 --patience 60
+        stop_server
+        rm -rf "$CONFIG_ROOT"; CONFIG_ROOT="$WORK"
+        start_server
+    fi
 }
 
 # ratio A B: A / B, or n/a.
@@ -260,6 +314,41 @@ r=$(ratio "$h" "$n"); ahead=""
 [ "$r" != n/a ] && ahead=$(python3 -c 'import sys; r = float(sys.argv[1]); print("even" if r == 1 else "HubChat" if r < 1 else "ngIRCd")' "$r")
 printf '| %s | %s | %s | %s | %s | %s | `%s` |\n' "server CPU per relayed message, 100 clients, joins taken out (us)" \
     "$h" "$n" "$r" "$ahead" "$(allclean hubchat-many100) / $(allclean ngircd-many100)" "hubchat-load -c 8 -n 100 -m 100, then -m 2100"
+
+# pt LABEL EXPRESSION COMMAND NAME [GOAL]: one row of plain beside TLS.
+pt() {
+    local p t
+    p=$(median "plain-$4" "$2"); t=$(median "tls-$4" "$2")
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$p" "$t" "$(ratio "$t" "$p")" "${5:-}" \
+        "$(allclean "plain-$4") / $(allclean "tls-$4")" "${3:+\`$3\`}"
+}
+echo
+echo "HubChat plain and encrypted, the same rounds: medians of $RUNS runs, each TLS run right after its"
+echo "plain twin on the same server; TLS = hubchat-load --tls (TLS 1.3 after STARTTLS, a certificate per"
+echo "client made before the clock starts); ratio = TLS / plain."
+echo
+echo "| what | plain | TLS | ratio | goal | all clean (p / t) | command |"
+echo "|---|---|---|---|---|---|---|"
+pt "relay, 100 x 200, window 32 (msg/s)" 'r["msg_per_s"]' "hubchat-load [--tls] -c 8 -n 100 -m 200 -w 32" tp100 "TLS >= 0.60 of plain"
+pt "  server CPU per message, joins included (us)" "$us_per_msg" "" tp100
+pt "  tool CPU per message (us)" 'r["tool_cpu_s"] * 1e6 / r["delivered"]' "" tp100
+pt "relay, 100 x 2100, window 32 (msg/s)" 'r["msg_per_s"]' "hubchat-load [--tls] -c 8 -n 100 -m 2100 -w 32" many100 "TLS >= 0.60 of plain"
+p=$(marginal_us 100 plain-); t=$(marginal_us 100 tls-)
+printf '| %s | %s | %s | %s | | %s | %s |\n' "server CPU per relayed message, 100 clients, joins taken out (us)" "$p" "$t" \
+    "$(ratio "$t" "$p")" "$(allclean plain-many100) / $(allclean tls-many100)" "\`hubchat-load [--tls] -c 8 -n 100 -m 100, then -m 2100\`"
+pt "1,000 joins, 8 at once: the last one joined (ms)" 'r["connect_ms"]' "hubchat-load [--tls] -c 8 -n 1000 --hold 0" join "TLS <= 2,000 ms"
+pt "  every one in every roster (ms)" 'r["join_ms"]' "" join
+pt "1,000 joins, 64 at once: the last one joined (ms)" 'r["connect_ms"]' "hubchat-load [--tls] -n 1000 --hold 0" join64 "TLS <= 2,000 ms"
+pt "  every one in every roster (ms)" 'r["join_ms"]' "" join64
+pt "  server CPU per join (ms)" 'r["server_cpu_s"] * 1000 / r["connected"]' "" join64
+pt "  tool CPU per join (ms)" 'r["tool_cpu_s"] * 1000 / r["connected"]' "" join64
+printf '| %s | | %s | | | %s | |\n' "  1,000 client certificates made before the clock (ms)" \
+    "$(median tls-join64 'r["identities_ms"]')" "$(allclean tls-join64)"
+if [ -s "$WORK/tls-join64-shm" ]; then
+    printf '| %s | | %s | | | %s | %s |\n' "1,000 TLS joins, 64 at once, database on tmpfs: the last one joined (ms)" \
+        "$(median tls-join64-shm 'r["connect_ms"]')" "$(allclean tls-join64-shm)" \
+        "\`hubchat-load --tls -n 1000 --hold 0\`, HUBCHAT_CONFIG_DIR in /dev/shm"
+fi
 [ "${SIDE_BY_SIDE_ONLY:-0}" = 1 ] && exit 0
 
 echo

@@ -19,6 +19,13 @@ Options:
                            server such as ngIRCd: NICK/USER, one channel as
                            the roster, PRIVMSG to the partner's nick).
                            Default: hubchat
+      --tls                The HubChat clients join encrypted, as the HubChat
+                           client does (TLS in INFO, STARTTLS, TLS 1.3), each
+                           with a certificate of its own, made before the
+                           clock starts. A join the server does not encrypt
+                           fails the run. The report's join figures then
+                           time N encrypted joins (with --hold 0: joins
+                           only).
   -n, --clients N          How many clients. Default: 10
   -m, --messages M         Messages each client sends. Default: 100
       --pattern P          pairs (0<->1, 2<->3, ...) or ring (i -> i+1).
@@ -125,6 +132,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                     other => return Err(format!("--proto is hubchat or irc, not \"{other}\"")),
                 }
             }
+            "--tls" => o.tls = true,
             "-n" | "--clients" => o.clients = number(&flag, &value()?, 1)?,
             "-m" | "--messages" => o.messages = number(&flag, &value()?, 0)?,
             "--pattern" => {
@@ -166,6 +174,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             "-q" | "--quiet" => o.progress = false,
             _ => return Err(format!("unknown option \"{arg}\"")),
         }
+    }
+    if o.tls && o.proto == Proto::Irc {
+        return Err(
+            "--tls is for HubChat servers; an IRC server encrypts on a port of its own".into(),
+        );
     }
     Ok(Command::Run(o))
 }
@@ -246,9 +259,10 @@ pub fn table(o: &LoadOptions, r: &Report) -> String {
         Pattern::Pairs => "pairs",
         Pattern::Ring => "ring",
     };
-    let server = match o.proto {
-        Proto::Hubchat => o.server.clone(),
-        Proto::Irc => format!("{} (IRC)", o.server),
+    let server = match (o.proto, o.tls) {
+        (Proto::Hubchat, false) => o.server.clone(),
+        (Proto::Hubchat, true) => format!("{} (TLS)", o.server),
+        (Proto::Irc, _) => format!("{} (IRC)", o.server),
     };
     let mut t = String::new();
     if let Some(hold) = o.hold {
@@ -267,6 +281,11 @@ pub fn table(o: &LoadOptions, r: &Report) -> String {
         "  clients      {} connected, {} failed, in {:.1} ms; all in every roster after {:.1} ms\n",
         r.connected, r.failed, r.connect_ms, r.join_ms
     );
+    t += &format!(
+        "  join rate    {:.0} clients a second (first connect to last join)\n",
+        r.join_rate()
+    );
+    t += &encryption_line(r);
     if let Some(e) = &r.first_error {
         t += &format!("  first error  {e}\n");
     }
@@ -312,6 +331,28 @@ pub fn table(o: &LoadOptions, r: &Report) -> String {
     t
 }
 
+/// Whether the joins were encrypted, in one line of the table.
+fn encryption_line(r: &Report) -> String {
+    if !r.tls {
+        return "  encryption   none: plain text, as original clients join\n".into();
+    }
+    let key = r
+        .server_key
+        .map_or_else(|| "none seen".to_string(), |k| k.to_string());
+    let made = r.identities_ms.map_or_else(String::new, |ms| {
+        format!("; their certificates made beforehand in {ms:.0} ms")
+    });
+    let verdict = if r.encrypted == r.connected && r.connected > 0 {
+        "every join encrypted"
+    } else {
+        "NOT every join encrypted"
+    };
+    format!(
+        "  encryption   TLS 1.3: {} of {} joined clients encrypted ({verdict}); server key {key}{made}\n",
+        r.encrypted, r.connected
+    )
+}
+
 /// The report as one JSON line, for scripts.
 pub fn json(o: &LoadOptions, r: &Report) -> String {
     let [p50, p90, p99, max] = r.latency_us;
@@ -322,6 +363,11 @@ pub fn json(o: &LoadOptions, r: &Report) -> String {
         },
         "clients": o.clients,
         "messages_per_client": o.messages,
+        "tls": r.tls,
+        "encrypted": r.encrypted,
+        "server_key": r.server_key.map(|k| k.hex()),
+        "identities_ms": r.identities_ms,
+        "joins_per_s": r.join_rate(),
         "connected": r.connected,
         "failed": r.failed,
         "connect_ms": r.connect_ms,
@@ -400,6 +446,15 @@ mod tests {
         assert!(run("--proto xmpp")
             .unwrap_err()
             .contains("hubchat or irc, not \"xmpp\""));
+    }
+
+    #[test]
+    fn tls_is_asked_for_and_only_with_hubchat() {
+        assert!(!run("-n 5").unwrap().tls);
+        assert!(run("--tls -n 5").unwrap().tls);
+        assert!(run("--proto irc --tls")
+            .unwrap_err()
+            .contains("--tls is for HubChat servers"));
     }
 
     #[test]

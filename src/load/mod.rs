@@ -17,6 +17,11 @@
 //! allows in one write, and readers decode only what they count (see
 //! [`wire`]), so the tool stays cheaper than the server.
 //!
+//! With `tls` the HubChat clients join encrypted, as the real client does
+//! (see [`tls`]): each with a certificate of its own, made before the
+//! clock starts; the report says how many joins were encrypted, and a join
+//! the server did not encrypt fails.
+//!
 //! A storm ([`Storm`]) makes K clients leave at the same moment, by
 //! DISCONNECT or by closing their sockets, while a fresh client joins; the
 //! tool checks that every remaining client is told of each leaver exactly
@@ -31,19 +36,22 @@ pub mod cli;
 pub mod discover;
 pub mod irc;
 pub mod stamp;
+pub mod tls;
 pub mod wire;
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::common::connection::{FrameReader, SharedStream};
+use crate::common::connection::FrameReader;
 use crate::common::frame::DEFAULT_MAX_BODY;
-use crate::common::packet::{client_number, ClientPacket, Info};
+use crate::common::packet::{client_number, ClientHello, ClientPacket, Info, PROTOCOL_VERSION};
+use crate::common::tls::{Credentials, Fingerprint};
+use crate::common::transport::Link;
 use stamp::Tally;
 use wire::Seen;
 
@@ -149,14 +157,11 @@ pub struct Joined<I> {
 /// One client's sending side. Each write goes whole under a lock, so a
 /// reader answering an IRC `PING` never splits a writer's batch.
 #[derive(Clone)]
-pub struct Sender(Arc<Mutex<SharedStream>>);
+pub struct Sender(Arc<Mutex<Link>>);
 
 impl Sender {
     pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .write_all(bytes)
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).send(bytes)
     }
 }
 
@@ -165,6 +170,9 @@ impl Sender {
 pub struct LoadOptions {
     pub server: String,
     pub proto: Proto,
+    /// HubChat clients join encrypted (TLS 1.3 after STARTTLS), each with
+    /// its own certificate.
+    pub tls: bool,
     pub clients: usize,
     pub messages: u64,
     pub pattern: Pattern,
@@ -186,6 +194,7 @@ impl Default for LoadOptions {
         LoadOptions {
             server: "127.0.0.1:5050".into(),
             proto: Proto::Hubchat,
+            tls: false,
             clients: 10,
             messages: 100,
             pattern: Pattern::Pairs,
@@ -207,6 +216,16 @@ pub struct Report {
     pub connected: usize,
     pub failed: usize,
     pub first_error: Option<String>,
+    /// Whether the clients were to join encrypted.
+    pub tls: bool,
+    /// Clients whose join was encrypted (TLS finished, the server's
+    /// certificate seen).
+    pub encrypted: usize,
+    /// The server's certificate, as the first encrypted client saw it.
+    pub server_key: Option<Fingerprint>,
+    /// Milliseconds it took to make the clients' certificates, before the
+    /// clock of `connect_ms` started.
+    pub identities_ms: Option<f64>,
     /// Milliseconds from the first connect until the last client had joined
     /// (had its own roster: in IRC, the channel's member list).
     pub connect_ms: f64,
@@ -260,7 +279,17 @@ impl Report {
             && self.duplicated == 0
             && self.told_twice == 0
             && self.connected == self.clients
+            && (!self.tls || self.encrypted == self.connected)
             && self.storm.as_ref().is_none_or(StormReport::clean)
+    }
+
+    /// Clients joined per second, from the first connect to the last join.
+    pub fn join_rate(&self) -> f64 {
+        if self.connect_ms > 0.0 {
+            self.connected as f64 * 1000.0 / self.connect_ms
+        } else {
+            0.0
+        }
     }
 
     pub fn throughput(&self) -> f64 {
@@ -276,6 +305,8 @@ impl Report {
 /// per client plus one for the fresh client a storm brings in.
 struct Shared {
     start: Instant,
+    /// Per client slot, its certificate, when the run is encrypted.
+    identities: Vec<Credentials>,
     clients: usize,
     /// Per sender: how many of its messages have arrived anywhere.
     delivered_from: Vec<AtomicU64>,
@@ -321,18 +352,32 @@ impl Shared {
 struct Client {
     idx: usize,
     id: String,
-    /// One descriptor per client, shared by its reader and writer.
-    stream: SharedStream,
+    /// One connection per client, shared by its reader and writer.
+    link: Link,
     send: Sender,
     reader: JoinHandle<Tally>,
 }
 
 /// Runs the load and returns its figures.
 pub fn run(opts: &LoadOptions) -> io::Result<Report> {
+    if opts.tls && opts.proto != Proto::Hubchat {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TLS is measured for HubChat servers only; an IRC server encrypts on a port of its own",
+        ));
+    }
     let addr = resolve(&opts.server)?;
     let slots = opts.clients + 1;
+    let (identities, identities_ms) = if opts.tls {
+        progress(opts, &format!("making {slots} client certificates"));
+        let (made, ms) = tls::identities(slots)?;
+        (made, Some(ms))
+    } else {
+        (Vec::new(), None)
+    };
     let shared = Arc::new(Shared {
         start: Instant::now(),
+        identities,
         clients: opts.clients,
         delivered_from: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         writers: Mutex::new(vec![None; slots]),
@@ -347,11 +392,15 @@ pub fn run(opts: &LoadOptions) -> io::Result<Report> {
     let cpu_before = cpu_seconds();
     let mut report = Report {
         clients: opts.clients,
+        tls: opts.tls,
+        identities_ms,
         ..Report::default()
     };
 
     let (mut clients, errors) = connect_all(addr, opts, &shared);
     report.connected = clients.len();
+    report.encrypted = clients.iter().filter(|c| c.link.is_encrypted()).count();
+    report.server_key = clients.iter().find_map(|c| c.link.peer_identity());
     report.failed = errors.len();
     report.first_error = errors.into_iter().next();
     report.connect_ms = shared.start.elapsed().as_secs_f64() * 1000.0;
@@ -453,7 +502,7 @@ fn run_storm(
     for c in &leavers {
         let _ = match storm.kind {
             StormKind::Disconnect => c.send.send(&bye),
-            StormKind::Kill => c.stream.shutdown(std::net::Shutdown::Both),
+            StormKind::Kill => c.link.stream().shutdown(std::net::Shutdown::Both),
         };
     }
 
@@ -545,34 +594,36 @@ fn connect_all(
 /// Connects one client and runs its handshake in `proto`; its reader
 /// thread takes over once the client has joined.
 fn join(addr: SocketAddr, proto: Proto, idx: usize, shared: &Arc<Shared>) -> io::Result<Client> {
-    let stream = SharedStream(Arc::new(TcpStream::connect_timeout(
-        &addr,
-        Duration::from_secs(10),
-    )?));
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let send = Sender(Arc::new(Mutex::new(stream.clone())));
+    stream.set_read_timeout(Some(JOIN_READ_TIMEOUT))?;
+    let link = Link::plain(Arc::new(stream));
+    let send = Sender(Arc::new(Mutex::new(link.clone())));
     match proto {
         Proto::Hubchat => {
-            let joined = join_hubchat(stream.clone(), &send, idx)?;
-            start_reader(idx, stream, send, joined, shared)
+            let identity = shared.identities.get(idx);
+            let joined = join_hubchat(link.clone(), &send, idx, identity)?;
+            start_reader(idx, link, send, joined, shared)
         }
         Proto::Irc => {
-            let joined = irc::join(stream.clone(), send.clone(), std::process::id(), idx)?;
-            start_reader(idx, stream, send, joined, shared)
+            let joined = irc::join(link.clone(), send.clone(), std::process::id(), idx)?;
+            start_reader(idx, link, send, joined, shared)
         }
     }
 }
 
+/// How long a joining client waits for each answer of the server.
+const JOIN_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Starts the reader thread of a client that has joined.
 fn start_reader<I: Inbound>(
     idx: usize,
-    stream: SharedStream,
+    link: Link,
     send: Sender,
     joined: Joined<I>,
     shared: &Arc<Shared>,
 ) -> io::Result<Client> {
-    stream.set_read_timeout(None)?;
+    link.stream().set_read_timeout(None)?;
     let mut roster = RosterCount::default();
     roster.add(joined.listed.into_iter());
     let inbound = joined.inbound;
@@ -585,14 +636,14 @@ fn start_reader<I: Inbound>(
     Ok(Client {
         idx,
         id: joined.id,
-        stream,
+        link,
         send,
         reader,
     })
 }
 
 /// A HubChat client's incoming side: frames, decoded only as far as counted.
-struct Frames(FrameReader<SharedStream>);
+struct Frames(FrameReader<Link>);
 
 impl Inbound for Frames {
     fn next(&mut self) -> io::Result<Heard<'_>> {
@@ -616,18 +667,37 @@ fn roster_numbers<'e>(entries: &'e [(Cow<str>, Cow<str>)]) -> impl Iterator<Item
 }
 
 /// Says INFO for client `idx` and reads until the server's roster lists
-/// it, which tells the client its own id.
-fn join_hubchat(stream: SharedStream, send: &Sender, idx: usize) -> io::Result<Joined<Frames>> {
-    let mut reader = FrameReader::new(stream, DEFAULT_MAX_BODY * 64);
+/// it, which tells the client its own id. With an `identity` the INFO
+/// offers TLS and the client encrypts after STARTTLS, then says INFO again
+/// inside TLS, as the HubChat client does; without, it is an original
+/// client in plain text.
+fn join_hubchat(
+    link: Link,
+    send: &Sender,
+    idx: usize,
+    identity: Option<&Credentials>,
+) -> io::Result<Joined<Frames>> {
+    let mut reader = FrameReader::new(link.clone(), DEFAULT_MAX_BODY * 64);
     let name = format!("load-{}-{idx}", std::process::id());
     let colors = crate::common::color::ORIGINAL_PALETTE;
     let info = Info {
         name: name.clone(),
         color: colors[idx % colors.len()].0.into(),
         image_name: format!("image_{}.png", idx % 25 + 1),
-        hubchat: None,
+        hubchat: identity.map(|_| ClientHello {
+            version: PROTOCOL_VERSION,
+            image_name: None,
+            tls: true,
+            password: None,
+        }),
     };
-    send.send(&ClientPacket::Info(info).encode())?;
+    let info = ClientPacket::Info(info).encode();
+    send.send(&info)?;
+    if let Some(identity) = identity {
+        tls::await_start_tls(&mut reader)?;
+        tls::encrypt(&link, &reader, identity, JOIN_READ_TIMEOUT)?;
+        send.send(&info)?;
+    }
     let mut listed = Vec::new();
     let id = loop {
         match wire::decode(next_frame(&mut reader)?)
@@ -657,7 +727,7 @@ fn join_hubchat(stream: SharedStream, send: &Sender, idx: usize) -> io::Result<J
 }
 
 /// The next frame's body; the end of the stream is an error here.
-fn next_frame(reader: &mut FrameReader<SharedStream>) -> io::Result<&[u8]> {
+fn next_frame(reader: &mut FrameReader<Link>) -> io::Result<&[u8]> {
     match reader.read_frame() {
         Ok(Some(body)) => Ok(body),
         Ok(None) => Err(io::Error::new(
@@ -900,7 +970,7 @@ fn finish(clients: Vec<Client>) -> Tally {
     }
     let mut total = Tally::default();
     for c in clients {
-        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        c.link.shutdown();
         if let Ok(t) = c.reader.join() {
             total.merge(t);
         }
