@@ -14,7 +14,11 @@
 //! look-ups and at most a short write, done while a client joins or the
 //! owner clicks, never in the relay of messages, so there is nothing to gain
 //! from finer locking, and a transaction per call keeps each answer
-//! consistent with the file.
+//! consistent with the file. The one exception is joining: each encrypted
+//! join claims its name, and a durable commit costs an fsync (milliseconds
+//! on a busy disk), so claims that arrive while another commit is under way
+//! wait for it and then go to disk together in one transaction (group
+//! commit). Each join is still answered only once its claim is on disk.
 //!
 //! A database that cannot be used (damaged, from a newer version, locked by
 //! another program, not openable) stops the server with a sentence naming
@@ -298,9 +302,12 @@ impl std::error::Error for StoreError {
 impl StoreError {
     /// Sorts an SQLite error into what the owner can do about it.
     fn from_sqlite(path: &Path, err: rusqlite::Error) -> StoreError {
+        Self::classify(path, err.sqlite_error_code(), err.to_string())
+    }
+
+    fn classify(path: &Path, code: Option<ErrorCode>, detail: String) -> StoreError {
         let path = path.to_path_buf();
-        let detail = err.to_string();
-        match err.sqlite_error_code() {
+        match code {
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
                 StoreError::Damaged { path, detail }
             }
@@ -323,6 +330,9 @@ impl StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Claims waiting for the next commit; whoever next holds `conn` takes
+    /// them all.
+    claims: Mutex<Vec<Queued>>,
     /// For error sentences.
     path: PathBuf,
     limits: Limits,
@@ -382,6 +392,7 @@ impl Store {
         migrate(&mut conn, &path)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            claims: Mutex::new(Vec::new()),
             path,
             limits: Limits::default(),
         })
@@ -415,29 +426,68 @@ impl Store {
     /// Identity `identity` joins as `name` at `now` (unix seconds): binds the
     /// name to it if nobody holds it or a look-alike, and records the
     /// identity as seen. The answer says whether it may use the name.
+    ///
+    /// Claims made at the same time are committed together (see the module
+    /// doc); each is decided in turn, so of two computers claiming one name
+    /// at once the first in line gets it.
     pub fn claim(&self, name: &NameKeys, identity: &str, now: i64) -> Result<Claim, StoreError> {
         check_fingerprint(identity)?;
-        let limits = self.limits;
-        self.write(|tx| {
-            let holders = holders(tx, name.keys())?;
-            let taken = holders.iter().find(|b| b.identity != identity);
-            let used_name = if taken.is_some() {
-                None
-            } else {
-                Some(name.name())
-            };
-            seen(tx, identity, used_name, now, limits.identities)?;
-            if let Some(other) = taken {
-                return Ok(Claim::Taken {
-                    owner_name: other.name.clone(),
-                });
+        let (answer, answered) = crossbeam_channel::bounded(1);
+        self.queued().push(Queued {
+            name: name.clone(),
+            identity: identity.to_string(),
+            now,
+            answer,
+        });
+        loop {
+            if let Ok(result) = answered.try_recv() {
+                return result;
             }
-            if !holders.is_empty() {
-                touch(tx, name.keys(), identity, now)?;
-                return Ok(Claim::Owned);
+            // Waits while another caller commits, perhaps with ours.
+            let mut conn = self.conn();
+            if let Ok(result) = answered.try_recv() {
+                return result;
             }
-            bind(tx, name, identity, now, limits)
-        })
+            let batch = std::mem::take(&mut *self.queued());
+            self.commit_claims(&mut conn, batch);
+        }
+    }
+
+    fn queued(&self) -> MutexGuard<'_, Vec<Queued>> {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides `batch` in one transaction, each claim in a savepoint of
+    /// its own (so one failing does not undo the others), commits once,
+    /// then answers each.
+    fn commit_claims(&self, conn: &mut Connection, batch: Vec<Queued>) {
+        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => return self.answer_all(batch, &e),
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for q in &batch {
+            let result = tx.savepoint().and_then(|sp| {
+                let claim = decide_claim(&sp, &q.name, &q.identity, q.now, self.limits)?;
+                sp.commit()?;
+                Ok(claim)
+            });
+            results.push(result);
+        }
+        if let Err(e) = tx.commit() {
+            return self.answer_all(batch, &e);
+        }
+        for (q, result) in batch.into_iter().zip(results) {
+            let _ = q.answer.send(result.map_err(|e| self.fail(e)));
+        }
+    }
+
+    /// Tells every claim in `batch` that the database failed with `err`.
+    fn answer_all(&self, batch: Vec<Queued>, err: &rusqlite::Error) {
+        for q in batch {
+            let e = StoreError::classify(&self.path, err.sqlite_error_code(), err.to_string());
+            let _ = q.answer.send(Err(e));
+        }
     }
 
     /// Who holds `name`, or a name it cannot be told from. Original clients
@@ -685,6 +735,43 @@ fn holders(conn: &Connection, keys: &[String; 2]) -> rusqlite::Result<Vec<Bindin
     rows.collect()
 }
 
+/// Decides one claim (see [`Store::claim`]) inside an open transaction.
+fn decide_claim(
+    tx: &Connection,
+    name: &NameKeys,
+    identity: &str,
+    now: i64,
+    limits: Limits,
+) -> rusqlite::Result<Claim> {
+    let holders = holders(tx, name.keys())?;
+    let taken = holders.iter().find(|b| b.identity != identity);
+    let used_name = if taken.is_some() {
+        None
+    } else {
+        Some(name.name())
+    };
+    seen(tx, identity, used_name, now, limits.identities)?;
+    if let Some(other) = taken {
+        return Ok(Claim::Taken {
+            owner_name: other.name.clone(),
+        });
+    }
+    if !holders.is_empty() {
+        touch(tx, name.keys(), identity, now)?;
+        return Ok(Claim::Owned);
+    }
+    bind(tx, name, identity, now, limits)
+}
+
+/// A claim waiting for the next commit, and where its answer goes.
+#[derive(Debug)]
+struct Queued {
+    name: NameKeys,
+    identity: String,
+    now: i64,
+    answer: crossbeam_channel::Sender<Result<Claim, StoreError>>,
+}
+
 /// Records `identity` as seen at `now`, under `name` if it was let use one.
 /// A new identity first makes room if the store remembers as many as it may.
 fn seen(
@@ -821,5 +908,62 @@ impl BanRow {
             reason: self.reason,
             banned_at: self.banned_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::profile::name_keys;
+
+    fn fingerprint(n: u8) -> String {
+        format!("{n:02x}").repeat(32)
+    }
+
+    #[test]
+    fn claims_made_at_once_are_each_decided_in_turn_and_all_kept() {
+        let dir = std::env::temp_dir().join(format!("hubchat-store-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("hubchat-server.db");
+        let store = Store::open(&path).unwrap();
+        // 40 computers at once: 20 each claim a name of their own, and 20
+        // more all claim "shared".
+        let answers: Vec<(u8, Claim)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..40u8)
+                .map(|n| {
+                    let store = &store;
+                    s.spawn(move || {
+                        let name = if n < 20 {
+                            format!("user{n}")
+                        } else {
+                            "shared".into()
+                        };
+                        let keys = name_keys(&name);
+                        (n, store.claim(&keys, &fingerprint(n), 1_000).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let bound = |c: &Claim| matches!(c, Claim::Bound { .. });
+        assert!(answers[..20].iter().all(|(_, c)| bound(c)), "{answers:?}");
+        let winners: Vec<u8> = answers[20..]
+            .iter()
+            .filter(|(_, c)| bound(c))
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(winners.len(), 1, "one computer gets the name: {answers:?}");
+        assert!(answers[20..]
+            .iter()
+            .all(|(_, c)| bound(c) || matches!(c, Claim::Taken { .. })));
+        drop(store);
+
+        // Everything answered for is on disk.
+        let again = Store::open(&path).unwrap();
+        let bindings = again.bindings().unwrap();
+        assert_eq!(bindings.len(), 21);
+        let shared = bindings.iter().find(|b| b.name == "shared").unwrap();
+        assert_eq!(shared.identity, fingerprint(winners[0]));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
