@@ -185,13 +185,11 @@ impl BanTarget {
 impl fmt::Display for BanTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BanTarget::Identity(fingerprint) => {
-                write!(
-                    f,
-                    "computer {}",
-                    fingerprint.get(..16).unwrap_or(fingerprint)
-                )
-            }
+            // As the windows show a key: five groups of four.
+            BanTarget::Identity(hex) => match crate::common::tls::Fingerprint::from_hex(hex) {
+                Some(fingerprint) => write!(f, "computer {}", fingerprint.short()),
+                None => write!(f, "computer {}", hex.get(..16).unwrap_or(hex)),
+            },
             BanTarget::Address(ip) => write!(f, "address {}", ip.to_canonical()),
         }
     }
