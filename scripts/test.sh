@@ -21,7 +21,7 @@ trap 'rm -f "$log"' EXIT
 # The end-to-end test starts its own Xvfb and openbox; here it must not skip.
 HUBCHAT_REQUIRE_E2E=1 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked 2>&1 | tee "$log"
 # Every decoder of untrusted bytes, fuzzed briefly (nightly, no FLTK).
-scripts/fuzz.sh 15 2>&1 | tee -a "$log"
+scripts/fuzz.sh 60 2>&1 | tee -a "$log"
 # The Windows .exe: cross build, imports, and a run under wine.
 scripts/windows-check.sh
 # One closing line for the whole run, summed over every test binary.

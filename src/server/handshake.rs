@@ -123,9 +123,15 @@ impl Handshake {
     }
 
     /// The outcome of the check asked for by [`Action::CheckPassword`].
+    /// An answer nobody asked for changes nothing (it used to end the
+    /// handshake silently, so the client's INFO was never answered).
     pub fn password_checked(&mut self, right: bool) -> Action {
-        let State::Checking(info) = std::mem::replace(&mut self.state, State::Done) else {
-            return Action::ReadOn;
+        let info = match std::mem::replace(&mut self.state, State::Done) {
+            State::Checking(info) => info,
+            other => {
+                self.state = other;
+                return Action::ReadOn;
+            }
         };
         if right {
             Action::Join {
