@@ -13,11 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
-use hubchat::client::{ConnectError, Encryption, Session, SessionConfig, SessionEvent};
+use hubchat::client::{ConnectError, Encryption, SessionConfig, SessionEvent};
 use hubchat::common::packet::{ClientHello, ClientPacket, ErrorCode, Info, ServerPacket};
 use hubchat::common::tls::{Credentials, Fingerprint};
 use hubchat::server::{LeaveReason, ServerEvent};
-use support::{new_identity, wire, Peer, TestServer, PATIENCE};
+use support::{join, new_identity, wire, Peer, TestServer, PATIENCE};
 
 fn config(addr: SocketAddr, name: &str) -> SessionConfig {
     SessionConfig {
@@ -32,14 +32,6 @@ fn config(addr: SocketAddr, name: &str) -> SessionConfig {
         pin: None,
         password: None,
     }
-}
-
-fn join(config: &SessionConfig) -> Result<(Session, Receiver<SessionEvent>), ConnectError> {
-    let (tx, rx) = unbounded();
-    Session::connect(config, move |e| {
-        let _ = tx.send(e);
-    })
-    .map(|s| (s, rx))
 }
 
 fn server_with_key() -> (TestServer, Credentials) {

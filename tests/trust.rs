@@ -7,13 +7,13 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver};
+use crossbeam_channel::Receiver;
 use hubchat::client::{ConnectError, Session, SessionConfig, SessionEvent};
 use hubchat::common::packet::{ClientPacket, ErrorCode, ServerPacket};
 use hubchat::common::tls::Credentials;
 use hubchat::server::store::BanTarget;
 use hubchat::server::{password, BanBy, Events, Server, ServerConfig, ServerEvent, StartError};
-use support::{new_identity, Peer, TestServer, PATIENCE};
+use support::{join, new_identity, Peer, TestServer, PATIENCE};
 
 fn config(server: &TestServer, name: &str, me: &Credentials) -> SessionConfig {
     SessionConfig {
@@ -28,14 +28,6 @@ fn config(server: &TestServer, name: &str, me: &Credentials) -> SessionConfig {
         pin: None,
         password: None,
     }
-}
-
-fn join(config: &SessionConfig) -> Result<(Session, Receiver<SessionEvent>), ConnectError> {
-    let (tx, rx) = unbounded();
-    Session::connect(config, move |e| {
-        let _ = tx.send(e);
-    })
-    .map(|s| (s, rx))
 }
 
 fn refused_code(

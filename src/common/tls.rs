@@ -240,30 +240,27 @@ impl Credentials {
     /// system has such a notion), through a temporary file so a crash never
     /// leaves half an identity.
     pub fn save(&self, path: &Path) -> io::Result<()> {
+        let temp = self.write_temp(path)?;
+        fs::rename(&temp, path)
+    }
+
+    /// Writes the identity, synced, to a temporary file beside `path`
+    /// (making the folder if needed); returns the temporary file's path.
+    fn write_temp(&self, path: &Path) -> io::Result<std::path::PathBuf> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
         let temp = temp_name(path);
-        {
-            let mut file = private_file(&temp)?;
-            file.write_all(self.to_pem().as_bytes())?;
-            file.sync_all()?;
-        }
-        fs::rename(&temp, path)
+        let mut file = private_file(&temp)?;
+        file.write_all(self.to_pem().as_bytes())?;
+        file.sync_all()?;
+        Ok(temp)
     }
 
     /// Saves to a file that must not exist yet (`AlreadyExists` if it
     /// does): the first of two programs starting at once wins whole.
     fn save_new(&self, path: &Path) -> io::Result<()> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let temp = temp_name(path);
-        {
-            let mut file = private_file(&temp)?;
-            file.write_all(self.to_pem().as_bytes())?;
-            file.sync_all()?;
-        }
+        let temp = self.write_temp(path)?;
         let linked = match fs::hard_link(&temp, path) {
             // A folder without hard links (FAT on a USB stick).
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {

@@ -270,3 +270,20 @@ pub fn wire(body: &str) -> Vec<u8> {
     out.extend_from_slice(body.as_bytes());
     out
 }
+
+/// Joins with the real client session; its events go to the receiver.
+pub fn join(
+    config: &hubchat::client::SessionConfig,
+) -> Result<
+    (
+        hubchat::client::Session,
+        crossbeam_channel::Receiver<hubchat::client::SessionEvent>,
+    ),
+    hubchat::client::ConnectError,
+> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    hubchat::client::Session::connect(config, move |e| {
+        let _ = tx.send(e);
+    })
+    .map(|s| (s, rx))
+}
