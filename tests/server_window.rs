@@ -57,7 +57,7 @@ fn main() {
         fresh.ui.allow_original.is_checked(),
         "original clients welcome"
     );
-    assert_eq!(fresh.ui.key.value(), "(made when the server first starts)");
+    assert_eq!(fresh.ui.key.value(), "(made at first Start)");
     println!("ok");
 
     let port = free_port();

@@ -141,7 +141,7 @@ impl ServerView {
     pub fn key_text(&self) -> String {
         match self.key {
             Some(key) => key.short(),
-            None => "(made when the server first starts)".into(),
+            None => "(made at first Start)".into(),
         }
     }
 
@@ -706,7 +706,7 @@ mod tests {
     #[test]
     fn the_server_key_shows_once_started_and_stays_after_a_stop() {
         let mut view = ServerView::new(None);
-        assert_eq!(view.key_text(), "(made when the server first starts)");
+        assert_eq!(view.key_text(), "(made at first Start)");
         view.apply(&[listening("127.0.0.1:5050")]);
         let key = Fingerprint::of(b"test");
         assert_eq!(view.key, Some(key));
