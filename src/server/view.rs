@@ -257,9 +257,11 @@ impl ServerView {
             }
             ServerEvent::Pictured { who, png } => {
                 if let Some(row) = self.row_mut(&who.id) {
-                    // Checked by the server already; decoded again here
+                    // Checked by the server already; checked again here
                     // because the view trusts nothing it did not decode.
-                    row.picture = avatar::decode_picture(png).ok().map(Arc::new);
+                    // Only the wire's PNG check: the server has no use
+                    // for the JPEG, GIF and BMP decoders (binary size).
+                    row.picture = avatar::check_wire_picture(png).ok().map(Arc::new);
                     changes.rows = true;
                 }
                 None
