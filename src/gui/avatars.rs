@@ -2,7 +2,7 @@
 //! shows them: a list of 10,000 clients draws from the same 30 images.
 
 use fltk::enums::ColorDepth;
-use fltk::image::{PngImage, RgbImage};
+use fltk::image::RgbImage;
 use fltk::prelude::ImageExt;
 
 use crate::common::avatar::{self, Picture, BUILTIN};
@@ -12,17 +12,14 @@ pub const SIZE: i32 = 48;
 
 /// The built-in pictures, decoded.
 pub struct Avatars {
-    builtin: Vec<PngImage>,
+    builtin: Vec<RgbImage>,
 }
 
 impl Avatars {
     /// Decodes the embedded pictures. They are checked at build time, so a
     /// failure here means a broken build; such a picture is simply skipped.
     pub fn load() -> Self {
-        let builtin = BUILTIN
-            .iter()
-            .filter_map(|b| PngImage::from_data(b.png).ok())
-            .collect();
+        let builtin = BUILTIN.iter().filter_map(|b| png_image(b.png)).collect();
         Avatars { builtin }
     }
 
@@ -44,6 +41,18 @@ impl Avatars {
             img.draw(x, y, SIZE, SIZE);
         }
     }
+}
+
+/// A PNG built into the program (an avatar, the icon) as an FLTK image.
+/// FLTK is built without its own image decoders (its `no-images` feature:
+/// no second copy of libpng and zlib, no JPEG, GIF, BMP or SVG readers,
+/// about 250 KB less in each binary), so the `image` crate's PNG decoder,
+/// which both programs carry to check avatars, reads it.
+pub fn png_image(png: &[u8]) -> Option<RgbImage> {
+    let decoder = image::codecs::png::PngDecoder::new(std::io::Cursor::new(png)).ok()?;
+    let rgba = image::DynamicImage::from_decoder(decoder).ok()?.to_rgba8();
+    let (w, h) = (rgba.width() as i32, rgba.height() as i32);
+    RgbImage::new(rgba.as_raw(), w, h, ColorDepth::Rgba8).ok()
 }
 
 /// An avatar picture as an FLTK image. Cheap (48x48): made when drawn, so

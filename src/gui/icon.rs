@@ -4,9 +4,10 @@
 //! becomes the title bar's and taskbar button's icon (the .exe carries the
 //! same picture for Explorer, see build.rs).
 
-use fltk::image::PngImage;
 use fltk::prelude::*;
 use fltk::window::DoubleWindow;
+
+use crate::gui::avatars;
 
 /// The icon, built into the binaries so no file has to sit beside them.
 const PNG: &[u8] = include_bytes!("../../assets/hubchat.png");
@@ -16,7 +17,7 @@ const PNG: &[u8] = include_bytes!("../../assets/hubchat.png");
 pub fn apply(window: &mut DoubleWindow) {
     // The picture is ours and checked by a test, so it always decodes; were
     // it ever broken, a window without an icon is still a working window.
-    if let Ok(picture) = PngImage::from_data(PNG) {
+    if let Some(picture) = avatars::png_image(PNG) {
         window.set_icon(Some(picture));
     }
 }
@@ -27,7 +28,7 @@ mod tests {
 
     #[test]
     fn the_built_in_icon_is_a_square_256_pixel_picture() {
-        let picture = PngImage::from_data(PNG).expect("assets/hubchat.png decodes");
+        let picture = avatars::png_image(PNG).expect("assets/hubchat.png decodes");
         assert_eq!((picture.data_w(), picture.data_h()), (256, 256));
     }
 }

@@ -12,7 +12,6 @@ use fltk::dialog::{FileDialogType, NativeFileChooser};
 use fltk::enums::{Align, FrameType};
 use fltk::frame::Frame;
 use fltk::group::Flex;
-use fltk::image::PngImage;
 use fltk::prelude::*;
 use fltk::window::DoubleWindow;
 
@@ -70,7 +69,7 @@ impl AvatarPicker {
             row.set_pad(GAP);
             for b in chunk {
                 let mut button = Button::default();
-                if let Ok(img) = PngImage::from_data(b.png) {
+                if let Some(img) = avatars::png_image(b.png) {
                     button.set_image(Some(img));
                 }
                 button.set_tooltip(b.name);
@@ -218,7 +217,7 @@ fn load_file(path: &Path) -> Result<Picture, String> {
 pub fn show_on(button: &mut Button, choice: &AvatarChoice) {
     match choice {
         AvatarChoice::Builtin(n) => {
-            button.set_image(avatar::builtin(*n).and_then(|b| PngImage::from_data(b.png).ok()))
+            button.set_image(avatar::builtin(*n).and_then(|b| avatars::png_image(b.png)))
         }
         AvatarChoice::Custom { picture, .. } => button.set_image(avatars::to_image(picture)),
     }
