@@ -8,7 +8,7 @@
 //! `--tls` run never measures plain text by mistake.
 //!
 //! Each load client shows a certificate of its own, since the server binds
-//! each name to the identity that first used it. Making 1,000 ECDSA
+//! each name to the identity that first used it. Making 1,000 Ed25519
 //! certificates is work the real client does once in its life, not per
 //! connection, so [`identities`] makes them before the clock starts, on
 //! every core, and says how long it took.
