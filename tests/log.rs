@@ -42,8 +42,12 @@ impl Drop for Server {
 }
 
 fn headless(stdout: Stdio) -> Server {
+    // Its key and database go to a folder of the test's own, never the
+    // settings of whoever runs the tests.
+    let settings = std::env::temp_dir().join(format!("hubchat-log-{}", std::process::id()));
     Server(
         Command::new(EXE)
+            .env("HUBCHAT_CONFIG_DIR", settings)
             // The log must hold whatever reaches it: the per-sender rate
             // limit (which would slow this one flooder) is off here.
             .args([
