@@ -165,6 +165,24 @@ impl<'de> Deserialize<'de> for Roster {
     }
 }
 
+/// An ALL CLIENTS frame listing `entries` (id, profile) in order, encoded
+/// from borrowed profiles: byte for byte what
+/// `ServerPacket::AllClients(Roster(..)).encode()` makes, without copying
+/// every profile first (a newcomer's roster names everyone in).
+pub fn encode_all_clients(entries: &[(&str, &Profile)]) -> Vec<u8> {
+    struct Borrowed<'a, 'b>(&'b [(&'a str, &'a Profile)]);
+    impl Serialize for Borrowed<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (id, profile) in self.0 {
+                map.serialize_entry(id, profile)?;
+            }
+            map.end()
+        }
+    }
+    encode_frame(ALL_CLIENTS, Borrowed(entries))
+}
+
 /// Machine-readable reasons carried by the ERROR extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -612,6 +630,32 @@ mod tests {
 
     fn body(frame: &[u8]) -> &[u8] {
         &frame[HEADER_LEN..]
+    }
+
+    #[test]
+    fn a_roster_from_borrowed_profiles_is_the_same_frame() {
+        let alice = Profile {
+            name: "alice é".into(),
+            color: "#12ab34".into(),
+            image_name: "image_9.png".into(),
+        };
+        let bob = Profile {
+            name: "bob".into(),
+            color: "plum".into(),
+            image_name: "image_1.png".into(),
+        };
+        let owned = ServerPacket::AllClients(Roster(vec![
+            ("client3".into(), alice.clone()),
+            ("client10".into(), bob.clone()),
+        ]));
+        assert_eq!(
+            encode_all_clients(&[("client3", &alice), ("client10", &bob)]),
+            owned.encode()
+        );
+        assert_eq!(
+            encode_all_clients(&[]),
+            ServerPacket::AllClients(Roster(vec![])).encode()
+        );
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct OwnServer {
     /// Lines on its standard error that report a panic.
     pub panics: Arc<AtomicU64>,
     readers: Vec<JoinHandle<()>>,
+    /// Its settings folder (key, database), the tool's own and removed
+    /// afterwards: an attack run never touches the owner's settings.
+    settings: PathBuf,
 }
 
 /// How a server took SIGTERM.
@@ -198,7 +201,10 @@ impl OwnServer {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))?
             .port();
+        let settings =
+            std::env::temp_dir().join(format!("hubchat-attack-{}-{port}", std::process::id()));
         let mut child = Command::new(exe)
+            .env("HUBCHAT_CONFIG_DIR", &settings)
             .args(["--headless", "--bind", "127.0.0.1", "--port"])
             .arg(port.to_string())
             .arg("--max-clients")
@@ -226,6 +232,7 @@ impl OwnServer {
             log_bytes,
             panics,
             readers,
+            settings,
         };
         server.wait_listening()?;
         Ok(server)
@@ -283,6 +290,7 @@ impl Drop for OwnServer {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_dir_all(&self.settings);
     }
 }
 

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::packet::{
-    client_number, encode_message, ErrorCode, ErrorReport, Info, Profile, Roster, ServerPacket,
-    Welcome, PROTOCOL_VERSION,
+    client_number, encode_all_clients, encode_message, ErrorCode, ErrorReport, Info, Profile,
+    ServerPacket, Welcome, PROTOCOL_VERSION,
 };
 use crate::common::profile::{self, name_keys, validate_name, TakenNames};
 use crate::common::tls::Fingerprint;
@@ -288,17 +288,17 @@ impl Hub {
             });
             newcomer_overflowed |= member.outbox.push(&welcome.encode()).is_err();
         }
-        // The newcomer's own roster: everyone, then itself.
-        let mut entries: Vec<(String, Profile)> = reg
+        // The newcomer's own roster: everyone, then itself, encoded from
+        // the members' profiles in place (no copy of each).
+        let mut entries: Vec<(&str, &Profile)> = reg
             .members
             .values()
-            .map(|m| (m.who.id.to_string(), m.profile_for(hubchat).clone()))
+            .map(|m| (&*m.who.id, m.profile_for(hubchat)))
             .collect();
-        entries.push((who.id.to_string(), member.profile_for(hubchat).clone()));
-        newcomer_overflowed |= member
-            .outbox
-            .push(&ServerPacket::AllClients(Roster(entries)).encode())
-            .is_err();
+        entries.push((&who.id, member.profile_for(hubchat)));
+        let roster = encode_all_clients(&entries);
+        drop(entries);
+        newcomer_overflowed |= member.outbox.push(&roster).is_err();
         if hubchat {
             for frame in reg.members.values().filter_map(|m| m.picture.as_ref()) {
                 newcomer_overflowed |= member.outbox.push(frame).is_err();
@@ -307,11 +307,7 @@ impl Hub {
 
         // Everyone else: just the newcomer, encoded once per kind of peer.
         let one = |hubchat_receiver: bool| {
-            let entry = (
-                who.id.to_string(),
-                member.profile_for(hubchat_receiver).clone(),
-            );
-            ServerPacket::AllClients(Roster(vec![entry])).encode()
+            encode_all_clients(&[(&who.id, member.profile_for(hubchat_receiver))])
         };
         let (for_hubchat, for_original) = (one(true), one(false));
         let mut dropped = reg.tell(Wake::Later, |_, m| {

@@ -586,15 +586,17 @@ impl Store {
         let address = BanTarget::Address(addr).text();
         let row = {
             let conn = self.conn();
-            conn.query_row(
+            conn.prepare_cached(
                 "SELECT kind, target, name, reason, banned_at FROM bans
                  WHERE (kind = 'identity' AND target = ?1)
                     OR (kind = 'address' AND target = ?2)
                  ORDER BY kind DESC LIMIT 1",
-                params![identity, address],
-                BanRow::read,
             )
-            .optional()
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![identity, address], BanRow::read)
+                    .optional()
+            })
             .map_err(|e| self.fail(e))?
         };
         row.map(|row| row.into_ban(&self.path)).transpose()
@@ -779,41 +781,44 @@ fn seen(
     now: i64,
     max_identities: usize,
 ) -> rusqlite::Result<()> {
-    let updated = tx.execute(
-        "UPDATE identities
-         SET last_seen = max(last_seen, ?2), last_name = coalesce(?3, last_name)
-         WHERE fingerprint = ?1",
-        params![identity, now, name],
-    )?;
+    let updated = tx
+        .prepare_cached(
+            "UPDATE identities
+             SET last_seen = max(last_seen, ?2), last_name = coalesce(?3, last_name)
+             WHERE fingerprint = ?1",
+        )?
+        .execute(params![identity, now, name])?;
     if updated > 0 {
         return Ok(());
     }
-    let count: i64 = tx.query_row("SELECT count(*) FROM identities", [], |row| row.get(0))?;
+    let count: i64 = tx
+        .prepare_cached("SELECT count(*) FROM identities")?
+        .query_row([], |row| row.get(0))?;
     let excess = count + 1 - max_identities as i64;
     if excess > 0 {
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM identities WHERE fingerprint IN (
                  SELECT fingerprint FROM identities AS i
                  WHERE NOT EXISTS (SELECT 1 FROM bindings AS b WHERE b.identity = i.fingerprint)
                  ORDER BY last_seen LIMIT ?1)",
-            [excess],
-        )?;
+        )?
+        .execute([excess])?;
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO identities (fingerprint, first_seen, last_seen, last_name)
          VALUES (?1, ?2, ?2, coalesce(?3, ''))",
-        params![identity, now, name],
-    )?;
+    )?
+    .execute(params![identity, now, name])?;
     Ok(())
 }
 
 /// The owner used its name again: it becomes its most recently used one.
 fn touch(tx: &Connection, keys: &[String; 2], identity: &str, now: i64) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE bindings SET last_used = max(last_used, ?4)
          WHERE identity = ?3 AND (key_folded IN (?1, ?2) OR key_mapped IN (?1, ?2))",
-        params![keys[0], keys[1], identity, now],
-    )?;
+    )?
+    .execute(params![keys[0], keys[1], identity, now])?;
     Ok(())
 }
 
@@ -826,27 +831,27 @@ fn bind(
     now: i64,
     limits: Limits,
 ) -> rusqlite::Result<Claim> {
-    let held: i64 = tx.query_row(
-        "SELECT count(*) FROM bindings WHERE identity = ?1",
-        [identity],
-        |row| row.get(0),
-    )?;
+    let held: i64 = tx
+        .prepare_cached("SELECT count(*) FROM bindings WHERE identity = ?1")?
+        .query_row([identity], |row| row.get(0))?;
     let excess = held + 1 - limits.names_per_identity as i64;
     let released = if excess > 0 {
         release_least_used(tx, identity, excess)?
     } else {
-        let total: i64 = tx.query_row("SELECT count(*) FROM bindings", [], |row| row.get(0))?;
+        let total: i64 = tx
+            .prepare_cached("SELECT count(*) FROM bindings")?
+            .query_row([], |row| row.get(0))?;
         if total >= limits.bindings as i64 {
             return Ok(Claim::Full);
         }
         None
     };
     let [folded, mapped] = name.keys();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO bindings (name, key_folded, key_mapped, identity, bound_at, last_used)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![name.name(), folded, mapped, identity, now],
-    )?;
+    )?
+    .execute(params![name.name(), folded, mapped, identity, now])?;
     Ok(Claim::Bound { released })
 }
 
