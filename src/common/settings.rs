@@ -8,7 +8,6 @@
 //! stick, and for tests). A missing or unreadable file gives the defaults: a
 //! settings file must never stop the program from starting.
 
-#[cfg(any(target_os = "windows", test))]
 use std::ffi::OsString;
 use std::fs;
 use std::io;
@@ -19,10 +18,14 @@ use serde::Serialize;
 
 /// The folder settings live in, if the platform says where home is.
 pub fn config_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("HUBCHAT_CONFIG_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    platform_config_dir()
+    override_dir(std::env::var_os("HUBCHAT_CONFIG_DIR")).or_else(platform_config_dir)
+}
+
+/// The folder `HUBCHAT_CONFIG_DIR` names. Set but empty counts as unset:
+/// an empty path would be relative and scatter settings into whatever
+/// folder the program was started in.
+fn override_dir(value: Option<OsString>) -> Option<PathBuf> {
+    value.filter(|d| !d.is_empty()).map(PathBuf::from)
 }
 
 #[cfg(target_os = "windows")]
@@ -93,6 +96,16 @@ mod tests {
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| OsString::from(v))
         }
+    }
+
+    #[test]
+    fn an_empty_override_is_no_override() {
+        assert_eq!(override_dir(None), None);
+        assert_eq!(override_dir(Some(OsString::new())), None);
+        assert_eq!(
+            override_dir(Some(OsString::from("/media/usb/hubchat"))),
+            Some(PathBuf::from("/media/usb/hubchat"))
+        );
     }
 
     #[test]
