@@ -447,8 +447,12 @@ fn main() {
                 }
             }
             writer.join().unwrap();
+            // Caught up: the last relay is shown, or, when the window fell
+            // behind (a loaded machine), the count of those not logged.
             pump_until(w, "log catches up", |w| {
-                w.ui.log_text.text().ends_with("alice -> alice: flood\n")
+                let text = w.ui.log_text.text();
+                text.ends_with("alice -> alice: flood\n")
+                    || text.ends_with("were relayed but not logged: the log fell behind)\n")
             });
             assert!(w.view.log_len() <= hubchat::server::view::MAX_LOG_LINES);
         },
@@ -981,11 +985,14 @@ fn log_shows_end(w: &ServerApp) -> bool {
 
 fn pump_until(w: &mut ServerApp, what: &str, done: impl Fn(&ServerApp) -> bool) {
     // Generous: a 20,000-message flood on a loaded 2-core machine took over
-    // 10 s to reach the log once, and over 30 s once while a fuzzer and a
-    // build shared the machine; a broken window never gets there.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    // 10 s to reach the log once; a broken window never gets there.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !done(w) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            let text = w.ui.log_text.text();
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            panic!("timed out waiting for {what}; the log ends with {tail:?}");
+        }
         pump(w);
     }
 }
