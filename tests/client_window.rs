@@ -710,6 +710,49 @@ fn main() {
     println!("ok");
     passed += 1;
 
+    print!("test a key file that cannot be used is explained at once under the form, and Connect stays offline ... ");
+    let broken = std::env::temp_dir().join(format!("hubchat-client-badkey-{}", std::process::id()));
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("identity.pem"), b"not a key").unwrap();
+    std::env::set_var("HUBCHAT_CONFIG_DIR", &broken);
+    let mut erin = window();
+    std::env::set_var("HUBCHAT_CONFIG_DIR", &config);
+    erin.window.show();
+    let _ = app::wait_for(0.05);
+    erin.pump();
+    assert_eq!(erin.security.label(), "Your key cannot be used: see below.");
+    assert!(erin.error.visible(), "the reason is shown before Connect");
+    let why = erin.error.label();
+    assert!(why.contains("identity.pem cannot be used"), "{why}");
+    assert!(
+        erin.error.h() >= 40,
+        "the whole sentence has room: {} px",
+        erin.error.h()
+    );
+    let normal = erin.name.color();
+    erin.host.set_value("127.0.0.1");
+    erin.port.set_value(&port);
+    erin.name.set_value("erin");
+    erin.act(Msg::Connect);
+    let _ = app::wait_for(0.05);
+    erin.pump();
+    assert!(
+        matches!(erin.controller.status(), Status::Offline),
+        "{:?}",
+        erin.controller.status()
+    );
+    assert!(erin.error.visible());
+    assert_eq!(erin.host.color(), normal, "no field is blamed for the key");
+    assert_eq!(
+        std::fs::read(broken.join("identity.pem")).unwrap(),
+        b"not a key",
+        "the file is left as it was"
+    );
+    erin.act(Msg::Quit);
+    let _ = std::fs::remove_dir_all(&broken);
+    println!("ok");
+    passed += 1;
+
     alice.act(Msg::Quit);
     bob.act(Msg::Quit);
     let _ = std::fs::remove_dir_all(&config);

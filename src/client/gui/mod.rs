@@ -363,6 +363,12 @@ impl ClientApp {
         app.fit_status_box();
         app.show_name_color();
         app.show_security();
+        // A key that cannot be used is said at once, in full, under the
+        // form: the security line has room for one short line only.
+        if let Err(why) = &app.identity {
+            let why = why.clone();
+            app.show_error(&why);
+        }
         app
     }
 
@@ -578,7 +584,10 @@ impl ClientApp {
                 gui::ERROR,
             ),
             (_, Ok(me)) => (format!("Your key: {}", me.fingerprint()), gui::MUTED),
-            (_, Err(why)) => (why.clone(), gui::ERROR),
+            (_, Err(_)) => (
+                "Your key cannot be used: see below.".to_string(),
+                gui::ERROR,
+            ),
         };
         self.security.set_label(&text);
         self.security.set_label_color(color);
@@ -590,8 +599,13 @@ impl ClientApp {
         let me = match &self.identity {
             Ok(me) => me.clone(),
             // Without its certificate a HubChat client cannot encrypt, and
-            // it never joins a HubChat server in plain text.
-            Err(why) => return self.complain(Field::Host, &why.clone()),
+            // it never joins a HubChat server in plain text. No field is
+            // at fault: the sentence alone.
+            Err(why) => {
+                self.show_error(&why.clone());
+                gui::play(Sound::Error, true);
+                return;
+            }
         };
         let (host, port, name) =
             match form::check(&self.host.value(), &self.port.value(), &self.name.value()) {
@@ -874,14 +888,7 @@ impl ClientApp {
     /// Shows a mistake under the form and marks the field it is about: a
     /// tinted background and the keyboard focus, so it can be fixed at once.
     fn complain(&mut self, field: Field, message: &str) {
-        self.error.set_label(message);
-        self.error.show();
-        // As tall as the sentence needs at this width, so a long one never
-        // runs into what follows.
-        draw::set_font(self.error.label_font(), self.error.label_size());
-        let (_, h) = draw::wrap_measure(message, self.page.w() - 24, false);
-        self.page.fixed(&self.error, h.max(20) + 4);
-        self.page.layout();
+        self.show_error(message);
         let input = match field {
             Field::Host => &mut self.host,
             Field::Port => &mut self.port,
@@ -892,6 +899,18 @@ impl ClientApp {
         input.redraw();
         self.window.redraw();
         gui::play(Sound::Error, true);
+    }
+
+    /// Shows `message` in red under the form, as tall as the sentence
+    /// needs at this width, so a long one never runs into what follows.
+    fn show_error(&mut self, message: &str) {
+        self.error.set_label(message);
+        self.error.show();
+        draw::set_font(self.error.label_font(), self.error.label_size());
+        let (_, h) = draw::wrap_measure(message, self.page.w() - 24, false);
+        self.page.fixed(&self.error, h.max(20) + 4);
+        self.page.layout();
+        self.window.redraw();
     }
 
     /// Clears the mistake shown, if any.
