@@ -8,6 +8,8 @@
 //! A failure prints the smallest input proptest could shrink it to; add it
 //! to the fuzz target's seeds (fuzz/seeds/) when fixing it.
 
+mod support;
+
 use std::io::{self, Read};
 
 use hubchat::common::avatar::{self, check_wire_picture, decode_picture, SIDE};
@@ -72,26 +74,10 @@ fn fix_png_crcs(png: &mut [u8]) {
         let Some(end) = (at + 8).checked_add(len).filter(|&e| e + 4 <= png.len()) else {
             return;
         };
-        let crc = crc32(&png[at + 4..end]);
+        let crc = support::crc32(&png[at + 4..end]);
         png[end..end + 4].copy_from_slice(&crc.to_be_bytes());
         at = end + 4;
     }
-}
-
-/// CRC-32 as PNG chunks carry it (the zlib polynomial).
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 fn text() -> impl Strategy<Value = String> {

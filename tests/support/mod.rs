@@ -287,3 +287,19 @@ pub fn join(
     })
     .map(|s| (s, rx))
 }
+
+/// CRC-32 as PNG chunks carry it (the zlib polynomial).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
