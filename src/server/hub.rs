@@ -297,7 +297,6 @@ impl Hub {
             .collect();
         entries.push((&who.id, member.profile_for(hubchat)));
         let roster = encode_all_clients(&entries);
-        drop(entries);
         newcomer_overflowed |= member.outbox.push(&roster).is_err();
         if hubchat {
             for frame in reg.members.values().filter_map(|m| m.picture.as_ref()) {

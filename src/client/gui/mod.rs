@@ -897,7 +897,6 @@ impl ClientApp {
         input.set_color(FIELD_ERROR);
         let _ = input.take_focus();
         input.redraw();
-        self.window.redraw();
         gui::play(Sound::Error, true);
     }
 
