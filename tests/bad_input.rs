@@ -155,7 +155,7 @@ fn an_unknown_flag_is_skipped_and_the_client_stays() {
     let mut alice = Peer::join_original(server.addr, "alice");
     let mut bob = Peer::join_hubchat(server.addr, "bob");
     alice.recv_roster();
-    bob.send_body(br#"{"flag": "TYPING", "data": {"to": "client0"}}"#);
+    bob.send_body(br#"{"flag": "WAVE", "data": {"to": "client0"}}"#);
     bob.send_body(br#"{"flag": "NEWFANGLED"}"#);
     bob.message(&alice.id, "after the unknown flags");
     assert_eq!(alice.recv_message().1, "after the unknown flags\n");

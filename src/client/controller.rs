@@ -16,15 +16,16 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::client::model::{ClientModel, Face, Update};
+use crate::client::model::{ClientModel, Face, Mark, Update};
 use crate::client::session::{
     ConnectError, Encryption, ServerKind, Session, SessionConfig, SessionEvent,
 };
 use crate::client::trust::KnownServers;
 use crate::common::avatar::Picture;
-use crate::common::packet::{ErrorCode, Profile};
+use crate::common::packet::{ChatTarget, ErrorCode, Profile};
+use crate::server::hub::EVERYONE_PREFIX;
 
 /// What worker threads report, tagged with their connection attempt.
 pub enum Input {
@@ -131,6 +132,30 @@ pub struct Controller {
     /// The last refusal the server sent on this session: when a kick or a
     /// ban follows, it is the reason the connection ended.
     refusal: Option<String>,
+    /// When the partner was last told the user is typing.
+    typed_at: Option<Instant>,
+}
+
+/// How often, at most, a partner is told the user is typing.
+pub const TYPING_EVERY: Duration = Duration::from_secs(3);
+
+/// A new message id: 16 random bytes in hex. Ids only need to be unique
+/// among one sender's messages, and random ones stay so across restarts
+/// and installations without keeping a counter anywhere.
+pub fn new_message_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        // No system randomness (it does not happen on any supported
+        // system): the time and a counter are unique enough.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return format!("{t:x}-{n:x}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Controller {
@@ -149,6 +174,7 @@ impl Controller {
             remember_password: false,
             failure: None,
             refusal: None,
+            typed_at: None,
         }
     }
 
@@ -307,21 +333,103 @@ impl Controller {
     /// Sends what the user wrote in conversation `key`. A text longer than
     /// the server relays is not sent: it stays with the user (the window
     /// keeps it in the input) and the conversation says why.
+    ///
+    /// While there is no connection the message waits, marked as sending,
+    /// and goes out after the next join, in order, once.
     pub fn say(&mut self, key: &str, text: &str) -> Said {
-        let Some(session) = self.session.as_ref() else {
-            return Said::Nothing;
-        };
-        let limit = session.max_message().filter(|&l| text.len() > l);
+        let limit = self
+            .session
+            .as_ref()
+            .and_then(Session::max_message)
+            .filter(|&l| text.len() > l);
         if let (Some(limit), false) = (limit, text.trim().is_empty()) {
             self.model.note(key, too_long(text.len(), limit));
             return Said::TooLong { limit };
         }
-        match self.model.say(key, text) {
-            Some(to) => {
-                session.send(&to, text);
-                Said::Sent
+        let id = new_message_id();
+        if !self.model.say(key, text, &id) {
+            return Said::Nothing;
+        }
+        self.typed_at = None;
+        self.transmit(key, &id, text);
+        Said::Sent
+    }
+
+    /// Puts one of our messages on the wire, as this server understands
+    /// it: CHAT by name or to the room (version 3, which confirms), else
+    /// MESSAGE to the partner's id. Without a session it waits.
+    fn transmit(&mut self, key: &str, id: &str, text: &str) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let Some(c) = self.model.conversations.get(key) else {
+            return;
+        };
+        if session.speaks_chat() {
+            let to = if c.room {
+                ChatTarget::Everyone
+            } else {
+                ChatTarget::Person(c.partner.clone())
+            };
+            session.chat(id, to, text);
+            return;
+        }
+        let mark = if c.room {
+            // No rooms here: the room is everyone in the list, each told
+            // as the room's messages reach original clients.
+            let text = format!("{EVERYONE_PREFIX}{text}");
+            for other in self.model.contacts.iter().filter(|o| !o.is_me) {
+                session.send(&other.id, &text);
             }
-            None => Said::Nothing,
+            Mark::Sent
+        } else if let Some(to) = &c.partner_id {
+            session.send(to, text);
+            Mark::Sent
+        } else {
+            Mark::Failed(format!(
+                "{} is not here, and this server cannot keep messages for people who are away.",
+                c.partner
+            ))
+        };
+        self.model.set_mark(id, mark);
+    }
+
+    /// The user typed in conversation `key`: the partner hears so, at most
+    /// every 3 seconds (HubChat servers of version 3 only).
+    pub fn typing(&mut self, key: &str) {
+        let Some(session) = self.session.as_ref().filter(|s| s.speaks_chat()) else {
+            return;
+        };
+        let Some(c) = self.model.conversations.get(key).filter(|c| !c.room) else {
+            return;
+        };
+        let now = Instant::now();
+        if c.partner_id.is_none() || self.typed_at.is_some_and(|t| now < t + TYPING_EVERY) {
+            return;
+        }
+        self.typed_at = Some(now);
+        session.typing(&c.partner, true);
+    }
+
+    /// Sends the receipts the model has gathered (messages received, or
+    /// read now that the user looks), while connected to a server that
+    /// takes them; they wait otherwise.
+    pub fn send_receipts(&mut self) {
+        let Some(session) = self.session.as_ref().filter(|s| s.speaks_chat()) else {
+            return;
+        };
+        for (id, name, state) in self.model.receipts.drain(..) {
+            session.receipt(&id, &name, state);
+        }
+    }
+
+    /// After a join: what was written while disconnected, or never
+    /// confirmed, goes out now, oldest first (the server and the
+    /// recipient drop a message they already have).
+    fn send_unsent(&mut self, change: &mut Change) {
+        for (key, id, text) in self.model.unsent() {
+            self.transmit(&key, &id, &text);
+            change.update.conversations.push(key);
         }
     }
 
@@ -388,6 +496,8 @@ impl Controller {
         for event in std::mem::take(&mut self.early) {
             self.event(event, change);
         }
+        self.send_unsent(change);
+        self.send_receipts();
         // The server does not send us our own picture back.
         if let (true, Some(picture)) = (hubchat, identity.and_then(|i| i.picture)) {
             let picture = (*picture).clone();
@@ -444,6 +554,7 @@ impl Controller {
             _ => None,
         };
         change.merge(self.model.apply(event));
+        self.send_receipts();
         if let Some(reason) = lost {
             // The reader has ended; closing sends nothing more to a server
             // that is gone or closing.

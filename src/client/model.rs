@@ -8,17 +8,125 @@
 //! conversation, with the partner's last known face, so a reconnect picks
 //! them all up where they were. The window layer asks the model what
 //! changed and draws it; nothing here touches FLTK.
+//!
+//! With a HubChat server of version 3 there is more: the Everyone room
+//! (its own conversation, under [`EVERYONE_KEY`]), people who are away
+//! (listed greyed, and written to like anyone), a mark on each message we
+//! send saying how far it got, and "is typing". Each message from a
+//! HubChat peer has an id; one that comes twice (the server hands out
+//! again what it never heard confirmed) is shown once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Local};
+use chrono::{DateTime, Local, TimeZone};
 
 use crate::client::session::SessionEvent;
 use crate::common::avatar::Picture;
 use crate::common::color::{self, Rgb};
-use crate::common::packet::Profile;
+use crate::common::packet::{ChatIn, Delivery, Person, Profile, ReceiptIn};
 use crate::common::profile::name_key;
+
+/// The key of the Everyone room's conversation. Keys of people are the
+/// keys of names, which never hold control characters, so no one's can
+/// be this.
+pub const EVERYONE_KEY: &str = "\u{1}everyone";
+
+/// How long "is typing" shows after the last word that someone is typing:
+/// typists say so at most every 3 seconds, so two missed signals end it.
+pub const TYPING_SHOWN: Duration = Duration::from_secs(6);
+
+/// How far a message we sent has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// Not yet acknowledged: waiting for a connection, or for the server.
+    Sending,
+    /// Handed on; the recipient's program cannot confirm (an original
+    /// client or server), or it went to the whole room.
+    Sent,
+    /// The recipient is away; the server keeps it for them.
+    Kept,
+    /// In the recipient's program.
+    Delivered,
+    /// The recipient had its window in front of them.
+    Read,
+    /// It cannot be delivered, for this reason.
+    Failed(String),
+}
+
+impl Mark {
+    /// Marks only move forward: a late "delivered" does not undo "read".
+    fn rank(&self) -> u8 {
+        match self {
+            Mark::Sending => 0,
+            Mark::Sent | Mark::Kept => 1,
+            Mark::Delivered => 2,
+            Mark::Read => 3,
+            Mark::Failed(_) => 4,
+        }
+    }
+
+    /// Whether a mark may follow this one.
+    pub fn may_become(&self, next: &Mark) -> bool {
+        match (self, next) {
+            (Mark::Failed(_), _) => false,
+            (Mark::Delivered | Mark::Read, Mark::Failed(_)) => false,
+            (Mark::Sent, Mark::Kept) => true,
+            _ => next.rank() > self.rank(),
+        }
+    }
+
+    /// The small sign after the time.
+    pub fn glyph(&self) -> &'static str {
+        match self {
+            Mark::Sending => "…",
+            Mark::Sent => "✓",
+            Mark::Kept => "✉",
+            Mark::Delivered => "✓✓",
+            Mark::Read => "✓✓",
+            Mark::Failed(_) => "✗",
+        }
+    }
+
+    /// What the mark means, for its tooltip.
+    pub fn describe(&self, partner: &str) -> String {
+        match self {
+            Mark::Sending => "Sending: not yet confirmed by the server.".into(),
+            Mark::Sent => format!("Sent. {partner}'s program cannot confirm delivery."),
+            Mark::Kept => format!(
+                "Kept for later: {partner} is away; the server delivers it when they are back."
+            ),
+            Mark::Delivered => format!("Delivered to {partner}'s program."),
+            Mark::Read => format!("Read: {partner} had the conversation in front of them."),
+            Mark::Failed(why) => format!("Not delivered: {why}"),
+        }
+    }
+
+    /// The mark a receipt state sets.
+    pub fn from_delivery(state: Delivery, message: Option<String>) -> Option<Mark> {
+        Some(match state {
+            Delivery::Sent => Mark::Sent,
+            Delivery::Kept => Mark::Kept,
+            Delivery::Delivered => Mark::Delivered,
+            Delivery::Read => Mark::Read,
+            Delivery::Failed => {
+                Mark::Failed(message.unwrap_or_else(|| "the server could not deliver it.".into()))
+            }
+            Delivery::Other => return None,
+        })
+    }
+}
+
+/// Whether a list row is someone here, someone away, or the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Here,
+    /// Has been here before (the server knows them); shown greyed.
+    Away,
+    /// The Everyone room.
+    Room,
+}
 
 /// One client in the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +139,26 @@ pub struct Contact {
     pub is_me: bool,
     /// Its own avatar picture, if it sent one (HubChat only).
     pub picture: Option<Arc<Picture>>,
+    pub presence: Presence,
+}
+
+impl Contact {
+    /// Someone the server told us is away: no id.
+    fn away(person: &Person) -> Self {
+        let profile = Profile {
+            name: person.name.clone(),
+            color: person.color.clone(),
+            image_name: person.image_name.clone(),
+        };
+        Contact {
+            id: String::new(),
+            color: color::for_display(&profile.color),
+            profile,
+            is_me: false,
+            picture: None,
+            presence: Presence::Away,
+        }
+    }
 }
 
 /// Who wrote a line of a transcript.
@@ -38,6 +166,8 @@ pub struct Contact {
 pub enum Author {
     Me,
     Partner,
+    /// Someone in the Everyone room, by name.
+    Member(String),
     /// The program itself: "bob left", "connection lost".
     Notice,
 }
@@ -50,6 +180,10 @@ pub struct Line {
     /// When it was received or sent, not when it was drawn: a message that
     /// arrived while its window was closed keeps its own time.
     pub at: DateTime<Local>,
+    /// The message's id, for messages with one (ours, and HubChat peers').
+    pub id: Option<String>,
+    /// How far our own message got; `None` for everything else.
+    pub mark: Option<Mark>,
 }
 
 impl Line {
@@ -58,6 +192,8 @@ impl Line {
             author,
             text,
             at: Local::now(),
+            id: None,
+            mark: None,
         }
     }
 }
@@ -97,12 +233,39 @@ pub struct Conversation {
     /// Messages received that the user has not seen yet: a message is
     /// unread until its window has had the keyboard focus.
     pub unread: usize,
+    /// The Everyone room rather than one person.
+    pub room: bool,
+    /// Until when "is typing" shows.
+    pub typing_until: Option<Instant>,
+    /// Messages received (id, sender's name) whose sender is to hear they
+    /// were read once the user looks.
+    pub to_read: Vec<(String, String)>,
 }
 
 impl Conversation {
-    /// Whether the user can write: the partner is here.
+    /// Whether the partner is here right now. (The user can always write:
+    /// a message to someone away is kept by a HubChat server, or told as
+    /// undeliverable; one written while disconnected waits.)
     pub fn can_send(&self) -> bool {
         self.partner_id.is_some()
+    }
+
+    /// Whether "is typing" shows now.
+    pub fn typing(&self, now: Instant) -> bool {
+        self.typing_until.is_some_and(|t| t > now)
+    }
+
+    fn with(partner: &str, face: Face, partner_id: Option<String>) -> Self {
+        Conversation {
+            partner: partner.to_string(),
+            face,
+            partner_id,
+            lines: Vec::new(),
+            unread: 0,
+            room: false,
+            typing_until: None,
+            to_read: Vec::new(),
+        }
     }
 }
 
@@ -118,6 +281,9 @@ pub struct Update {
     /// The session is over, with this reason.
     pub lost: Option<String>,
 }
+
+/// A receipt for the controller to send: (message id, to whom, state).
+pub type Receipt = (String, String, Delivery);
 
 /// The client's whole state: the current session's list, and every
 /// conversation since the program started.
@@ -138,6 +304,15 @@ pub struct ClientModel {
     pub conversations: HashMap<String, Conversation>,
     /// The conversation whose window has the keyboard focus, if any.
     pub viewing: Option<String>,
+    /// People who have been here and are away, by name key.
+    pub away: Vec<Contact>,
+    /// Which conversation each of our messages with an id is in.
+    by_message: HashMap<String, String>,
+    /// Messages already shown, by (conversation, author's key, id): the
+    /// server may hand one out twice.
+    seen: HashSet<(String, String, String)>,
+    /// Receipts waiting to be sent.
+    pub receipts: Vec<Receipt>,
 }
 
 impl ClientModel {
@@ -196,6 +371,8 @@ impl ClientModel {
                         // picture it was sent; we show our own choice.
                         profile.image_name = own.image_name.clone();
                     }
+                    let key = Self::key(&profile.name);
+                    self.away.retain(|a| Self::key(&a.profile.name) != key);
                     self.by_id.insert(id.clone(), self.contacts.len());
                     self.contacts.push(Contact {
                         is_me: id == self.me,
@@ -203,6 +380,7 @@ impl ClientModel {
                         color: color::for_display(&profile.color),
                         id,
                         profile,
+                        presence: Presence::Here,
                     });
                     update.list = true;
                 }
@@ -229,19 +407,35 @@ impl ClientModel {
                     return update; // from no one we know: nothing to show it in
                 };
                 let key = self.open(&sender.id).unwrap_or_default();
-                let looking = self.viewing.as_deref() == Some(key.as_str());
+                let line = Line::now(
+                    Author::Partner,
+                    text.strip_suffix('\n').unwrap_or(&text).to_string(),
+                );
+                self.received(&key, line, &mut update);
+            }
+            SessionEvent::Chat(chat) => self.chat(chat, &mut update),
+            SessionEvent::Receipt(receipt) => self.receipt(receipt, &mut update),
+            SessionEvent::Typing { name, active } => {
+                let key = Self::key(&name);
                 if let Some(c) = self.conversations.get_mut(&key) {
-                    c.lines.push(Line::now(
-                        Author::Partner,
-                        text.strip_suffix('\n').unwrap_or(&text).to_string(),
-                    ));
-                    if !looking {
-                        c.unread += 1;
-                    }
+                    c.typing_until = active.then(|| Instant::now() + TYPING_SHOWN);
+                    update.conversations.push(key);
                 }
-                update.list = true; // unread count
-                update.conversations.push(key.clone());
-                update.incoming = Some(key);
+            }
+            SessionEvent::People(people) => {
+                for person in &people {
+                    let key = Self::key(&person.name);
+                    let here = self
+                        .contacts
+                        .iter()
+                        .any(|c| Self::key(&c.profile.name) == key);
+                    if here || key == Self::key(self.own.as_ref().map_or("", |o| &o.name)) {
+                        continue;
+                    }
+                    self.away.retain(|a| Self::key(&a.profile.name) != key);
+                    self.away.push(Contact::away(person));
+                    update.list = true;
+                }
             }
             SessionEvent::Picture { id, picture } => {
                 let me = id == self.me;
@@ -281,6 +475,7 @@ impl ClientModel {
                 }
                 self.contacts.clear();
                 self.by_id.clear();
+                self.away.clear();
                 self.me.clear();
                 update.list = true;
                 update.lost = Some(reason);
@@ -297,16 +492,81 @@ impl ClientModel {
             return None;
         }
         let key = Self::key(&contact.profile.name);
-        self.conversations
-            .entry(key.clone())
-            .or_insert_with(|| Conversation {
-                partner: contact.profile.name.clone(),
-                face: Face::of(&contact.profile, contact.picture.clone()),
-                partner_id: Some(contact.id.clone()),
-                lines: Vec::new(),
-                unread: 0,
-            });
+        self.conversations.entry(key.clone()).or_insert_with(|| {
+            Conversation::with(
+                &contact.profile.name,
+                Face::of(&contact.profile, contact.picture.clone()),
+                Some(contact.id.clone()),
+            )
+        });
         Some(key)
+    }
+
+    /// Opens (or finds) the conversation with someone who is away, by
+    /// their name as listed.
+    pub fn open_away(&mut self, name: &str) -> Option<String> {
+        let key = Self::key(name);
+        let contact = self
+            .away
+            .iter()
+            .find(|a| Self::key(&a.profile.name) == key)?
+            .clone();
+        self.conversations.entry(key.clone()).or_insert_with(|| {
+            Conversation::with(
+                &contact.profile.name,
+                Face::of(&contact.profile, None),
+                None,
+            )
+        });
+        Some(key)
+    }
+
+    /// Opens (or finds) the Everyone room's conversation.
+    pub fn open_room(&mut self) -> String {
+        self.conversations
+            .entry(EVERYONE_KEY.to_string())
+            .or_insert_with(|| {
+                let face = Face {
+                    name: "Everyone".into(),
+                    color: color::for_display("gray"),
+                    image_name: String::new(),
+                    picture: None,
+                };
+                let mut c = Conversation::with("Everyone", face, None);
+                c.room = true;
+                c
+            });
+        EVERYONE_KEY.to_string()
+    }
+
+    /// The list as shown: the room first (while connected), then everyone
+    /// here in the server's order, then those away.
+    pub fn rows(&self) -> Vec<(Contact, usize)> {
+        let mut rows = Vec::with_capacity(self.contacts.len() + self.away.len() + 1);
+        if self.connected() {
+            let room = Contact {
+                id: String::new(),
+                profile: Profile {
+                    name: "Everyone".into(),
+                    color: "gray".into(),
+                    image_name: String::new(),
+                },
+                color: color::for_display("gray"),
+                is_me: false,
+                picture: None,
+                presence: Presence::Room,
+            };
+            let unread = self.conversations.get(EVERYONE_KEY).map_or(0, |c| c.unread);
+            rows.push((room, unread));
+        }
+        for c in self.contacts.iter().chain(&self.away) {
+            let unread = self
+                .conversations
+                .get(&Self::key(&c.profile.name))
+                .map_or(0, |c| c.unread);
+            rows.push((c.clone(), if c.is_me { 0 } else { unread }));
+        }
+        rows
     }
 
     /// The user is looking at this conversation (its window has the
@@ -318,14 +578,20 @@ impl ClientModel {
     }
 
     /// The user opened this conversation and sees it: its messages are
-    /// read. Returns whether an unread count changed.
+    /// read (and their senders are to hear so). Returns whether an unread
+    /// count changed.
     pub fn mark_read(&mut self, key: &str) -> bool {
-        match self.conversations.get_mut(key) {
-            Some(c) if c.unread > 0 => {
-                c.unread = 0;
-                true
-            }
-            _ => false,
+        let Some(c) = self.conversations.get_mut(key) else {
+            return false;
+        };
+        for (id, name) in c.to_read.drain(..) {
+            self.receipts.push((id, name, Delivery::Read));
+        }
+        if c.unread > 0 {
+            c.unread = 0;
+            true
+        } else {
+            false
         }
     }
 
@@ -337,16 +603,156 @@ impl ClientModel {
         }
     }
 
-    /// Records a message the user sends; returns the id to send it to, or
-    /// `None` if there is nothing to send (blank) or no one to send it to.
-    pub fn say(&mut self, key: &str, text: &str) -> Option<String> {
+    /// Records a message the user sends, as `Sending` under the id `id`;
+    /// says whether there was something to record (not blank, and a
+    /// conversation to put it in). Where it goes is the controller's
+    /// business.
+    pub fn say(&mut self, key: &str, text: &str, id: &str) -> bool {
         if text.trim().is_empty() {
+            return false;
+        }
+        let Some(c) = self.conversations.get_mut(key) else {
+            return false;
+        };
+        let mut line = Line::now(Author::Me, text.to_string());
+        line.id = Some(id.to_string());
+        line.mark = Some(Mark::Sending);
+        c.lines.push(line);
+        c.typing_until = None;
+        self.by_message.insert(id.to_string(), key.to_string());
+        true
+    }
+
+    /// Sets the mark of our message `id`, if it moves forward; returns the
+    /// conversation it is in when it changed.
+    pub fn set_mark(&mut self, id: &str, mark: Mark) -> Option<String> {
+        let key = self.by_message.get(id)?.clone();
+        let c = self.conversations.get_mut(&key)?;
+        let line = c
+            .lines
+            .iter_mut()
+            .rev()
+            .find(|l| l.author == Author::Me && l.id.as_deref() == Some(id))?;
+        let current = line.mark.clone().unwrap_or(Mark::Sending);
+        if !current.may_become(&mark) {
             return None;
         }
-        let c = self.conversations.get_mut(key)?;
-        let to = c.partner_id.clone()?;
-        c.lines.push(Line::now(Author::Me, text.to_string()));
-        Some(to)
+        line.mark = Some(mark);
+        Some(key)
+    }
+
+    /// Our messages still waiting to be confirmed, oldest first in each
+    /// conversation: (conversation, id, text).
+    pub fn unsent(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<(DateTime<Local>, String, String, String)> = Vec::new();
+        for (key, c) in &self.conversations {
+            for l in &c.lines {
+                if let (Author::Me, Some(Mark::Sending), Some(id)) = (&l.author, &l.mark, &l.id) {
+                    out.push((l.at, key.clone(), id.clone(), l.text.clone()));
+                }
+            }
+        }
+        out.sort_by_key(|a| a.0);
+        out.into_iter().map(|(_, k, i, t)| (k, i, t)).collect()
+    }
+
+    /// A message from a HubChat peer (version 3): to us, or to the room.
+    /// One already shown (the same author and id) is not shown again, but
+    /// is confirmed again: the server asks because it did not hear.
+    fn chat(&mut self, chat: ChatIn, update: &mut Update) {
+        let room = chat.room.is_some();
+        let key = if room {
+            self.open_room()
+        } else {
+            self.open_named(&chat.name, chat.from.as_deref())
+        };
+        if !room {
+            self.receipts
+                .push((chat.id.clone(), chat.name.clone(), Delivery::Delivered));
+        }
+        let seen = (key.clone(), Self::key(&chat.name), chat.id.clone());
+        if !self.seen.insert(seen) {
+            return;
+        }
+        let at = Local
+            .timestamp_millis_opt(chat.time)
+            .single()
+            .unwrap_or_else(Local::now);
+        let author = if room {
+            Author::Member(chat.name.clone())
+        } else {
+            Author::Partner
+        };
+        let line = Line {
+            author,
+            text: chat.text,
+            at,
+            id: Some(chat.id.clone()),
+            mark: None,
+        };
+        if let Some(c) = self.conversations.get_mut(&key) {
+            c.typing_until = None;
+            if !room {
+                c.to_read.push((chat.id, chat.name));
+            }
+        }
+        self.received(&key, line, update);
+    }
+
+    /// The conversation with `name`, opened if needed: from the list if
+    /// they are here or away, else with a plain face.
+    fn open_named(&mut self, name: &str, id: Option<&str>) -> String {
+        if let Some(key) = id.and_then(|id| self.open(id)) {
+            return key;
+        }
+        if let Some(key) = self.open_away(name) {
+            return key;
+        }
+        let key = Self::key(name);
+        let profile = Profile {
+            name: name.to_string(),
+            color: "gray".into(),
+            image_name: "image_1.png".into(),
+        };
+        self.conversations
+            .entry(key.clone())
+            .or_insert_with(|| Conversation::with(name, Face::of(&profile, None), None));
+        key
+    }
+
+    /// Adds a received line: unread unless the user is looking (then read,
+    /// and its sender is to hear so).
+    fn received(&mut self, key: &str, line: Line, update: &mut Update) {
+        let looking = self.viewing.as_deref() == Some(key);
+        if let Some(c) = self.conversations.get_mut(key) {
+            c.lines.push(line);
+            if looking {
+                for (id, name) in c.to_read.drain(..) {
+                    self.receipts.push((id, name, Delivery::Read));
+                }
+            } else {
+                c.unread += 1;
+            }
+        }
+        update.list = true; // unread count
+        update.conversations.push(key.to_string());
+        update.incoming = Some(key.to_string());
+    }
+
+    fn receipt(&mut self, receipt: ReceiptIn, update: &mut Update) {
+        let failed = receipt
+            .message
+            .clone()
+            .filter(|_| receipt.state == Delivery::Failed);
+        let Some(mark) = Mark::from_delivery(receipt.state, receipt.message) else {
+            return;
+        };
+        if let Some(key) = self.set_mark(&receipt.id, mark) {
+            if let (Some(why), Some(c)) = (failed, self.conversations.get_mut(&key)) {
+                c.lines.push(notice(why));
+            }
+            update.conversations.push(key);
+        }
     }
 
     /// Adds a notice to conversation `key` (one the user is looking at).
@@ -449,14 +855,16 @@ mod tests {
         let mut m = ClientModel::new("client1");
         m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
         let key = m.open("client0").unwrap();
-        assert_eq!(m.say(&key, "  \n\t"), None);
-        assert_eq!(m.say(&key, "hi"), Some("client0".into()));
+        assert!(!m.say(&key, "  \n\t", "b1"));
+        assert!(m.say(&key, "hi", "b2"));
         let lines = &m.conversations[&key].lines;
         assert_eq!(lines.len(), 1);
         assert_eq!(
             (&lines[0].author, lines[0].text.as_str()),
             (&Author::Me, "hi")
         );
+        assert_eq!(lines[0].mark, Some(Mark::Sending), "until confirmed");
+        assert_eq!(m.unsent(), [(key.clone(), "b2".into(), "hi".into())]);
     }
 
     #[test]
@@ -468,12 +876,12 @@ mod tests {
             id: "client0".into(),
         });
         assert!(!m.conversations[&key].can_send());
-        assert_eq!(m.say(&key, "hello?"), None);
+        assert!(m.say(&key, "hello?", "q1"), "written all the same, to wait");
         m.apply(listed(&[("client5", "alice")]));
         let c = &m.conversations[&key];
         assert_eq!(c.partner_id.as_deref(), Some("client5"));
         let notes: Vec<&str> = c.lines.iter().map(|l| l.text.as_str()).collect();
-        assert_eq!(notes, ["Alice left.", "alice is back."]);
+        assert_eq!(notes, ["Alice left.", "hello?", "alice is back."]);
     }
 
     #[test]
@@ -597,5 +1005,121 @@ mod tests {
         assert!(m.contact("c7").is_none());
         assert_eq!(m.contacts.len(), 46);
         assert_eq!(m.contact("c77").unwrap().profile.name, "late");
+    }
+
+    fn chat(id: &str, name: &str, text: &str, room: bool) -> SessionEvent {
+        SessionEvent::Chat(ChatIn {
+            id: id.into(),
+            from: None,
+            name: name.into(),
+            text: text.into(),
+            time: 1_700_000_000_000,
+            room: room.then(|| "everyone".into()),
+        })
+    }
+
+    #[test]
+    fn a_message_that_comes_twice_is_shown_once_and_confirmed_each_time() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        m.apply(chat("c1", "alice", "hello", false));
+        m.apply(chat("c1", "alice", "hello", false));
+        assert_eq!(m.conversations["alice"].lines.len(), 1);
+        assert_eq!(m.conversations["alice"].unread, 1);
+        let delivered: Vec<_> = m.receipts.iter().map(|r| r.2).collect();
+        assert_eq!(delivered, [Delivery::Delivered, Delivery::Delivered]);
+        // Read once the user looks, and only then.
+        m.receipts.clear();
+        m.look_at(Some("alice"));
+        assert_eq!(m.receipts, [("c1".into(), "alice".into(), Delivery::Read)]);
+    }
+
+    #[test]
+    fn a_kept_message_keeps_its_own_time_and_opens_a_conversation_with_someone_away() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client1", "me")]));
+        m.apply(chat("c9", "Zoe", "while you were out", false));
+        let c = &m.conversations["zoe"];
+        assert_eq!(c.partner, "Zoe");
+        assert_eq!(c.lines[0].at.timestamp_millis(), 1_700_000_000_000);
+        assert!(!c.can_send(), "zoe is not here");
+    }
+
+    #[test]
+    fn room_messages_go_to_the_everyone_conversation_under_their_authors_name() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        let u = m.apply(chat("r1", "alice", "hi all", true));
+        assert_eq!(u.incoming.as_deref(), Some(EVERYONE_KEY));
+        let line = &m.conversations[EVERYONE_KEY].lines[0];
+        assert_eq!(line.author, Author::Member("alice".into()));
+        assert!(m.receipts.is_empty(), "room messages are not confirmed");
+        let rows = m.rows();
+        assert_eq!(rows[0].0.presence, Presence::Room);
+        assert_eq!(rows[0].1, 1, "its own unread count");
+    }
+
+    #[test]
+    fn marks_only_move_forward() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        let key = m.open("client0").unwrap();
+        m.say(&key, "hi", "s1");
+        assert!(m.set_mark("s1", Mark::Kept).is_some());
+        assert!(m.set_mark("s1", Mark::Read).is_some());
+        assert!(
+            m.set_mark("s1", Mark::Delivered).is_none(),
+            "read beats delivered"
+        );
+        assert!(m.set_mark("s1", Mark::Failed("x".into())).is_none());
+        assert_eq!(m.conversations[&key].lines[0].mark, Some(Mark::Read));
+        assert!(m.unsent().is_empty());
+    }
+
+    #[test]
+    fn people_away_are_listed_greyed_after_those_here_until_they_come_back() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        m.apply(SessionEvent::People(vec![Person {
+            name: "Bob".into(),
+            color: "red".into(),
+            image_name: "image_2.png".into(),
+            last_seen: 0,
+        }]));
+        let rows = m.rows();
+        let shown: Vec<(&str, Presence)> = rows
+            .iter()
+            .map(|(c, _)| (c.profile.name.as_str(), c.presence))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("Everyone", Presence::Room),
+                ("alice", Presence::Here),
+                ("me", Presence::Here),
+                ("Bob", Presence::Away)
+            ]
+        );
+        let key = m.open_away("Bob").unwrap();
+        assert!(m.say(&key, "see you", "w1"));
+        m.apply(listed(&[("client4", "bob")]));
+        assert!(m.away.is_empty(), "back");
+        assert_eq!(m.conversations[&key].partner_id.as_deref(), Some("client4"));
+    }
+
+    #[test]
+    fn typing_shows_for_a_while_and_ends_with_the_message() {
+        let mut m = ClientModel::new("client1");
+        m.apply(listed(&[("client0", "alice"), ("client1", "me")]));
+        m.open("client0");
+        m.apply(SessionEvent::Typing {
+            name: "alice".into(),
+            active: true,
+        });
+        let now = Instant::now();
+        assert!(m.conversations["alice"].typing(now));
+        assert!(!m.conversations["alice"].typing(now + TYPING_SHOWN));
+        m.apply(chat("t1", "alice", "done", false));
+        assert!(!m.conversations["alice"].typing(now));
     }
 }

@@ -31,7 +31,8 @@ use crate::common::avatar::{self, Picture};
 use crate::common::connection::{FrameReader, ReadError};
 use crate::common::frame::DEFAULT_MAX_BODY;
 use crate::common::packet::{
-    ClientHello, ClientPacket, ErrorCode, Info, Profile, ServerPacket, PROTOCOL_VERSION,
+    ChatIn, ChatOut, ChatTarget, ClientHello, ClientPacket, Delivery, ErrorCode, Info, Person,
+    Profile, ReceiptIn, ReceiptOut, ServerPacket, CHAT_VERSION, PROTOCOL_VERSION,
 };
 use crate::common::profile;
 use crate::common::tls::{self, Credentials, Fingerprint};
@@ -108,6 +109,15 @@ pub enum SessionEvent {
     /// checks it, then decoded; a picture that fails is dropped, and that
     /// client keeps its built-in avatar.
     Picture { id: String, picture: Picture },
+    /// A message with an id (HubChat servers of version 3): to us, or to
+    /// the Everyone room; possibly kept for us while we were away.
+    Chat(ChatIn),
+    /// How far a message we sent has got.
+    Receipt(ReceiptIn),
+    /// `name` is typing to us, or stopped.
+    Typing { name: String, active: bool },
+    /// People who have been here and are away now.
+    People(Vec<Person>),
     /// The server refused something but the session goes on.
     Refused { code: ErrorCode, message: String },
     /// The session is over; `reason` says why, for the user.
@@ -293,6 +303,45 @@ impl Session {
         .encode();
         if !self.has_ended() {
             let _ = self.outgoing.send(frame);
+        }
+    }
+
+    /// Whether the server speaks CHAT, RECEIPT, TYPING and PEOPLE: a
+    /// HubChat server of version 3 or later.
+    pub fn speaks_chat(&self) -> bool {
+        matches!(self.kind, ServerKind::HubChat { version, .. } if version >= CHAT_VERSION)
+    }
+
+    /// Queues a CHAT (only to a server that [`Self::speaks_chat`]).
+    pub fn chat(&self, id: &str, to: ChatTarget, text: &str) {
+        self.queue(ClientPacket::Chat(ChatOut {
+            id: id.to_string(),
+            to,
+            text: text.to_string(),
+        }));
+    }
+
+    /// Tells `to_name` (through the server) how far its message `id` got
+    /// here: delivered, or read.
+    pub fn receipt(&self, id: &str, to_name: &str, state: Delivery) {
+        self.queue(ClientPacket::Receipt(ReceiptOut {
+            id: id.to_string(),
+            to_name: to_name.to_string(),
+            state,
+        }));
+    }
+
+    /// Tells `to_name` that the user is typing to them, or stopped.
+    pub fn typing(&self, to_name: &str, active: bool) {
+        self.queue(ClientPacket::Typing {
+            to_name: to_name.to_string(),
+            active,
+        });
+    }
+
+    fn queue(&self, packet: ClientPacket) {
+        if self.speaks_chat() && !self.has_ended() {
+            let _ = self.outgoing.send(packet.encode());
         }
     }
 
@@ -652,6 +701,10 @@ fn read_loop(mut reader: FrameReader<Link>, sink: &dyn Fn(SessionEvent), ended: 
                     sink(SessionEvent::Picture { id, picture });
                 }
             }
+            ServerPacket::Chat(chat) => sink(SessionEvent::Chat(chat)),
+            ServerPacket::Receipt(receipt) => sink(SessionEvent::Receipt(receipt)),
+            ServerPacket::Typing { name, active } => sink(SessionEvent::Typing { name, active }),
+            ServerPacket::People(people) => sink(SessionEvent::People(people)),
             ServerPacket::ServerClose { message } => break message,
             ServerPacket::InfoRequest
             | ServerPacket::Welcome(_)

@@ -29,8 +29,20 @@ use serde_json::value::RawValue;
 use crate::common::frame::{self, HEADER_LEN};
 
 /// The version of HubChat's extensions to the original protocol.
-/// 2 added encryption (STARTTLS), identities and the server password.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 2 added encryption (STARTTLS), identities and the server password;
+/// 3 added conversations that last: CHAT with message ids and the Everyone
+/// room, RECEIPT, TYPING and PEOPLE (see `docs/protocol.md`).
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The first extension version that speaks CHAT, RECEIPT, TYPING and PEOPLE.
+pub const CHAT_VERSION: u32 = 3;
+
+/// The name of the room every connected client is in.
+pub const EVERYONE: &str = "everyone";
+
+/// The longest message id accepted: ids are made by clients, and a server
+/// keeps them with messages for people who are away.
+pub const MAX_MESSAGE_ID: usize = 64;
 
 /// The text of the server's INFO request, as the original sends it.
 pub const INFO_REQUEST_TEXT: &str = "Send your information!";
@@ -48,6 +60,10 @@ const ERROR: &str = "ERROR";
 const WELCOME: &str = "WELCOME";
 const PICTURE: &str = "PICTURE";
 const STARTTLS: &str = "STARTTLS";
+const CHAT: &str = "CHAT";
+const RECEIPT: &str = "RECEIPT";
+const TYPING: &str = "TYPING";
+const PEOPLE: &str = "PEOPLE";
 
 /// The `k` of a `client<k>` id, the only form of id a server hands out.
 pub fn client_number(id: &str) -> Option<u64> {
@@ -248,8 +264,131 @@ pub enum ClientPacket {
     Disconnect,
     /// The client's own avatar picture, PNG bytes (extension).
     Picture { png: Vec<u8> },
+    /// A message with an id, to a person by name or to a room (version 3).
+    Chat(ChatOut),
+    /// The client's program received or showed a message (version 3).
+    Receipt(ReceiptOut),
+    /// The user is typing to someone, or stopped (version 3).
+    Typing { to_name: String, active: bool },
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
+}
+
+/// Where a client's CHAT goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatTarget {
+    /// The person with this name, here or away.
+    Person(String),
+    /// Everyone connected.
+    Everyone,
+}
+
+/// A CHAT as a client sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatOut {
+    /// Made by the sender, unique among its messages: the same message sent
+    /// again (after a lost connection) carries the same id, so nobody gets
+    /// it twice.
+    pub id: String,
+    pub to: ChatTarget,
+    pub text: String,
+}
+
+/// A CHAT as a server delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatIn {
+    pub id: String,
+    /// The sender's id while it is connected; absent for a message kept
+    /// while its sender has since left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The sender's name when it wrote.
+    pub name: String,
+    pub text: String,
+    /// When the sender's message reached the server, unix milliseconds.
+    pub time: i64,
+    /// `everyone` for a room message; absent for a message to the receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+/// How far a message has got, as a RECEIPT tells its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Handed to a program that cannot confirm (an original client), or
+    /// relayed to everyone in the room.
+    Sent,
+    /// The recipient is away: the server keeps it for them.
+    Kept,
+    /// In the recipient's program.
+    Delivered,
+    /// Its window had the focus in the recipient's program.
+    Read,
+    /// It cannot be delivered; `message` says why.
+    Failed,
+    /// A state from a newer program.
+    #[serde(other)]
+    Other,
+}
+
+impl Delivery {
+    /// The state as the wire and the databases spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Kept => "kept",
+            Delivery::Delivered => "delivered",
+            Delivery::Read => "read",
+            Delivery::Failed => "failed",
+            Delivery::Other => "other",
+        }
+    }
+
+    /// The state spelt `s`, if it is one of ours.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Delivery::Sent,
+            Delivery::Kept,
+            Delivery::Delivered,
+            Delivery::Read,
+            Delivery::Failed,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
+/// A RECEIPT as a client sends it: about a message it received from
+/// `to_name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptOut {
+    pub id: String,
+    pub to_name: String,
+    pub state: Delivery,
+}
+
+/// A RECEIPT as a server sends it: about a message the receiver sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptIn {
+    pub id: String,
+    pub state: Delivery,
+    /// Whose program it is about (the recipient), when one person's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Why it failed, as a sentence for the sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Someone who has been here before and is away (in PEOPLE).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub color: String,
+    pub image_name: String,
+    /// When they were last here, unix milliseconds.
+    pub last_seen: i64,
 }
 
 /// What a server sends to a client.
@@ -278,6 +417,15 @@ pub enum ServerPacket {
     /// The server accepts the client's offer to encrypt: the next bytes in
     /// both directions are a TLS handshake (extension, version 2).
     StartTls,
+    /// A message with an id (version 3).
+    Chat(ChatIn),
+    /// How far a message the receiver sent has got (version 3).
+    Receipt(ReceiptIn),
+    /// `name` is typing to the receiver, or stopped (version 3).
+    Typing { name: String, active: bool },
+    /// People who have been here and are away: shown greyed, and messages
+    /// to them are kept (version 3).
+    People(Vec<Person>),
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
 }
@@ -391,6 +539,57 @@ struct ServerCloseData {
     message: String,
 }
 
+/// A client's CHAT on the wire: `to_name` or `room`, never both.
+#[derive(Serialize, Deserialize)]
+struct ChatData<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    to_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    room: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TypingOut<'a> {
+    #[serde(borrow)]
+    to_name: Cow<'a, str>,
+    active: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TypingIn<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    active: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PeopleData {
+    people: Vec<Person>,
+}
+
+/// Whether `id` is a message id as HubChat makes them: 1 to
+/// [`MAX_MESSAGE_ID`] ASCII letters, digits and dashes. Ids are kept in
+/// databases and shown in logs, so nothing else is let through.
+pub fn is_message_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_MESSAGE_ID
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn check_id(env: &RawEnvelope, id: &str) -> Result<(), DecodeError> {
+    if is_message_id(id) {
+        Ok(())
+    } else {
+        Err(env.wrong_shape(format!(
+            "its id is not 1 to {MAX_MESSAGE_ID} letters, digits and dashes"
+        )))
+    }
+}
+
 impl ClientPacket {
     /// Decodes a frame body sent by a client.
     pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
@@ -409,6 +608,37 @@ impl ClientPacket {
             PICTURE => {
                 let p: PictureData = env.object()?;
                 ClientPacket::Picture { png: p.png(&env)? }
+            }
+            CHAT => {
+                let c: ChatData = env.object()?;
+                check_id(&env, &c.id)?;
+                let to = match (c.to_name, c.room) {
+                    (Some(name), None) => ChatTarget::Person(name.into_owned()),
+                    (None, Some(room)) if room == EVERYONE => ChatTarget::Everyone,
+                    (None, Some(_)) => {
+                        return Err(env.wrong_shape("it names a room that does not exist"))
+                    }
+                    _ => {
+                        return Err(env.wrong_shape("it needs exactly one of `to_name` and `room`"))
+                    }
+                };
+                ClientPacket::Chat(ChatOut {
+                    id: c.id.into_owned(),
+                    to,
+                    text: c.text.into_owned(),
+                })
+            }
+            RECEIPT => {
+                let r: ReceiptOut = env.object()?;
+                check_id(&env, &r.id)?;
+                ClientPacket::Receipt(r)
+            }
+            TYPING => {
+                let t: TypingOut = env.object()?;
+                ClientPacket::Typing {
+                    to_name: t.to_name.into_owned(),
+                    active: t.active,
+                }
             }
             other => ClientPacket::Unknown {
                 flag: other.to_string(),
@@ -434,6 +664,29 @@ impl ClientPacket {
                 PictureData {
                     id: None,
                     picture: BASE64.encode(png).into(),
+                },
+            ),
+            ClientPacket::Chat(chat) => {
+                let (to_name, room) = match &chat.to {
+                    ChatTarget::Person(name) => (Some(name.as_str().into()), None),
+                    ChatTarget::Everyone => (None, Some(EVERYONE.into())),
+                };
+                encode_frame(
+                    CHAT,
+                    ChatData {
+                        id: chat.id.as_str().into(),
+                        to_name,
+                        room,
+                        text: chat.text.as_str().into(),
+                    },
+                )
+            }
+            ClientPacket::Receipt(receipt) => encode_frame(RECEIPT, receipt),
+            ClientPacket::Typing { to_name, active } => encode_frame(
+                TYPING,
+                TypingOut {
+                    to_name: to_name.as_str().into(),
+                    active: *active,
                 },
             ),
             ClientPacket::Unknown { flag } => encode_frame(flag, ()),
@@ -479,6 +732,27 @@ impl ServerPacket {
                     png,
                 }
             }
+            CHAT => {
+                let c: ChatIn = env.object()?;
+                check_id(&env, &c.id)?;
+                ServerPacket::Chat(c)
+            }
+            RECEIPT => {
+                let r: ReceiptIn = env.object()?;
+                check_id(&env, &r.id)?;
+                ServerPacket::Receipt(r)
+            }
+            TYPING => {
+                let t: TypingIn = env.object()?;
+                ServerPacket::Typing {
+                    name: t.name.into_owned(),
+                    active: t.active,
+                }
+            }
+            PEOPLE => {
+                let p: PeopleData = env.object()?;
+                ServerPacket::People(p.people)
+            }
             other => ServerPacket::Unknown {
                 flag: other.to_string(),
             },
@@ -510,9 +784,28 @@ impl ServerPacket {
                     version: PROTOCOL_VERSION,
                 },
             ),
+            ServerPacket::Chat(chat) => encode_frame(CHAT, chat),
+            ServerPacket::Receipt(receipt) => encode_frame(RECEIPT, receipt),
+            ServerPacket::Typing { name, active } => encode_frame(
+                TYPING,
+                TypingIn {
+                    name: name.as_str().into(),
+                    active: *active,
+                },
+            ),
+            ServerPacket::People(people) => encode_people(people),
             ServerPacket::Unknown { flag } => encode_frame(flag, ()),
         }
     }
+}
+
+/// A PEOPLE frame listing `people` (version 3).
+pub fn encode_people(people: &[Person]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        people: &'a [Person],
+    }
+    encode_frame(PEOPLE, Borrowed { people })
 }
 
 #[derive(Serialize)]
@@ -776,9 +1069,9 @@ mod tests {
     #[test]
     fn unknown_flags_decode_to_a_value_callers_skip() {
         assert_eq!(
-            ClientPacket::decode(br#"{"flag": "TYPING", "data": {"x": 1}}"#),
+            ClientPacket::decode(br#"{"flag": "WAVE", "data": {"x": 1}}"#),
             Ok(ClientPacket::Unknown {
-                flag: "TYPING".into()
+                flag: "WAVE".into()
             })
         );
         assert_eq!(

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError};
 use crate::common::frame::FrameError;
-use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket};
+use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket, CHAT_VERSION};
+use crate::common::tls::Fingerprint;
 use crate::common::transport::{Link, UpgradeError};
 use crate::server::budget::Budget;
 use crate::server::capacity::Ticket;
@@ -26,6 +27,7 @@ use crate::server::handshake::{Action, Handshake, Policy};
 use crate::server::hub::{Hub, Refusal};
 use crate::server::limited::{Limit, LimitLog};
 use crate::server::outbox::{Next, Outbox};
+use crate::server::post::{Post, Writer};
 use crate::server::rate::{MessageRate, Pacer};
 use crate::server::trust::{Trust, Verdict};
 use crate::server::ServerConfig;
@@ -175,9 +177,25 @@ fn converse(
     ctx: &Context,
 ) -> (End, bool) {
     match handshake(reader, addr, outbox, ctx) {
-        Ok((me, hubchat)) => {
+        Ok(joined) => {
+            let Joined {
+                me,
+                hubchat,
+                chat,
+                identity,
+                color,
+                image_name,
+            } = joined;
             ticket.handshake_done();
             reader.set_max_body(ctx.config.max_packet);
+            let post = ctx.trust.post(&ctx.hub);
+            let writer = Writer {
+                me: &me,
+                identity,
+                chat,
+                outbox,
+            };
+            post.joined(&writer, &color, &image_name);
             let departure = Departure::new(&ctx.hub, &me);
             let mut sender = Sender {
                 me: &me,
@@ -185,12 +203,15 @@ fn converse(
                 outbox,
                 ctx,
                 limits: LimitLog::new(me.clone()),
+                post: &post,
+                writer: &writer,
             };
             let end = relay_loop(reader, &mut sender);
             for event in sender.limits.finish() {
                 ctx.events.emit(event);
             }
             departure.announce(end.reason.clone());
+            post.left(&me, identity, &color, &image_name);
             (end, hubchat)
         }
         Err(failed) => {
@@ -205,6 +226,19 @@ fn converse(
             (failed.end, failed.hubchat)
         }
     }
+}
+
+/// A client that has joined, as the relay and the post office know it.
+struct Joined {
+    me: Party,
+    hubchat: bool,
+    /// It speaks CHAT (version 3).
+    chat: bool,
+    identity: Option<Fingerprint>,
+    /// Its colour and picture as HubChat peers see them, for the list of
+    /// people who are away once it leaves.
+    color: String,
+    image_name: String,
 }
 
 /// A handshake that did not end in a join.
@@ -237,7 +271,7 @@ fn handshake(
     addr: SocketAddr,
     outbox: &Arc<Outbox>,
     ctx: &Context,
-) -> Result<(Party, bool), Failed> {
+) -> Result<Joined, Failed> {
     let deadline = Instant::now() + ctx.config.handshake_timeout;
     let mut hs = Handshake::new(Policy {
         allow_original: ctx.config.allow_original,
@@ -283,7 +317,20 @@ fn handshake(
                     return Err(failed(End::refused(refusal), name, hubchat));
                 }
                 return match ctx.hub.join(&info, addr, outbox.clone(), identity) {
-                    Ok(me) => Ok((me, hubchat)),
+                    Ok(me) => {
+                        let profile = info.profile();
+                        Ok(Joined {
+                            me,
+                            hubchat,
+                            chat: info
+                                .hubchat
+                                .as_ref()
+                                .is_some_and(|h| h.version >= CHAT_VERSION),
+                            identity,
+                            color: profile.color,
+                            image_name: profile.image_name,
+                        })
+                    }
                     Err(refusal) => Err(failed(End::refused(refusal), name, hubchat)),
                 };
             }
@@ -370,6 +417,8 @@ struct Sender<'a> {
     outbox: &'a Outbox,
     ctx: &'a Context,
     limits: LimitLog,
+    post: &'a Post<'a>,
+    writer: &'a Writer<'a>,
 }
 
 impl Sender<'_> {
@@ -397,6 +446,17 @@ impl Sender<'_> {
 fn relay_loop(reader: &mut FrameReader<Link>, sender: &mut Sender) -> End {
     let mut pictured = false;
     let mut throttle = sender.ctx.config.message_rate.map(Throttle::new);
+    // Receipts and typing are small and come in runs (a client confirms
+    // every message kept for it at once), so they have a bucket of their
+    // own, ten times the messages' rate with 40 times the burst; they still
+    // cannot flood anyone.
+    let mut signals = sender.ctx.config.message_rate.map(|r| {
+        Throttle::new(MessageRate {
+            per_second: r.per_second * 10.0,
+            burst: r.burst * 40.0,
+            ..r
+        })
+    });
     loop {
         let packet = match reader.read_frame_by(None) {
             Ok(Some(body)) => ClientPacket::decode(body),
@@ -414,6 +474,35 @@ fn relay_loop(reader: &mut FrameReader<Link>, sender: &mut Sender) -> End {
                     return sender.cut_short();
                 }
                 deliver(sender, &to, text);
+            }
+            Ok(ClientPacket::Chat(chat)) if sender.hubchat => {
+                fault::strike(&chat.text);
+                let paced = throttle
+                    .as_mut()
+                    .is_none_or(|t| t.pace(chat.text.len(), sender));
+                if !paced || !wait_for_room(sender) {
+                    return sender.cut_short();
+                }
+                if fits(sender, chat.text.len()) {
+                    sender.post.chat(sender.writer, chat);
+                }
+            }
+            Ok(ClientPacket::Receipt(receipt)) if sender.hubchat => {
+                if !signals.as_mut().is_none_or(|t| t.pace(0, sender)) {
+                    return sender.cut_short();
+                }
+                sender.post.receipt(sender.writer, receipt);
+            }
+            Ok(ClientPacket::Typing { to_name, active }) if sender.hubchat => {
+                if !signals.as_mut().is_none_or(|t| t.pace(0, sender)) {
+                    return sender.cut_short();
+                }
+                sender.post.typing(sender.writer, &to_name, active);
+            }
+            // From a client that did not say it is HubChat: skipped, like
+            // any flag it could not know.
+            Ok(ClientPacket::Chat(_) | ClientPacket::Receipt(_) | ClientPacket::Typing { .. }) => {
+                continue
             }
             Ok(ClientPacket::Disconnect) => return End::quietly(LeaveReason::SaidGoodbye),
             // An original client cannot have sent it: skip it like any flag
@@ -462,27 +551,10 @@ fn wait_for_room(sender: &mut Sender) -> bool {
 /// then a HubChat sender is told and an original one (which has no way to
 /// hear why) is not; either way the connection stays, and the log says so.
 fn deliver(sender: &mut Sender, to: &str, text: String) {
-    let (me, hubchat, outbox, ctx) = (sender.me, sender.hubchat, sender.outbox, sender.ctx);
-    let max = ctx.config.max_message;
-    if text.len() > max {
-        sender.held(Limit::TooLong {
-            bytes: text.len(),
-            max,
-        });
-        if hubchat {
-            report(
-                outbox,
-                ErrorCode::MessageTooLong,
-                format!(
-                    "Your message of {} bytes was not delivered: the server passes on messages \
-                     of at most {max} bytes ({} KiB). Split it into shorter ones.",
-                    text.len(),
-                    max / 1024
-                ),
-            );
-        }
+    if !fits(sender, text.len()) {
         return;
     }
+    let (me, hubchat, outbox, ctx) = (sender.me, sender.hubchat, sender.outbox, sender.ctx);
     if ctx.hub.relay(me, to, text).is_err() && hubchat {
         report(
             outbox,
@@ -490,6 +562,28 @@ fn deliver(sender: &mut Sender, to: &str, text: String) {
             format!("No client {to} is connected; the message was not delivered."),
         );
     }
+}
+
+/// Whether a message text of `bytes` bytes is short enough to pass on;
+/// if not, a HubChat sender is told and the log says so.
+fn fits(sender: &mut Sender, bytes: usize) -> bool {
+    let max = sender.ctx.config.max_message;
+    if bytes <= max {
+        return true;
+    }
+    sender.held(Limit::TooLong { bytes, max });
+    if sender.hubchat {
+        report(
+            sender.outbox,
+            ErrorCode::MessageTooLong,
+            format!(
+                "Your message of {bytes} bytes was not delivered: the server passes on messages \
+                 of at most {max} bytes ({} KiB). Split it into shorter ones.",
+                max / 1024
+            ),
+        );
+    }
+    false
 }
 
 /// How long a pacing wait sleeps between checks that the server is still

@@ -104,12 +104,19 @@ impl Handshake {
             ),
             (State::Plain, ClientPacket::Info(info)) => self.plain_info(info),
             (State::Secure, ClientPacket::Info(info)) => self.secure_info(info),
-            (_, ClientPacket::Message { .. }) => self.refuse(
+            (_, ClientPacket::Message { .. } | ClientPacket::Chat(_)) => self.refuse(
                 ErrorCode::MalformedPacket,
                 "A message arrived before the client sent its name, colour and picture.",
             ),
-            // Pictures and flags from newer programs wait for the join.
-            (_, ClientPacket::Picture { .. } | ClientPacket::Unknown { .. }) => Action::ReadOn,
+            // Pictures and flags from newer programs wait for the join;
+            // receipts and typing before it are about nothing, and skipped.
+            (
+                _,
+                ClientPacket::Picture { .. }
+                | ClientPacket::Unknown { .. }
+                | ClientPacket::Receipt(_)
+                | ClientPacket::Typing { .. },
+            ) => Action::ReadOn,
         }
     }
 

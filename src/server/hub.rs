@@ -8,16 +8,16 @@
 //! every client the same order of events: nobody hears from a client before
 //! it appears in their list, or after its DISCONNECT.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::packet::{
     client_number, encode_all_clients, encode_message, ErrorCode, ErrorReport, Info, Profile,
-    ServerPacket, Welcome, PROTOCOL_VERSION,
+    ServerPacket, Welcome, CHAT_VERSION, EVERYONE, PROTOCOL_VERSION,
 };
-use crate::common::profile::{self, name_keys, validate_name, TakenNames};
+use crate::common::profile::{self, name_key, name_keys, validate_name, TakenNames};
 use crate::common::tls::Fingerprint;
 use crate::server::budget::Budget;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
@@ -93,6 +93,9 @@ struct Registry {
     members: BTreeMap<u64, Member>,
     /// Names in use, so "Alice" or "аlice" cannot join beside "alice".
     names: TakenNames,
+    /// Members by the key of their name ([`name_key`]), for messages
+    /// addressed by name.
+    by_name: HashMap<String, u64>,
     next_id: u64,
     closed: bool,
 }
@@ -111,7 +114,7 @@ impl Registry {
     fn tell<'f>(
         &self,
         wake: Wake,
-        frame_for: impl Fn(u64, &Member) -> Option<&'f Vec<u8>>,
+        frame_for: impl Fn(u64, &Member) -> Option<&'f [u8]>,
     ) -> Vec<u64> {
         self.members
             .iter()
@@ -134,6 +137,8 @@ struct Member {
     /// The profile as original peers may see it.
     original_profile: Profile,
     hubchat: bool,
+    /// It speaks CHAT, RECEIPT, TYPING and PEOPLE (version 3 or later).
+    chat: bool,
     outbox: Arc<Outbox>,
     /// The client's PICTURE frame, for HubChat peers, once it sent one.
     picture: Option<Arc<Vec<u8>>>,
@@ -141,6 +146,16 @@ struct Member {
     /// clients only): what the owner can ban.
     addr: SocketAddr,
     identity: Option<Fingerprint>,
+}
+
+/// A joined client as a message addressed by name finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    pub who: Party,
+    /// It speaks CHAT and RECEIPT (version 3): it confirms what it gets.
+    pub chat: bool,
+    /// The certificate it showed, if encrypted.
+    pub identity: Option<Fingerprint>,
 }
 
 /// A joined client as the owner sees it, to kick or ban.
@@ -154,7 +169,19 @@ pub struct Present {
 /// How long a kicked client has to read why before its connection is cut.
 const KICK_LINGER: Duration = Duration::from_secs(2);
 
+/// What original clients, which know no rooms, see before a message to
+/// the Everyone room.
+pub const EVERYONE_PREFIX: &str = "[Everyone] ";
+
 impl Member {
+    fn reach(&self) -> Reach {
+        Reach {
+            who: self.who.clone(),
+            chat: self.chat,
+            identity: self.identity,
+        }
+    }
+
     fn profile_for(&self, hubchat_receiver: bool) -> &Profile {
         if hubchat_receiver {
             &self.profile
@@ -218,6 +245,10 @@ impl Hub {
         check_profile(info)?;
         let key = name_keys(name);
         let hubchat = info.hubchat.is_some();
+        let chat = info
+            .hubchat
+            .as_ref()
+            .is_some_and(|h| h.version >= CHAT_VERSION);
         self.relieve();
         if self.budget.is_full() {
             return Err(Refusal::new(
@@ -272,6 +303,7 @@ impl Hub {
             original_profile,
             profile,
             hubchat,
+            chat,
             outbox,
             picture: None,
             addr,
@@ -311,9 +343,9 @@ impl Hub {
         let (for_hubchat, for_original) = (one(true), one(false));
         let mut dropped = reg.tell(Wake::Later, |_, m| {
             Some(if m.hubchat {
-                &for_hubchat
+                &for_hubchat[..]
             } else {
-                &for_original
+                &for_original[..]
             })
         });
 
@@ -325,6 +357,7 @@ impl Hub {
             identity,
         });
         reg.names.insert(key);
+        reg.by_name.insert(name_key(name), k);
         reg.members.insert(k, member);
         if newcomer_overflowed {
             dropped.push(k);
@@ -367,6 +400,100 @@ impl Hub {
         Ok(())
     }
 
+    /// The joined client whose name has the same key as `name` (case and
+    /// look-alikes aside), if any.
+    pub fn find_name(&self, name: &str) -> Option<Reach> {
+        let reg = self.lock();
+        let k = reg.by_name.get(&name_key(name))?;
+        reg.members.get(k).map(Member::reach)
+    }
+
+    /// Every joined client showing this certificate (one person may be
+    /// connected from two programs, under two of their names).
+    pub fn find_identity(&self, identity: &Fingerprint) -> Vec<Reach> {
+        let reg = self.lock();
+        reg.members
+            .values()
+            .filter(|m| m.identity.as_ref() == Some(identity))
+            .map(Member::reach)
+            .collect()
+    }
+
+    /// Queues `frame` (a CHAT, RECEIPT, TYPING or PEOPLE) for the client
+    /// `id`, if it is here and speaks them; says whether it was queued.
+    pub fn send_chat_frame(&self, id: &str, frame: &[u8]) -> bool {
+        let Some(k) = client_number(id) else {
+            return false;
+        };
+        let mut reg = self.lock();
+        let Some(member) = reg.members.get(&k).filter(|m| m.chat) else {
+            return false;
+        };
+        if member.outbox.push(frame).is_err() {
+            self.drop_overflowed(&mut reg, vec![k]);
+        }
+        true
+    }
+
+    /// Queues `frame` for every client that speaks CHAT but `except`.
+    pub fn tell_chat_clients(&self, frame: &[u8], except: Option<&str>) {
+        let except = except.and_then(client_number);
+        let mut reg = self.lock();
+        let dropped = reg.tell(Wake::Later, |k, m| {
+            (m.chat && Some(k) != except).then_some(frame)
+        });
+        self.drop_overflowed(&mut reg, dropped);
+    }
+
+    /// Relays a message to the Everyone room: every other client. Those
+    /// that speak CHAT get `chat_frame`; the others, which know no rooms,
+    /// a MESSAGE from the sender prefixed `[Everyone] ` (with the newline
+    /// an original client expects), to which they answer the sender alone.
+    /// Returns how many it went to.
+    pub fn relay_room(&self, from: &Party, chat_frame: &[u8], text: &str) -> usize {
+        let Some(me) = client_number(&from.id) else {
+            return 0;
+        };
+        let prefixed = format!("{EVERYONE_PREFIX}{text}");
+        let mut reg = self.lock();
+        let mut plain: HashMap<u64, Vec<u8>> = HashMap::new();
+        for (&k, m) in reg.members.iter().filter(|(&k, m)| k != me && !m.chat) {
+            let text = if !m.hubchat && !prefixed.ends_with('\n') {
+                format!("{prefixed}\n")
+            } else {
+                prefixed.clone()
+            };
+            plain.insert(k, encode_message(&from.id, &m.who.id, &text));
+        }
+        let count = reg.members.len().saturating_sub(1);
+        let dropped = reg.tell(Wake::Now, |k, m| {
+            if k == me {
+                None
+            } else if m.chat {
+                Some(chat_frame)
+            } else {
+                plain.get(&k).map(|f| &f[..])
+            }
+        });
+        self.drop_overflowed(&mut reg, dropped);
+        drop(reg);
+        self.events.emit(ServerEvent::Relayed {
+            from: from.clone(),
+            to: Party {
+                id: EVERYONE.into(),
+                name: EVERYONE.into(),
+                color: "gray".into(),
+            },
+            text: text.to_string(),
+        });
+        count
+    }
+
+    /// Reports an event (for the post office, which works beside the hub).
+    pub fn emit(&self, event: ServerEvent) {
+        self.events.emit(event);
+    }
+
     /// Keeps a client's avatar picture (already checked) and passes it to
     /// every other HubChat client; original clients never see it.
     pub fn set_picture(&self, who: &Party, png: Vec<u8>) {
@@ -386,7 +513,7 @@ impl Hub {
         };
         member.picture = Some(frame.clone());
         let dropped = reg.tell(Wake::Now, |other, m| {
-            (other != k && m.hubchat).then_some(&*frame)
+            (other != k && m.hubchat).then_some(&frame[..])
         });
         self.events.emit(ServerEvent::Pictured {
             who: who.clone(),
@@ -488,6 +615,7 @@ impl Hub {
         reg.closed = true;
         reg.members.clear();
         reg.names.clear();
+        reg.by_name.clear();
     }
 
     /// Whether the server has stopped admitting clients.
@@ -512,11 +640,12 @@ impl Hub {
             return Vec::new();
         };
         reg.names.remove(&gone.who.name);
+        reg.by_name.remove(&name_key(&gone.who.name));
         let frame = ServerPacket::Disconnect {
             id: gone.who.id.to_string(),
         }
         .encode();
-        let dropped = reg.tell(Wake::Later, |_, _| Some(&frame));
+        let dropped = reg.tell(Wake::Later, |_, _| Some(&frame[..]));
         self.events.emit(ServerEvent::Left {
             who: gone.who,
             reason,

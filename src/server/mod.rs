@@ -21,6 +21,7 @@ pub mod listener;
 pub mod log;
 pub mod outbox;
 pub mod password;
+pub mod post;
 pub mod rate;
 pub mod store;
 pub mod trust;

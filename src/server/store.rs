@@ -607,6 +607,11 @@ impl Store {
     }
 
     /// The same store with other limits (tests use small ones).
+    /// What this store keeps at most.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub fn with_limits(mut self, limits: Limits) -> Store {
         self.limits = limits;
         self

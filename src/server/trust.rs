@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,9 @@ use crate::common::profile::{name_keys, validate_name};
 use crate::common::tls::Fingerprint;
 use crate::server::event::{Events, ServerEvent};
 use crate::server::guesses::Guesses;
-use crate::server::hub::Refusal;
+use crate::server::hub::{Hub, Refusal};
 use crate::server::password::{self, StoredPassword};
+use crate::server::post::Post;
 use crate::server::store::{unix_now, Ban, BanTarget, Binding, Claim, Store, StoreError};
 
 /// Why the owner's settings could not be used at start.
@@ -60,6 +62,8 @@ pub struct Trust {
     password: Option<StoredPassword>,
     guesses: Mutex<Guesses>,
     events: Events,
+    /// When the post office last looked for messages kept too long.
+    expired_at: AtomicI64,
 }
 
 impl Trust {
@@ -84,7 +88,17 @@ impl Trust {
             password,
             guesses: Mutex::new(Guesses::new()),
             events,
+            expired_at: AtomicI64::new(0),
         })
+    }
+
+    /// The post office for messages to people, working on this store.
+    pub fn post<'a>(&'a self, hub: &'a Hub) -> Post<'a> {
+        Post {
+            hub,
+            store: &self.store,
+            expired_at: &self.expired_at,
+        }
     }
 
     /// Whether joining needs the password.

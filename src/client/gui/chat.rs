@@ -2,7 +2,10 @@
 //! box to write in.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
 use std::rc::Rc;
+use std::time::Instant;
 
 use fltk::app;
 use fltk::button::Button;
@@ -11,16 +14,20 @@ use fltk::enums::{Align, Color, Event, EventState, Font, Key};
 use fltk::frame::Frame;
 use fltk::group::Flex;
 use fltk::input::MultilineInput;
+use fltk::misc::Tooltip;
 use fltk::prelude::*;
-use fltk::text::{StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
+use fltk::text::{PositionType, StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
 use super::{Msg, Tx};
-use crate::client::model::{Author, Conversation, Face};
+use crate::client::model::{Author, Conversation, Face, Mark};
 use crate::gui::{self, attention, avatars::Avatars, follow};
 
 /// Us on the left, the partner on the right.
 type Faces = Rc<RefCell<(Face, Face)>>;
+
+/// Where each shown line starts in the transcript, and what its mark means.
+type Tips = Rc<RefCell<Vec<(i32, Option<String>)>>>;
 
 pub struct ChatWindow {
     pub window: DoubleWindow,
@@ -42,6 +49,15 @@ pub struct ChatWindow {
     /// per batch, from what the user saw, since FLTK scrolls only when it
     /// next draws.
     following: Option<bool>,
+    /// The mark each shown line had when drawn: a line whose mark moved
+    /// on is drawn again.
+    marks: Vec<Option<Mark>>,
+    /// Where each shown line starts in the transcript, and its mark's
+    /// meaning, for the tooltip under the mouse.
+    tips: Tips,
+    /// Under the transcript: "bob is typing...", or where messages go
+    /// while bob is away.
+    status: Frame,
 }
 
 impl ChatWindow {
@@ -98,8 +114,39 @@ impl ChatWindow {
                     font: Font::HelveticaItalic,
                     size: gui::TEXT_SIZE,
                 },
+                // E: a mark on the way; F: read; G: failed.
+                StyleTableEntry {
+                    color: gui::MUTED,
+                    font: Font::Helvetica,
+                    size: gui::TEXT_SIZE - 1,
+                },
+                StyleTableEntry {
+                    color: Color::from_rgb(0x1a, 0x73, 0xe8),
+                    font: gui::BOLD,
+                    size: gui::TEXT_SIZE - 1,
+                },
+                StyleTableEntry {
+                    color: gui::ERROR,
+                    font: gui::BOLD,
+                    size: gui::TEXT_SIZE - 1,
+                },
             ],
         );
+        let tips: Tips = Rc::default();
+        {
+            let tips = tips.clone();
+            transcript.handle(move |t, ev| {
+                if matches!(ev, Event::Move | Event::Enter) {
+                    show_tip(t, &tips.borrow());
+                }
+                false
+            });
+        }
+        let mut status = Frame::default().with_align(Align::Left | Align::Inside);
+        status.set_label_font(Font::HelveticaItalic);
+        status.set_label_size(gui::TEXT_SIZE - 1);
+        status.set_label_color(gui::MUTED);
+        col.fixed(&status, 18);
         let mut row = Flex::default().row();
         row.set_pad(6);
         let mut input = MultilineInput::default();
@@ -128,6 +175,9 @@ impl ChatWindow {
                     tx.send(Msg::Close(key.clone()));
                     true
                 } else {
+                    if ev == Event::KeyDown && !app::event_text().is_empty() {
+                        tx.send(Msg::Typed(key.clone()));
+                    }
                     false
                 }
             });
@@ -195,6 +245,9 @@ impl ChatWindow {
             shown: 0,
             at_end,
             following: None,
+            marks: Vec::new(),
+            tips,
+            status,
         };
         chat.show_lines(conversation);
         chat
@@ -249,19 +302,43 @@ impl ChatWindow {
         self.focused.get() && self.window.shown() && self.window.visible()
     }
 
-    /// Appends the lines not yet shown and enables input only while the
-    /// partner is connected.
+    /// Appends the lines not yet shown (drawing all again when a shown
+    /// line's mark moved on), and says under the transcript who is typing
+    /// or where messages go while the partner is away. The user can always
+    /// write: what cannot go now waits, or is kept by the server.
     pub fn show_lines(&mut self, c: &Conversation) {
+        let changed = self
+            .marks
+            .iter()
+            .zip(&c.lines)
+            .any(|(shown, line)| *shown != line.mark);
+        if changed || self.shown > c.lines.len() {
+            let row = self.transcript.scroll_row();
+            self.text.set_text("");
+            self.styles.set_text("");
+            self.tips.borrow_mut().clear();
+            self.marks.clear();
+            self.shown = 0;
+            self.append_lines(c, Some(row));
+        } else {
+            self.append_lines(c, None);
+        }
+        self.show_status(c);
+        self.window.redraw();
+    }
+
+    fn append_lines(&mut self, c: &Conversation, keep_row: Option<i32>) {
         let following = match self.following {
             Some(f) => f,
-            None => follow::sees_end(&self.transcript),
+            None => keep_row.is_none() && follow::sees_end(&self.transcript),
         };
         let me = self.faces.borrow().0.name.clone();
         self.following = Some(following);
         for line in &c.lines[self.shown.min(c.lines.len())..] {
-            let (who, style) = match line.author {
+            let (who, style) = match &line.author {
                 Author::Me => (format!("{me}: "), 'B'),
                 Author::Partner => (format!("{}: ", c.partner), 'C'),
+                Author::Member(name) => (format!("{name}: "), 'C'),
                 Author::Notice => (String::new(), 'D'),
             };
             let body_style = if line.author == Author::Notice {
@@ -269,30 +346,90 @@ impl ChatWindow {
             } else {
                 'A'
             };
-            let time = line.at.format("%H:%M  ").to_string();
-            let body = format!("{}\n", line.text);
+            let start = self.text.length();
+            let time = line.at.format("%H:%M ").to_string();
             self.text.append(&time);
             self.styles.append(&"D".repeat(time.len()));
+            let tip = line.mark.as_ref().map(|mark| {
+                let glyph = format!("{} ", mark.glyph());
+                let style = match mark {
+                    Mark::Read => 'F',
+                    Mark::Failed(_) => 'G',
+                    _ => 'E',
+                };
+                self.text.append(&glyph);
+                self.styles.append(&style.to_string().repeat(glyph.len()));
+                mark.describe(&c.partner)
+            });
+            self.text.append(" ");
+            self.styles.append("A");
+            let body = format!("{}\n", line.text);
             self.text.append(&who);
             self.styles.append(&style.to_string().repeat(who.len()));
             self.text.append(&body);
             self.styles
                 .append(&body_style.to_string().repeat(body.len()));
+            self.tips.borrow_mut().push((start, tip));
+            self.marks.push(line.mark.clone());
         }
         self.shown = c.lines.len();
         if following {
             self.transcript.scroll(self.text.length(), 0);
             self.at_end.set(true);
+        } else if let Some(row) = keep_row {
+            self.transcript.scroll(row, 0);
         }
-        if c.can_send() {
-            self.input.activate();
-            self.send.activate();
-        } else {
-            self.input.deactivate();
-            self.send.deactivate();
-        }
-        self.window.redraw();
     }
+
+    /// The line under the transcript.
+    fn show_status(&mut self, c: &Conversation) {
+        let status = if c.typing(Instant::now()) {
+            format!("{} is typing...", c.partner)
+        } else if c.room || c.partner_id.is_some() {
+            String::new()
+        } else {
+            format!("{} is not here: what you write is delivered when they are back, if the server can keep it.", c.partner)
+        };
+        if self.status.label() != status {
+            self.status.set_label(&status);
+            self.status.redraw();
+        }
+    }
+
+    /// The text under the transcript, for tests.
+    pub fn status_text(&self) -> String {
+        self.status.label()
+    }
+}
+
+/// Shows the meaning of the mark on the line under the mouse as its
+/// tooltip (FLTK keeps a tooltip's text, so each distinct one is kept
+/// once for the program's life: a handful per partner).
+fn show_tip(t: &TextDisplay, tips: &[(i32, Option<String>)]) {
+    let (x, y) = (app::event_x(), app::event_y());
+    let pos = t.xy_to_position(x, y, PositionType::Character);
+    let at = tips.partition_point(|(start, _)| *start <= pos);
+    let line_h = gui::TEXT_SIZE + 4;
+    let tip = match at.checked_sub(1).and_then(|i| tips.get(i)) {
+        Some((_, Some(tip))) => interned(tip),
+        _ => c"",
+    };
+    Tooltip::enter_area(t, x - t.x() - 4, y - t.y() - line_h / 2, 8, line_h, tip);
+}
+
+fn interned(text: &str) -> &'static CStr {
+    thread_local! {
+        static TIPS: RefCell<HashMap<String, &'static CStr>> = RefCell::default();
+    }
+    TIPS.with(|tips| {
+        *tips
+            .borrow_mut()
+            .entry(text.to_string())
+            .or_insert_with(|| {
+                let c = CString::new(text.replace('\0', "")).unwrap_or_default();
+                Box::leak(c.into_boxed_c_str())
+            })
+    })
 }
 
 /// Escape and Ctrl+W close a conversation window.

@@ -34,7 +34,7 @@ use fltk::window::DoubleWindow;
 
 use crate::client::controller::{self, Change, Controller, Identity, Said, Status};
 use crate::client::form::{self, ClientSettings, Field, FoundServers, SETTINGS_FILE};
-use crate::client::model::{ClientModel, Contact, Face};
+use crate::client::model::{ClientModel, Contact, Face, Presence};
 use crate::client::session::{ConnectError, Encryption, SessionConfig};
 use crate::client::trust::{self, KnownServers};
 use crate::common::avatar;
@@ -65,6 +65,10 @@ pub enum Msg {
     Send(String),
     /// A conversation window got (`true`) or lost the keyboard focus.
     Focus(String, bool),
+    /// The user typed in the conversation with this key.
+    Typed(String),
+    /// Draw this conversation again ("is typing" ran out).
+    Refresh(String),
     /// Close (hide) a conversation window: Escape, Ctrl+W, its close box.
     Close(String),
     /// A worker thread reports.
@@ -425,11 +429,20 @@ impl ClientApp {
                 }
             }
             Msg::Open(row) => {
-                let id = self.rows.borrow().get(row).map(|(c, _)| c.id.clone());
-                if let Some(key) = id.and_then(|id| self.controller.model.open(&id)) {
+                let contact = self.rows.borrow().get(row).map(|(c, _)| c.clone());
+                let model = &mut self.controller.model;
+                let key = contact.and_then(|c| match c.presence {
+                    Presence::Room => Some(model.open_room()),
+                    Presence::Away => model.open_away(&c.profile.name),
+                    Presence::Here => model.open(&c.id),
+                });
+                if let Some(key) = key {
                     self.show_chat(&key, Show::Asked);
+                    self.controller.send_receipts();
                 }
             }
+            Msg::Typed(key) => self.controller.typing(&key),
+            Msg::Refresh(key) => self.show_chat(&key, Show::IfOpen),
             Msg::Send(key) => self.send(&key),
             Msg::Focus(key, on) => self.focus(&key, on),
             Msg::Close(key) => {
@@ -798,6 +811,7 @@ impl ClientApp {
             if model.look_at(Some(key)) {
                 self.show_list();
             }
+            self.controller.send_receipts();
         } else {
             model.look_away(key);
         }
@@ -824,6 +838,16 @@ impl ClientApp {
             .or_insert_with(|| ChatWindow::new(key, c, faces.clone(), avatars, tx));
         chat.set_faces(faces);
         chat.show_lines(c);
+        // "is typing" needs one wake-up when it runs out, and only then.
+        if let Some(left) = c
+            .typing_until
+            .and_then(|t| t.checked_duration_since(std::time::Instant::now()))
+        {
+            let (tx, key) = (self.tx.clone(), key.to_string());
+            app::add_timeout3(left.as_secs_f64() + 0.05, move |_| {
+                tx.send(Msg::Refresh(key.clone()))
+            });
+        }
         match how {
             Show::Asked => {
                 chat.window.show();
@@ -831,6 +855,7 @@ impl ClientApp {
                 if self.controller.model.mark_read(key) {
                     self.show_list();
                 }
+                self.controller.send_receipts();
             }
             Show::Unasked => attention::show_unasked(&mut chat.window),
             Show::IfOpen => {}
@@ -860,13 +885,10 @@ impl ClientApp {
 
     fn show_list(&mut self) {
         self.list_stale = false;
-        let model = &self.controller.model;
-        *self.rows.borrow_mut() = model
-            .contacts
-            .iter()
-            .map(|c| (c.clone(), model.unread(&c.id)))
-            .collect();
-        self.list.set_rows(model.contacts.len() as i32);
+        let rows = self.controller.model.rows();
+        let count = rows.len() as i32;
+        *self.rows.borrow_mut() = rows;
+        self.list.set_rows(count);
         self.list.set_row_height_all(ROW_HEIGHT);
         let (x, y, w, h) = (self.list.x(), self.list.y(), self.list.w(), self.list.h());
         self.list.resize(x, y, w, h);
@@ -1086,14 +1108,24 @@ fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Tx) -> TableRow {
             gui::PANEL
         });
         draw::draw_rectf(x, y, w, h);
-        avatars.borrow_mut().draw(
-            c.picture.as_deref(),
-            &c.profile.image_name,
-            x + 6,
-            y + (h - 48) / 2,
-        );
+        let top = y + (h - 48) / 2;
+        match c.presence {
+            Presence::Here => {
+                avatars
+                    .borrow_mut()
+                    .draw(c.picture.as_deref(), &c.profile.image_name, x + 6, top)
+            }
+            Presence::Away => avatars
+                .borrow_mut()
+                .draw_faded(&c.profile.image_name, x + 6, top),
+            Presence::Room => draw_room_icon(x + 6, top),
+        }
         draw::set_font(gui::BOLD, gui::TEXT_SIZE + 1);
-        draw::set_draw_color(gui::color(c.color));
+        draw::set_draw_color(match c.presence {
+            Presence::Here => gui::color(c.color),
+            Presence::Away => Color::from_rgb(0x9a, 0xa0, 0xa6),
+            Presence::Room => Color::from_rgb(0x20, 0x21, 0x24),
+        });
         draw::draw_text2(
             &c.profile.name,
             x + 64,
@@ -1109,6 +1141,9 @@ fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Tx) -> TableRow {
         } else if *unread > 0 {
             draw::set_draw_color(gui::ERROR);
             format!("{unread} new")
+        } else if c.presence == Presence::Away {
+            draw::set_draw_color(gui::MUTED);
+            "away".to_string()
         } else {
             String::new()
         };
@@ -1116,6 +1151,23 @@ fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Tx) -> TableRow {
         draw::pop_clip();
     });
     table
+}
+
+/// The Everyone row's picture: three heads, drawn (no picture file).
+fn draw_room_icon(x: i32, y: i32) {
+    let size = crate::gui::avatars::SIZE;
+    draw::set_draw_color(Color::from_rgb(0xe8, 0xf0, 0xfe));
+    draw::draw_rounded_rectf(x, y, size, size, 8);
+    let heads = [
+        (x + 6, y + 14, Color::from_rgb(0x8a, 0xb4, 0xf8)),
+        (x + 26, y + 14, Color::from_rgb(0x8a, 0xb4, 0xf8)),
+        (x + 16, y + 10, Color::from_rgb(0x1a, 0x73, 0xe8)),
+    ];
+    for (hx, hy, color) in heads {
+        draw::set_draw_color(color);
+        draw::draw_pie(hx, hy, 16, 16, 0.0, 360.0);
+        draw::draw_pie(hx - 3, hy + 17, 22, 22, 0.0, 180.0);
+    }
 }
 
 /// Opens the conversation of list row `row`, unless it is ourselves.
