@@ -231,7 +231,7 @@ fn main() {
     pump_until(&mut [&mut alice, &mut bob], "both listed", |w| {
         w.iter().all(|c| c.model().contacts.len() == 2)
     });
-    assert_eq!(alice.list.rows(), 2);
+    assert_eq!(alice.list.rows(), 3, "the Everyone room, then both");
     assert_eq!(alice.connect.label(), "Disconnect");
     assert_eq!(
         alice.security.label(),
@@ -270,7 +270,7 @@ fn main() {
     passed += 1;
 
     print!("test a message opens the partner's window by itself, and the answer comes back ... ");
-    alice.act(Msg::Open(1)); // bob's row
+    alice.act(Msg::Open(2)); // bob's row, after the room and alice
     let chat = alice.chats.get_mut("bob").expect("alice's window with bob");
     chat.input.set_value("lunch at noon?");
     alice.act(Msg::Send("bob".into()));
@@ -359,17 +359,21 @@ fn main() {
     let c = &alice.model().conversations["bob"];
     assert!(!c.can_send());
     assert!(
-        !alice.chats["bob"].input.active(),
-        "input disabled while bob is away"
+        alice.chats["bob"].input.active(),
+        "alice can still write: the message waits for bob, or is kept for him"
     );
+    let status = alice.chats["bob"].status_text();
+    assert!(status.contains("bob is not here"), "{status}");
     println!("ok");
     passed += 1;
 
     print!("test reconnecting by hand: the same window takes bob up again, header and input right ... ");
     bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "bob back", |w| {
-        w[0].chats["bob"].input.active()
+        w[0].model().conversations["bob"].can_send()
     });
+    assert!(alice.chats["bob"].input.active());
+    assert_eq!(alice.chats["bob"].status_text(), "", "nothing to say now");
     let (me, partner) = alice.chats["bob"].faces();
     assert_eq!((me.name.as_str(), partner.name.as_str()), ("alice", "bob"));
     assert!(alice.chats["bob"]
@@ -405,7 +409,10 @@ fn main() {
         ("alice", "bob"),
         "the header keeps both faces while disconnected"
     );
-    assert!(!alice.chats["bob"].input.active());
+    assert!(
+        alice.chats["bob"].input.active(),
+        "usable while disconnected: what alice writes waits for the reconnect"
+    );
     let server = TestServer::start_with(|c| {
         c.bind = addr;
         c.credentials = Some(server_key.clone());
@@ -461,9 +468,9 @@ fn main() {
     assert!(!bob.chats["alice"].window.visible());
     let alice_row = bob
         .model()
-        .contacts
+        .rows()
         .iter()
-        .position(|c| c.profile.name == "alice")
+        .position(|(c, _)| c.profile.name == "alice")
         .unwrap();
     bob.act(Msg::Open(alice_row));
     settle();
@@ -579,9 +586,9 @@ fn main() {
     print!("test Escape and Ctrl+W close a conversation window ... ");
     let alice_row = carol
         .model()
-        .contacts
+        .rows()
         .iter()
-        .position(|c| c.profile.name == "alice")
+        .position(|(c, _)| c.profile.name == "alice")
         .unwrap();
     for key in ["Escape", "ctrl+w"] {
         carol.act(Msg::Open(alice_row));
@@ -857,7 +864,21 @@ fn free_port() -> u16 {
 fn pump_until(apps: &mut [&mut ClientApp], what: &str, done: impl Fn(&[&mut ClientApp]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done(apps) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            for a in apps.iter() {
+                for (k, c) in &a.model().conversations {
+                    let last: Vec<_> = c
+                        .lines
+                        .iter()
+                        .rev()
+                        .take(4)
+                        .map(|l| (&l.author, &l.text, &l.mark))
+                        .collect();
+                    eprintln!("{:?}: {k:?} unread {} {last:?}", a.model().me, c.unread);
+                }
+            }
+            panic!("timed out waiting for {what}");
+        }
         let _ = app::wait_for(0.01);
         for a in apps.iter_mut() {
             a.pump();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
 use hubchat::client::controller::{Change, Controller, Identity, Input, Said, Status};
-use hubchat::client::model::Author;
+use hubchat::client::model::{Author, Mark, EVERYONE_KEY};
 use hubchat::client::{ConnectError, Encryption, SessionConfig};
 use hubchat::common::packet::ErrorCode;
 use hubchat::common::packet::Profile;
@@ -510,4 +510,143 @@ fn a_kicked_client_is_told_the_owners_reason_as_why_the_connection_ended() {
         unreachable!()
     };
     assert!(reason.contains("time for lunch"), "{reason}");
+}
+
+/// The mark on the last line we wrote in conversation `key`.
+fn last_mark(client: &Client, key: &str) -> Option<Mark> {
+    client.controller.model.conversations[key]
+        .lines
+        .iter()
+        .rev()
+        .find(|l| l.author == Author::Me)
+        .and_then(|l| l.mark.clone())
+}
+
+#[test]
+fn a_message_is_marked_sending_then_delivered_then_read_as_its_recipient_sees_it() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    alice.connected(server.addr);
+    bob.connected(server.addr);
+    alice.listing(2);
+    let key = alice.controller.model.open(&alice.id_of("bob")).unwrap();
+    assert_eq!(alice.controller.say(&key, "hi bob"), Said::Sent);
+    assert_eq!(last_mark(&alice, &key), Some(Mark::Sending));
+
+    // bob's program has it (it confirms by itself), but he has not looked.
+    bob.until("alice's message", |c| {
+        c.model.conversations.contains_key("alice")
+    });
+    alice.until("delivered", |c| {
+        c.model.conversations["bob"].lines[0].mark == Some(Mark::Delivered)
+    });
+    // bob opens the conversation: read.
+    bob.controller.model.look_at(Some("alice"));
+    bob.controller.send_receipts();
+    alice.until("read", |c| {
+        c.model.conversations["bob"].lines[0].mark == Some(Mark::Read)
+    });
+}
+
+#[test]
+fn messages_written_while_disconnected_wait_and_go_out_in_order_once_after_the_reconnect() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    alice.connected(server.addr);
+    bob.connected(server.addr);
+    alice.listing(2);
+    let key = alice.controller.model.open(&alice.id_of("bob")).unwrap();
+    alice.controller.disconnect();
+    for text in ["one", "two", "three"] {
+        assert_eq!(alice.controller.say(&key, text), Said::Sent);
+    }
+    assert_eq!(last_mark(&alice, &key), Some(Mark::Sending), "waiting");
+    alice.connected(server.addr);
+    bob.until("three messages", |c| {
+        c.model.conversations.get("alice").is_some_and(|c| {
+            c.lines
+                .iter()
+                .filter(|l| l.author == Author::Partner)
+                .count()
+                >= 3
+        })
+    });
+    alice.until("all delivered", |c| {
+        c.model.conversations["bob"]
+            .lines
+            .iter()
+            .filter(|l| l.author == Author::Me)
+            .all(|l| l.mark == Some(Mark::Delivered))
+    });
+    // Nothing more comes: each went once.
+    std::thread::sleep(Duration::from_millis(300));
+    while let Ok(input) = bob.inbox.try_recv() {
+        bob.controller.handle(input);
+    }
+    let heard: Vec<String> = bob.controller.model.conversations["alice"]
+        .lines
+        .iter()
+        .filter(|l| l.author == Author::Partner)
+        .map(|l| l.text.clone())
+        .collect();
+    assert_eq!(heard, ["one", "two", "three"]);
+}
+
+#[test]
+fn the_everyone_room_reaches_everyone_under_the_authors_name() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    alice.connected(server.addr);
+    bob.connected(server.addr);
+    alice.listing(2);
+    let room = alice.controller.model.open_room();
+    assert_eq!(room, EVERYONE_KEY);
+    alice.controller.say(&room, "morning all");
+    bob.until("the room message", |c| {
+        c.model.conversations.contains_key(EVERYONE_KEY)
+    });
+    let line = bob.controller.model.conversations[EVERYONE_KEY].lines[0].clone();
+    assert_eq!(
+        (line.author, line.text.as_str()),
+        (Author::Member("alice".into()), "morning all")
+    );
+    alice.until("sent to the room", |c| {
+        last_mark_is(c, EVERYONE_KEY, Mark::Sent)
+    });
+}
+
+fn last_mark_is(c: &Controller, key: &str, mark: Mark) -> bool {
+    c.model.conversations[key]
+        .lines
+        .iter()
+        .rev()
+        .find(|l| l.author == Author::Me)
+        .is_some_and(|l| l.mark == Some(mark.clone()))
+}
+
+#[test]
+fn a_message_to_someone_away_is_marked_kept_and_reaches_them_when_they_are_back() {
+    let server = TestServer::start();
+    let mut alice = Client::new("alice");
+    let mut bob = Client::new("bob");
+    bob.connected(server.addr);
+    bob.controller.disconnect();
+    alice.connected(server.addr);
+    alice.until("bob listed as away", |c| !c.model.away.is_empty());
+    let key = alice
+        .controller
+        .model
+        .open_away("bob")
+        .expect("bob's conversation");
+    alice.controller.say(&key, "for when you are back");
+    alice.until("kept", |c| last_mark_is(c, "bob", Mark::Kept));
+    bob.connected(server.addr);
+    bob.until("the kept message", |c| {
+        c.model.conversations.contains_key("alice")
+    });
+    assert_eq!(bob.texts("alice"), ["for when you are back"]);
+    alice.until("delivered", |c| last_mark_is(c, "bob", Mark::Delivered));
 }

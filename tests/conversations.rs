@@ -450,3 +450,24 @@ fn packets_of_version_three_from_an_original_client_are_skipped() {
     let (_, text) = dave.recv_message();
     assert_eq!(text, "plain\n", "nothing else came first");
 }
+
+#[test]
+fn one_person_in_two_programs_gets_a_message_in_both_and_never_their_own_back() {
+    let server = TestServer::start();
+    let port = server.addr.port();
+    let (alice_pc, bob_pc) = (new_identity(), new_identity());
+    let bob_desk = Person::join(port, "bob", &bob_pc);
+    let bob_laptop = Person::join(port, "bobby", &bob_pc);
+    let alice = Person::join(port, "alice", &alice_pc);
+    alice.session.chat("p1", to("bob"), "to both of you");
+    assert_eq!(bob_desk.chat("at the desk").text, "to both of you");
+    assert_eq!(bob_laptop.chat("on the laptop").text, "to both of you");
+    // bob writes to his other name: it reaches that program, not this one.
+    bob_desk.session.chat("p2", to("bobby"), "note to self");
+    assert_eq!(bob_laptop.chat("the note").text, "note to self");
+    let back = bob_desk.drain(Duration::from_millis(300));
+    assert!(
+        !back.iter().any(|e| matches!(e, SessionEvent::Chat(_))),
+        "{back:?}"
+    );
+}

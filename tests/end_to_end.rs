@@ -74,7 +74,7 @@ fn main() {
     );
     // alice's list shows the roster once it arrives; give it a moment.
     thread::sleep(Duration::from_millis(300));
-    desk.click(alice_main, row(1));
+    desk.click(alice_main, row(2)); // after the Everyone row and alice
     let alice_chat = desk.window(alice, "bob - HubChat");
     desk.click(alice_chat, INPUT);
     desk.type_text("Lunch at noon? 🍜");

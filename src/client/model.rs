@@ -56,24 +56,19 @@ pub enum Mark {
 }
 
 impl Mark {
-    /// Marks only move forward: a late "delivered" does not undo "read".
-    fn rank(&self) -> u8 {
-        match self {
-            Mark::Sending => 0,
-            Mark::Sent | Mark::Kept => 1,
-            Mark::Delivered => 2,
-            Mark::Read => 3,
-            Mark::Failed(_) => 4,
-        }
-    }
-
-    /// Whether a mark may follow this one.
+    /// Whether a mark may follow this one: only forward (read beats
+    /// delivered beats kept or sent beats sending), and to failed only
+    /// while nothing has confirmed it arrived. A message given up on may
+    /// still turn out delivered or read: the recipient's receipt is the
+    /// last word. (The same rule as the history's.)
     pub fn may_become(&self, next: &Mark) -> bool {
-        match (self, next) {
-            (Mark::Failed(_), _) => false,
-            (Mark::Delivered | Mark::Read, Mark::Failed(_)) => false,
-            (Mark::Sent, Mark::Kept) => true,
-            _ => next.rank() > self.rank(),
+        use Mark::*;
+        match next {
+            Sending => false,
+            Sent | Kept => *self == Sending,
+            Failed(_) => matches!(self, Sending | Sent | Kept),
+            Delivered => matches!(self, Sending | Sent | Kept | Failed(_)),
+            Read => !matches!(self, Read),
         }
     }
 

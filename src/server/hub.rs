@@ -419,6 +419,12 @@ impl Hub {
             .collect()
     }
 
+    /// The certificates of everyone here.
+    pub fn identities(&self) -> std::collections::HashSet<Fingerprint> {
+        let reg = self.lock();
+        reg.members.values().filter_map(|m| m.identity).collect()
+    }
+
     /// Queues `frame` (a CHAT, RECEIPT, TYPING or PEOPLE) for the client
     /// `id`, if it is here and speaks them; says whether it was queued.
     pub fn send_chat_frame(&self, id: &str, frame: &[u8]) -> bool {

@@ -20,7 +20,8 @@
 //! The store is only touched here, outside the hub's lock.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::common::packet::{
     encode_people, ChatIn, ChatOut, ChatTarget, Delivery, Person, ReceiptIn, ReceiptOut,
@@ -32,7 +33,8 @@ use crate::server::event::{Party, ServerEvent};
 use crate::server::hub::{Hub, Reach};
 use crate::server::outbox::Outbox;
 use crate::server::store::{
-    FullReason, KeepOutcome, Kept, NewKept, NewReceipt, ReceiptState, Store, StoreError,
+    FullReason, KeepOutcome, Kept, NewKept, NewReceipt, Person as StoredPerson, ReceiptState,
+    Store, StoreError,
 };
 
 /// How many people who are away a newcomer is told of: the most recently
@@ -91,7 +93,12 @@ pub struct Post<'a> {
     pub store: &'a Store,
     /// When kept messages were last looked at for expiry (unix ms).
     pub expired_at: &'a AtomicI64,
+    /// The store's people as last read, and when.
+    pub people: &'a Mutex<Option<(Instant, Vec<StoredPerson>)>>,
 }
+
+/// How long a read of the store's people serves newcomers.
+const PEOPLE_FRESH: Duration = Duration::from_secs(1);
 
 impl Post<'_> {
     /// Routes one CHAT from `from`.
@@ -155,9 +162,12 @@ impl Post<'_> {
             Ok(KeepOutcome::UnknownRecipient) => return self.live_only(from, id, name, text, now),
             Err(e) => return self.store_failed(from, id, name, &e),
         }
-        let here = Fingerprint::from_hex(&binding.identity)
+        // Every program of that person but the sender's own (one person
+        // may write from one of their programs to another).
+        let mut here = Fingerprint::from_hex(&binding.identity)
             .map(|f| self.hub.find_identity(&f))
             .unwrap_or_default();
+        here.retain(|r| r.who.id != from.me.id);
         if here.is_empty() {
             self.hub.emit(ServerEvent::Relayed {
                 from: from.me.clone(),
@@ -281,7 +291,7 @@ impl Post<'_> {
             None => self.hub.find_name(&receipt.to_name).into_iter().collect(),
         };
         let mut reached = false;
-        for reach in here.iter().filter(|r| r.chat) {
+        for reach in here.iter().filter(|r| r.chat && r.who.id != from.me.id) {
             reached |= self.hub.send_chat_frame(&reach.who.id, &frame);
         }
         if !reached {
@@ -381,6 +391,9 @@ impl Post<'_> {
         if !owned || !self.hub.find_identity(&me).is_empty() {
             return;
         }
+        if let Ok(mut cache) = self.people.lock() {
+            *cache = None; // they are among the people now, or moved up
+        }
         let person = Person {
             name: who.name.to_string(),
             color: color.to_string(),
@@ -405,15 +418,11 @@ impl Post<'_> {
     /// People who have been here and are not now, most recently seen first.
     fn away(&self, me: Option<&Fingerprint>) -> Vec<Person> {
         let mine = me.map(Fingerprint::hex);
-        self.store
-            .people(PEOPLE_TOLD)
-            .unwrap_or_default()
+        let here = self.hub.identities();
+        self.people()
             .into_iter()
             .filter(|p| Some(&p.identity) != mine.as_ref())
-            .filter(|p| {
-                Fingerprint::from_hex(&p.identity)
-                    .is_none_or(|f| self.hub.find_identity(&f).is_empty())
-            })
+            .filter(|p| Fingerprint::from_hex(&p.identity).is_none_or(|f| !here.contains(&f)))
             .map(|p| Person {
                 name: p.name,
                 color: p.color,
@@ -421,6 +430,24 @@ impl Post<'_> {
                 last_seen: p.last_seen.saturating_mul(1000),
             })
             .collect()
+    }
+
+    /// The store's people, read at most once a second: in a storm of
+    /// joins every newcomer is told who is away, and one read serves them
+    /// all. (Who of them is here is checked for each newcomer.)
+    fn people(&self) -> Vec<StoredPerson> {
+        let mut cache = self
+            .people
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < PEOPLE_FRESH);
+        if !fresh {
+            let read = self.store.people(PEOPLE_TOLD).unwrap_or_default();
+            *cache = Some((Instant::now(), read));
+        }
+        cache.as_ref().map(|(_, p)| p.clone()).unwrap_or_default()
     }
 
     /// Lets go of messages kept too long, telling their senders (now if

@@ -880,7 +880,10 @@ impl Store {
     /// `identity` showed this profile at `now` (unix seconds): kept so the
     /// list can show the person greyed, as they looked, while they are
     /// away. An identity the store does not remember is left unknown: only
-    /// [`Store::claim`] makes one, within its limits.
+    /// [`Store::claim`] makes one, within its limits. Nothing is written
+    /// when the profile is the one already kept, the usual case: every
+    /// join of an identity calls this, and a write would cost each join a
+    /// flush to disk (the claim already noted when it was seen).
     pub fn remember_profile(
         &self,
         identity: &str,
@@ -895,7 +898,8 @@ impl Store {
                 "UPDATE identities
                  SET last_name = ?2, last_color = ?3, last_image = ?4,
                      last_seen = max(last_seen, ?5)
-                 WHERE fingerprint = ?1",
+                 WHERE fingerprint = ?1
+                   AND (last_name <> ?2 OR last_color <> ?3 OR last_image <> ?4)",
             )?
             .execute(params![identity, name, color, image_name, now])?;
             Ok(())
@@ -1053,6 +1057,17 @@ impl Store {
     /// The receipts kept for `recipient`, in the order they came, dropped
     /// in the same transaction: a receipt is told once.
     pub fn take_receipts(&self, recipient: &str) -> Result<Vec<KeptReceipt>, StoreError> {
+        // Most joins have none: a read says so without taking the write
+        // lock (every join of an identity asks).
+        let any = {
+            let conn = self.conn();
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM receipts WHERE recipient = ?1)")
+                .and_then(|mut s| s.query_row([recipient], |row| row.get::<_, bool>(0)))
+                .map_err(|e| self.fail(e))?
+        };
+        if !any {
+            return Ok(Vec::new());
+        }
         let mut taken = self.write(|tx| {
             let mut statement = tx.prepare_cached(
                 "DELETE FROM receipts WHERE recipient = ?1

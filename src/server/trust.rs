@@ -21,7 +21,7 @@ use crate::server::guesses::Guesses;
 use crate::server::hub::{Hub, Refusal};
 use crate::server::password::{self, StoredPassword};
 use crate::server::post::Post;
-use crate::server::store::{unix_now, Ban, BanTarget, Binding, Claim, Store, StoreError};
+use crate::server::store::{unix_now, Ban, BanTarget, Binding, Claim, Person, Store, StoreError};
 
 /// Why the owner's settings could not be used at start.
 #[derive(Debug)]
@@ -64,6 +64,8 @@ pub struct Trust {
     events: Events,
     /// When the post office last looked for messages kept too long.
     expired_at: AtomicI64,
+    /// The people the post office last read from the store.
+    people: Mutex<Option<(Instant, Vec<Person>)>>,
 }
 
 impl Trust {
@@ -89,6 +91,7 @@ impl Trust {
             guesses: Mutex::new(Guesses::new()),
             events,
             expired_at: AtomicI64::new(0),
+            people: Mutex::new(None),
         })
     }
 
@@ -98,6 +101,7 @@ impl Trust {
             hub,
             store: &self.store,
             expired_at: &self.expired_at,
+            people: &self.people,
         }
     }
 

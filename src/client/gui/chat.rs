@@ -458,12 +458,16 @@ fn draw_header(f: &Frame, faces: &(Face, Face), avatars: &mut Avatars) {
     );
     draw::set_draw_color(gui::MUTED);
     draw::draw_text2("↔", x + w / 2 - 12, y, 24, h, Align::Center | Align::Inside);
-    avatars.draw(
-        partner.picture.as_deref(),
-        &partner.image_name,
-        x + w - size,
-        top,
-    );
+    if partner.image_name.is_empty() {
+        super::draw_room_icon(x + w - size, top); // the Everyone room
+    } else {
+        avatars.draw(
+            partner.picture.as_deref(),
+            &partner.image_name,
+            x + w - size,
+            top,
+        );
+    }
     draw::set_draw_color(gui::color(partner.color));
     draw::draw_text2(
         &partner.name,

@@ -1154,7 +1154,7 @@ fn client_list(rows: Rows, avatars: Rc<RefCell<Avatars>>, tx: Tx) -> TableRow {
 }
 
 /// The Everyone row's picture: three heads, drawn (no picture file).
-fn draw_room_icon(x: i32, y: i32) {
+pub(super) fn draw_room_icon(x: i32, y: i32) {
     let size = crate::gui::avatars::SIZE;
     draw::set_draw_color(Color::from_rgb(0xe8, 0xf0, 0xfe));
     draw::draw_rounded_rectf(x, y, size, size, 8);
