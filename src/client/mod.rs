@@ -7,6 +7,7 @@ pub mod form;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod model;
+pub mod reconnect;
 pub mod session;
 pub mod trust;
 
