@@ -7,7 +7,9 @@
 //! the user does; each call returns a [`Change`] saying what to redraw.
 //! Keeping this below the GUI means a reconnect is one code path, tested
 //! headless against a real server, and conversations (keyed by partner
-//! name) survive it. Automatic reconnect will live here too.
+//! name) survive it. Reconnecting by itself after a loss is driven from
+//! here too: the schedule is [`Reconnect`]'s, and the window calls
+//! [`Controller::tick`] when it is due (see "Reconnecting by itself" below).
 //!
 //! Every connection attempt gets a number. Whatever a worker reports is
 //! tagged with the attempt it belongs to, and reports from an attempt that
@@ -16,9 +18,10 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::client::model::{ClientModel, Face, Update};
+use crate::client::reconnect::{Loss, Reconnect};
 use crate::client::session::{
     ConnectError, Encryption, ServerKind, Session, SessionConfig, SessionEvent,
 };
@@ -131,6 +134,8 @@ pub struct Controller {
     /// The last refusal the server sent on this session: when a kick or a
     /// ban follows, it is the reason the connection ended.
     refusal: Option<String>,
+    /// Reconnecting by itself after a loss: when to try next, or nothing.
+    reconnect: Reconnect,
 }
 
 impl Controller {
@@ -149,6 +154,7 @@ impl Controller {
             remember_password: false,
             failure: None,
             refusal: None,
+            reconnect: Reconnect::default(),
         }
     }
 
@@ -168,6 +174,7 @@ impl Controller {
         if !self.status.idle() {
             return Change::default();
         }
+        self.reconnect.stop(); // connecting (elsewhere, perhaps) ends any loop
         config.pin = self.known.pin(&config.host, config.port);
         if config.password.is_none() {
             config.password = self.known.password(&config.host, config.port);
@@ -257,7 +264,7 @@ impl Controller {
         if let Status::Connecting { .. } = self.status {
             self.attempt += 1;
             self.early.clear();
-            change.log.push("Cancelled.".into());
+            change.log.push(self.stop_reconnecting("Cancelled."));
             self.set_status(Status::Offline, &mut change);
         }
         change
@@ -267,7 +274,7 @@ impl Controller {
     pub fn disconnect(&mut self) -> Change {
         let mut change = Change::default();
         let Some(session) = self.session.take() else {
-            return change;
+            return self.disconnect_while_reconnecting();
         };
         self.attempt += 1; // what the reader says while closing is stale
         session.disconnect();
@@ -334,6 +341,9 @@ impl Controller {
             Ok(session) => session,
             Err(e) => {
                 self.early.clear();
+                if self.try_failed(&e, change) {
+                    return;
+                }
                 self.forget_wrong_password(&e, change);
                 change.log.push(format!("Could not connect: {e}"));
                 self.failure = Some(e.clone());
@@ -372,6 +382,7 @@ impl Controller {
             }
         });
         self.keep_trust(encryption, change);
+        self.reconnect.joined();
         self.model.begin(&session.id, own);
         let me = session.id.clone();
         let kind = session.kind;
@@ -431,6 +442,8 @@ impl Controller {
     }
 
     fn event(&mut self, event: SessionEvent, change: &mut Change) {
+        // Kicked or banned (the refusal came first): not reconnected.
+        let removed = self.refusal.is_some();
         change.log.extend(log_lines(&self.model, &event));
         if let SessionEvent::Refused { code, message } = &event {
             if matches!(code, ErrorCode::Kicked | ErrorCode::Banned) {
@@ -450,8 +463,112 @@ impl Controller {
             self.session = None;
             self.attempt += 1;
             change.log.push(format!("Disconnected: {reason}"));
+            self.reconnect_after_loss(&reason, removed, change);
             self.set_status(Status::Lost { reason }, change);
         }
+    }
+
+    // Reconnecting by itself. A loss the server's owner did not cause
+    // starts the loop; the window runs a timer only while it waits, and
+    // calls `tick` when the next try is due. Each try is an ordinary
+    // attempt with the last settings; joining ends the loop, and so does
+    // the user disconnecting, cancelling or connecting anywhere.
+
+    /// The reconnect loop, for the window's banner and countdown.
+    pub fn reconnect(&self) -> &Reconnect {
+        &self.reconnect
+    }
+
+    /// The attempt just started is the program's own, at start (the user
+    /// asked to connect when HubChat starts): if the server is not up yet,
+    /// it keeps trying as after a loss instead of only saying why.
+    pub fn started_unasked(&mut self) {
+        if let Status::Connecting { .. } = self.status {
+            self.reconnect.starting();
+        }
+    }
+
+    /// Starts the next try if it is due at `now`. The window calls this
+    /// from its countdown timer; tests pass their own clock.
+    pub fn tick(&mut self, now: Instant) -> Change {
+        if self.reconnect.due(now) {
+            self.retry()
+        } else {
+            Change::default()
+        }
+    }
+
+    /// "Reconnect now": tries at once, while waiting to try.
+    pub fn reconnect_now(&mut self) -> Change {
+        self.retry()
+    }
+
+    fn retry(&mut self) -> Change {
+        let Some(mut config) = self.last.clone().filter(|_| self.status.idle()) else {
+            return Change::default();
+        };
+        if !self.reconnect.begin_try() {
+            return Change::default();
+        }
+        // The key pinned at the first join, which the last settings may
+        // predate: a reconnect never trusts a key anew.
+        config.pin = self.known.pin(&config.host, config.port);
+        let mut change = self.start(config);
+        change.log.clear(); // each failed try says so; no "Connecting..." every time
+        change
+    }
+
+    fn reconnect_after_loss(&mut self, reason: &str, removed: bool, change: &mut Change) {
+        let loss = if removed {
+            Loss::Removed
+        } else {
+            Loss::Dropped
+        };
+        if let Some(wait) = self.reconnect.lost(reason, loss, Instant::now()) {
+            change
+                .log
+                .push(format!("Reconnecting in {} s.", wait.as_secs()));
+        }
+    }
+
+    /// A try failed: if the loop goes on, waits for the next and returns
+    /// true; otherwise the failure is reported as any other.
+    fn try_failed(&mut self, e: &ConnectError, change: &mut Change) -> bool {
+        let Some(wait) = self.reconnect.failed(e, Instant::now()) else {
+            return false;
+        };
+        let reason = self.reconnect.reason().unwrap_or_default().to_string();
+        change.log.push(format!(
+            "Could not connect: {e} Trying again in {} s.",
+            wait.as_secs()
+        ));
+        self.set_status(Status::Lost { reason }, change);
+        true
+    }
+
+    /// Ends the loop; the log line says so if it was running, else `or`.
+    fn stop_reconnecting(&mut self, or: &str) -> String {
+        let line = if self.reconnect.active() {
+            "Stopped reconnecting."
+        } else {
+            or
+        };
+        self.reconnect.stop();
+        line.to_string()
+    }
+
+    /// Disconnect with no session: stops reconnecting, if it was.
+    fn disconnect_while_reconnecting(&mut self) -> Change {
+        if !self.reconnect.active() {
+            return Change::default();
+        }
+        if let Status::Connecting { .. } = self.status {
+            return self.cancel();
+        }
+        let mut change = Change::default();
+        change.log.push(self.stop_reconnecting(""));
+        self.set_status(Status::Offline, &mut change);
+        change
     }
 
     fn set_status(&mut self, status: Status, change: &mut Change) {
