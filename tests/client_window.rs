@@ -378,7 +378,7 @@ fn main() {
     println!("ok");
     passed += 1;
 
-    print!("test a server restart: lost shown in banner and title, every line shown after reconnecting ... ");
+    print!("test a server restart: lost shown in banner and title, every line shown after reconnecting by itself ... ");
     let mut server = server;
     let addr = server.addr;
     server.stop();
@@ -396,8 +396,8 @@ fn main() {
             "{}",
             c.window.label()
         );
-        assert_eq!(c.connect.label(), "Connect");
-        assert!(c.name.active(), "the form is unlocked");
+        assert_eq!(c.connect.label(), "Disconnect", "it reconnects by itself");
+        assert!(!c.name.active(), "the form stays locked meanwhile");
     }
     let (me, partner) = alice.chats["bob"].faces();
     assert_eq!(
@@ -410,8 +410,6 @@ fn main() {
         c.bind = addr;
         c.credentials = Some(server_key.clone());
     });
-    alice.act(Msg::ConnectDisconnect);
-    bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "both back", |w| {
         w.iter().all(|c| c.model().contacts.len() == 2)
     });
@@ -493,8 +491,6 @@ fn main() {
         w.iter().all(|c| c.banner.visible())
     });
     let mut successor = spawn_server(port);
-    alice.act(Msg::ConnectDisconnect);
-    bob.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice, &mut bob], "both back", |w| {
         w.iter().all(|c| c.model().contacts.len() == 2)
     });
@@ -519,6 +515,7 @@ fn main() {
     let server_key = support::new_identity();
     let server = TestServer::start_with(|c| c.credentials = Some(server_key.clone()));
     let port = server.addr.port().to_string();
+    alice.act(Msg::ConnectDisconnect); // stop reconnecting to the killed one
     alice.port.set_value(&port);
     alice.act(Msg::ConnectDisconnect);
     pump_until(&mut [&mut alice], "alice connected", |w| {
@@ -542,6 +539,7 @@ fn main() {
     order.extend([
         carol.colors.other.as_widget_ptr() as usize,
         carol.avatar.as_widget_ptr() as usize,
+        carol.at_start.as_widget_ptr() as usize,
         carol.connect.as_widget_ptr() as usize,
     ]);
     let status_and_list = order.len();
