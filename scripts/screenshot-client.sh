@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Takes the README's client screenshots on a display of its own (Xvfb with
 # openbox): a headless server, three clients that connect and chat, then
-# the server stopped, to show the banner a lost connection raises; last, two
-# servers found by a new client's search, its Server list open.
+# the server stopped, to show the banner counting down to the next try to
+# reconnect; last, two servers found by a new client's search, its Server
+# list open.
 #
 #   scripts/screenshot-client.sh [OUT_DIR]     (default: docs/screenshots)
 #
@@ -11,10 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-docs/screenshots}
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 port=${PORT:-6201}
 work=$(mktemp -d)
 pids=()
+clients=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
@@ -55,7 +57,7 @@ client() { # name colour image x y
     "$port" "$1" "$2" "$3" > "$work/$1/client.json"
   local before w=""
   before=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null || true)
-  HUBCHAT_CONFIG_DIR="$work/$1" "$bin/hubchat-client" & pids+=($!)
+  HUBCHAT_CONFIG_DIR="$work/$1" "$bin/hubchat-client" & pids+=($!); clients+=($!)
   for _ in $(seq 200); do
     w=$(xdotool search --onlyvisible --name '^HubChat$' 2>/dev/null | grep -vxF "${before:-none}" | head -n1) || true
     [ -n "$w" ] && break
@@ -97,8 +99,12 @@ shot() { # file
 shot "$out/client-windows.png"
 
 kill "$server"
-sleep 0.8
-shot "$out/client-connection-lost.png"
+# Tries after 1 and 3 s fail; the banner then counts down from 4 s.
+sleep 3.6
+shot "$out/client-reconnecting.png"
+# They would reconnect to the servers below by themselves.
+kill "${clients[@]}"
+sleep 0.3
 
 # Two servers that answer searches, one port, two addresses; a new client
 # with nothing remembered but the port finds both.

@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
-use hubchat::client::controller::{Change, Controller, Identity, Input, Said, Status};
+use hubchat::client::controller::{Change, Controller, Input, Said, Status};
 use hubchat::client::model::{Author, Mark, EVERYONE_KEY};
-use hubchat::client::{ConnectError, Encryption, SessionConfig};
+use hubchat::client::{ConnectError, Encryption};
 use hubchat::common::packet::ErrorCode;
-use hubchat::common::packet::Profile;
 use support::{Peer, TestServer, PATIENCE};
 
 /// A controller and the channel its worker threads report into, as the
@@ -43,26 +42,7 @@ impl Client {
     }
 
     fn connect(&mut self, addr: SocketAddr) -> Change {
-        let config = SessionConfig {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-            name: self.name.clone(),
-            color: "blue".into(),
-            image_name: "image_2.png".into(),
-            picture: None,
-            timeout: Duration::from_secs(5),
-            identity: Some(self.identity.clone()),
-            pin: None,
-            password: None,
-        };
-        let identity = Identity {
-            profile: Profile {
-                name: self.name.clone(),
-                color: "blue".into(),
-                image_name: "image_2.png".into(),
-            },
-            picture: None,
-        };
+        let (config, identity) = support::client_config(addr, &self.name, &self.identity);
         self.controller.connect(config, identity)
     }
 

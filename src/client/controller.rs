@@ -7,7 +7,9 @@
 //! the user does; each call returns a [`Change`] saying what to redraw.
 //! Keeping this below the GUI means a reconnect is one code path, tested
 //! headless against a real server, and conversations (keyed by partner
-//! name) survive it. Automatic reconnect will live here too.
+//! name) survive it. Reconnecting by itself after a loss is driven from
+//! here too: the schedule is [`Reconnect`]'s, and the window calls
+//! [`Controller::tick`] when it is due (see "Reconnecting by itself" below).
 //!
 //! Every connection attempt gets a number. Whatever a worker reports is
 //! tagged with the attempt it belongs to, and reports from an attempt that
@@ -18,13 +20,18 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::model::{ClientModel, Face, Mark, Update};
+use chrono::{Local, TimeZone};
+
+use crate::client::history::{Hit, History, Partner, State, StoredLine};
+use crate::client::model::{Author, ClientModel, Face, Line, Mark, Update, EVERYONE_KEY};
+use crate::client::reconnect::{Loss, Reconnect};
 use crate::client::session::{
     ConnectError, Encryption, ServerKind, Session, SessionConfig, SessionEvent,
 };
 use crate::client::trust::KnownServers;
 use crate::common::avatar::Picture;
 use crate::common::packet::{ChatTarget, ErrorCode, Profile};
+use crate::common::tls::Fingerprint;
 use crate::server::hub::EVERYONE_PREFIX;
 
 /// What worker threads report, tagged with their connection attempt.
@@ -134,6 +141,104 @@ pub struct Controller {
     refusal: Option<String>,
     /// When the partner was last told the user is typing.
     typed_at: Option<Instant>,
+    /// Reconnecting by itself after a loss: when to try next, or nothing.
+    reconnect: Reconnect,
+    /// Every conversation, kept (in the settings folder, or for this run
+    /// only when the user keeps no history): also how a message that comes
+    /// twice, even across restarts, is shown once.
+    history: Option<Arc<History>>,
+    /// The server whose conversations the model holds ([`history_key`]).
+    history_server: Option<String>,
+}
+
+/// How many of a conversation's last lines come back from the history
+/// when the program starts (a search goes further back).
+pub const HISTORY_SHOWN: usize = 500;
+
+/// How many search hits are shown: the newest.
+pub const SEARCH_HITS: usize = 200;
+/// Lines shown before a search hit, for context.
+const HIT_CONTEXT: usize = 20;
+/// Lines after a hit, at most: all of them up to the end, in practice.
+const HIT_AFTER: usize = 20_000;
+
+/// A line for the history.
+enum KeptLine<'a> {
+    Mine {
+        id: &'a str,
+        text: &'a str,
+    },
+    Theirs {
+        id: Option<&'a str>,
+        author: &'a str,
+        text: &'a str,
+        at: i64,
+    },
+}
+
+/// Which server a conversation belongs to, for the history: the server's
+/// key when the connection is encrypted (it stays the same server at
+/// another address), else its address and port (an original server).
+pub fn history_key(host: &str, port: u16, key: Option<Fingerprint>) -> String {
+    match key {
+        Some(fingerprint) => format!("tls:{}", fingerprint.hex()),
+        None => format!("addr:{}:{port}", host.trim().to_lowercase()),
+    }
+}
+
+fn encryption_fingerprint(encryption: Encryption) -> Option<Fingerprint> {
+    match encryption {
+        Encryption::Encrypted { server } => Some(server),
+        Encryption::NotEncrypted => None,
+    }
+}
+
+/// A line of the history as the model shows it.
+pub fn line_from(key: &str, stored: StoredLine) -> Line {
+    let author = if stored.mine {
+        Author::Me
+    } else if key == EVERYONE_KEY {
+        Author::Member(stored.author)
+    } else {
+        Author::Partner
+    };
+    let mark = stored.mine.then(|| mark_of(stored.state, stored.detail));
+    Line {
+        author,
+        text: stored.text,
+        at: Local
+            .timestamp_millis_opt(stored.at_ms)
+            .single()
+            .unwrap_or_else(Local::now),
+        id: stored.msg_id,
+        mark,
+    }
+}
+
+fn mark_of(state: State, detail: String) -> Mark {
+    match state {
+        State::Sending => Mark::Sending,
+        State::Sent | State::Received => Mark::Sent,
+        State::Kept => Mark::Kept,
+        State::Delivered => Mark::Delivered,
+        State::Read => Mark::Read,
+        State::Failed => Mark::Failed(detail),
+    }
+}
+
+fn state_of(mark: &Mark) -> (State, &str) {
+    match mark {
+        Mark::Sending => (State::Sending, ""),
+        Mark::Sent => (State::Sent, ""),
+        Mark::Kept => (State::Kept, ""),
+        Mark::Delivered => (State::Delivered, ""),
+        Mark::Read => (State::Read, ""),
+        Mark::Failed(why) => (State::Failed, why.as_str()),
+    }
+}
+
+fn now_ms() -> i64 {
+    Local::now().timestamp_millis()
 }
 
 /// How often, at most, a partner is told the user is typing.
@@ -175,6 +280,201 @@ impl Controller {
             failure: None,
             refusal: None,
             typed_at: None,
+            reconnect: Reconnect::default(),
+            history: History::open_in_memory().ok().map(Arc::new),
+            history_server: None,
+        }
+    }
+
+    /// A controller that keeps conversations in `history`.
+    pub fn with_history(notify: Notify, history: Arc<History>) -> Self {
+        let mut controller = Controller::new(notify);
+        controller.history = Some(history);
+        controller
+    }
+
+    /// The history conversations are kept in.
+    pub fn history(&self) -> Option<&Arc<History>> {
+        self.history.as_ref()
+    }
+
+    /// Keeps conversations in `history` from now on (the user turned
+    /// keeping history on or off).
+    pub fn set_history(&mut self, history: Arc<History>) {
+        self.history = Some(history);
+    }
+
+    /// Puts the conversations kept for `server` ([`history_key`]) back in
+    /// the model, each with its last lines; returns the keys restored. The
+    /// window calls it at start for the remembered server; a join calls it
+    /// for the server joined.
+    pub fn load_history(&mut self, server: &str) -> Vec<String> {
+        self.history_server = Some(server.to_string());
+        let Some(history) = self.history.clone() else {
+            return Vec::new();
+        };
+        let mut restored = Vec::new();
+        for summary in history.conversations(server).unwrap_or_default() {
+            let key = summary.conv.clone();
+            if self.model.conversations.contains_key(&key) {
+                continue;
+            }
+            let stored = history
+                .recent(server, &key, HISTORY_SHOWN)
+                .unwrap_or_default();
+            let partner = Profile {
+                name: summary.partner.name.clone(),
+                color: summary.partner.color.clone(),
+                image_name: summary.partner.image_name.clone(),
+            };
+            let lines = stored.into_iter().map(|l| line_from(&key, l)).collect();
+            self.model.restore(&key, &partner, lines);
+            restored.push(key);
+        }
+        restored
+    }
+
+    /// Finds `typed` in the history of every server, newest first.
+    pub fn search(&self, typed: &str) -> Vec<Hit> {
+        self.history
+            .as_ref()
+            .and_then(|h| h.search(None, typed, SEARCH_HITS).ok())
+            .unwrap_or_default()
+    }
+
+    /// Shows a search hit in its conversation: the conversation's lines
+    /// become those from a little before the hit to the end, and the
+    /// hit's place among them is returned with the conversation's key. A
+    /// hit from another server's history than the one shown is opened from
+    /// that server's history.
+    pub fn show_hit(&mut self, hit: &Hit) -> Option<(String, usize)> {
+        let history = self.history.clone()?;
+        if self.history_server.as_deref() != Some(hit.server.as_str()) && !self.model.connected() {
+            self.model.conversations.clear();
+            self.model.known.clear();
+            self.load_history(&hit.server);
+        }
+        let stored = history.around(hit.row, HIT_CONTEXT, HIT_AFTER).ok()?;
+        let at = stored.iter().position(|l| l.row == hit.row)?;
+        if !self.model.conversations.contains_key(&hit.conv) {
+            if hit.conv == EVERYONE_KEY {
+                self.model.open_room();
+            } else {
+                let partner = Profile {
+                    name: hit.partner_name.clone(),
+                    color: "gray".into(),
+                    image_name: "image_1.png".into(),
+                };
+                self.model.restore(&hit.conv, &partner, Vec::new());
+            }
+        }
+        let lines = stored.into_iter().map(|l| line_from(&hit.conv, l)).collect();
+        self.model.replace_lines(&hit.conv, lines);
+        Some((hit.conv.clone(), at))
+    }
+
+    /// Forgets what was said in conversation `key`, on screen and on disk.
+    pub fn clear_history(&mut self, key: &str) {
+        if let (Some(history), Some(server)) = (&self.history, &self.history_server) {
+            let _ = history.clear(server, key);
+        }
+        self.model.clear(key);
+    }
+
+    /// The history's key for the server now joined or last chosen.
+    pub fn history_server(&self) -> Option<&str> {
+        self.history_server.as_deref()
+    }
+
+    /// Keeps a line in the history (errors are not the conversation's
+    /// business: the line is on screen either way).
+    fn keep_line(&self, key: &str, line: KeptLine) {
+        let (Some(history), Some(server)) = (&self.history, &self.history_server) else {
+            return;
+        };
+        let partner = self
+            .model
+            .conversations
+            .get(key)
+            .map(|c| Partner {
+                name: c.face.name.clone(),
+                color: c.face.color.to_string(),
+                image_name: c.face.image_name.clone(),
+            })
+            .unwrap_or_default();
+        let _ = match line {
+            KeptLine::Mine { id, text } => history
+                .add_outgoing(server, key, &partner, id, &self.my_name(), text, now_ms())
+                .map(drop),
+            KeptLine::Theirs { id, author, text, at } => history
+                .add_incoming(server, key, &partner, id, author, text, at)
+                .map(drop),
+        };
+    }
+
+    fn my_name(&self) -> String {
+        self.model
+            .own
+            .as_ref()
+            .map(|o| o.name.clone())
+            .or_else(|| self.identity.as_ref().map(|i| i.profile.name.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Notes a mark in the history too.
+    fn keep_mark(&self, id: &str, mark: &Mark) {
+        let (Some(history), Some(server)) = (&self.history, &self.history_server) else {
+            return;
+        };
+        let (state, detail) = state_of(mark);
+        let _ = history.set_state(server, id, state, detail);
+    }
+
+    /// Before a message from a HubChat peer is shown: whether the history
+    /// already has it (delivered again after a crash on either side).
+    fn seen_before(&self, key: &str, author: &str, id: &str, text: &str, at: i64) -> bool {
+        let (Some(history), Some(server)) = (&self.history, &self.history_server) else {
+            return false;
+        };
+        let partner = Partner {
+            name: if key == EVERYONE_KEY {
+                "Everyone".into()
+            } else {
+                author.to_string()
+            },
+            ..self.partner_of(key, author)
+        };
+        matches!(
+            history.add_incoming(server, key, &partner, Some(id), author, text, at),
+            Ok(None)
+        )
+    }
+
+    fn partner_of(&self, key: &str, author: &str) -> Partner {
+        if let Some(c) = self.model.conversations.get(key) {
+            return Partner {
+                name: c.face.name.clone(),
+                color: c.face.color.to_string(),
+                image_name: c.face.image_name.clone(),
+            };
+        }
+        let listed = self
+            .model
+            .contacts
+            .iter()
+            .chain(&self.model.away)
+            .find(|c| ClientModel::key(&c.profile.name) == ClientModel::key(author));
+        match listed {
+            Some(c) => Partner {
+                name: c.profile.name.clone(),
+                color: c.profile.color.clone(),
+                image_name: c.profile.image_name.clone(),
+            },
+            None => Partner {
+                name: author.to_string(),
+                color: "gray".into(),
+                image_name: "image_1.png".into(),
+            },
         }
     }
 
@@ -194,6 +494,7 @@ impl Controller {
         if !self.status.idle() {
             return Change::default();
         }
+        self.reconnect.stop(); // connecting (elsewhere, perhaps) ends any loop
         config.pin = self.known.pin(&config.host, config.port);
         if config.password.is_none() {
             config.password = self.known.password(&config.host, config.port);
@@ -283,7 +584,7 @@ impl Controller {
         if let Status::Connecting { .. } = self.status {
             self.attempt += 1;
             self.early.clear();
-            change.log.push("Cancelled.".into());
+            change.log.push(self.stop_reconnecting("Cancelled."));
             self.set_status(Status::Offline, &mut change);
         }
         change
@@ -293,7 +594,7 @@ impl Controller {
     pub fn disconnect(&mut self) -> Change {
         let mut change = Change::default();
         let Some(session) = self.session.take() else {
-            return change;
+            return self.disconnect_while_reconnecting();
         };
         self.attempt += 1; // what the reader says while closing is stale
         session.disconnect();
@@ -350,6 +651,7 @@ impl Controller {
         if !self.model.say(key, text, &id) {
             return Said::Nothing;
         }
+        self.keep_line(key, KeptLine::Mine { id: &id, text });
         self.typed_at = None;
         self.transmit(key, &id, text);
         Said::Sent
@@ -391,6 +693,7 @@ impl Controller {
                 c.partner
             ))
         };
+        self.keep_mark(id, &mark);
         self.model.set_mark(id, mark);
     }
 
@@ -442,6 +745,9 @@ impl Controller {
             Ok(session) => session,
             Err(e) => {
                 self.early.clear();
+                if self.try_failed(&e, change) {
+                    return;
+                }
                 self.forget_wrong_password(&e, change);
                 change.log.push(format!("Could not connect: {e}"));
                 self.failure = Some(e.clone());
@@ -480,7 +786,17 @@ impl Controller {
             }
         });
         self.keep_trust(encryption, change);
+        self.reconnect.joined();
         self.model.begin(&session.id, own);
+        if let Some(config) = &self.last {
+            let key = history_key(&config.host, config.port, encryption_fingerprint(encryption));
+            if self.history_server.as_deref() != Some(key.as_str()) {
+                for restored in self.load_history(&key) {
+                    change.update.conversations.push(restored);
+                }
+                change.update.list = true;
+            }
+        }
         let me = session.id.clone();
         let kind = session.kind;
         self.session = Some(session);
@@ -541,6 +857,8 @@ impl Controller {
     }
 
     fn event(&mut self, event: SessionEvent, change: &mut Change) {
+        // Kicked or banned (the refusal came first): not reconnected.
+        let removed = self.refusal.is_some();
         change.log.extend(log_lines(&self.model, &event));
         if let SessionEvent::Refused { code, message } = &event {
             if matches!(code, ErrorCode::Kicked | ErrorCode::Banned) {
@@ -553,6 +871,7 @@ impl Controller {
             SessionEvent::Lost { reason } => Some(self.refusal.take().unwrap_or(reason.clone())),
             _ => None,
         };
+        self.keep_event(&event);
         change.merge(self.model.apply(event));
         self.send_receipts();
         if let Some(reason) = lost {
@@ -561,7 +880,154 @@ impl Controller {
             self.session = None;
             self.attempt += 1;
             change.log.push(format!("Disconnected: {reason}"));
+            self.reconnect_after_loss(&reason, removed, change);
             self.set_status(Status::Lost { reason }, change);
+        }
+    }
+
+    // Reconnecting by itself. A loss the server's owner did not cause
+    // starts the loop; the window runs a timer only while it waits, and
+    // calls `tick` when the next try is due. Each try is an ordinary
+    // attempt with the last settings; joining ends the loop, and so does
+    // the user disconnecting, cancelling or connecting anywhere.
+
+    /// The reconnect loop, for the window's banner and countdown.
+    pub fn reconnect(&self) -> &Reconnect {
+        &self.reconnect
+    }
+
+    /// The attempt just started is the program's own, at start (the user
+    /// asked to connect when HubChat starts): if the server is not up yet,
+    /// it keeps trying as after a loss instead of only saying why.
+    pub fn started_unasked(&mut self) {
+        if let Status::Connecting { .. } = self.status {
+            self.reconnect.starting();
+        }
+    }
+
+    /// Starts the next try if it is due at `now`. The window calls this
+    /// from its countdown timer; tests pass their own clock.
+    pub fn tick(&mut self, now: Instant) -> Change {
+        if self.reconnect.due(now) {
+            self.retry()
+        } else {
+            Change::default()
+        }
+    }
+
+    /// "Reconnect now": tries at once, while waiting to try.
+    pub fn reconnect_now(&mut self) -> Change {
+        self.retry()
+    }
+
+    fn retry(&mut self) -> Change {
+        let Some(mut config) = self.last.clone().filter(|_| self.status.idle()) else {
+            return Change::default();
+        };
+        if !self.reconnect.begin_try() {
+            return Change::default();
+        }
+        // The key pinned at the first join, which the last settings may
+        // predate: a reconnect never trusts a key anew.
+        config.pin = self.known.pin(&config.host, config.port);
+        let mut change = self.start(config);
+        change.log.clear(); // each failed try says so; no "Connecting..." every time
+        change
+    }
+
+    fn reconnect_after_loss(&mut self, reason: &str, removed: bool, change: &mut Change) {
+        let loss = if removed {
+            Loss::Removed
+        } else {
+            Loss::Dropped
+        };
+        if let Some(wait) = self.reconnect.lost(reason, loss, Instant::now()) {
+            change
+                .log
+                .push(format!("Reconnecting in {} s.", wait.as_secs()));
+        }
+    }
+
+    /// A try failed: if the loop goes on, waits for the next and returns
+    /// true; otherwise the failure is reported as any other.
+    fn try_failed(&mut self, e: &ConnectError, change: &mut Change) -> bool {
+        let Some(wait) = self.reconnect.failed(e, Instant::now()) else {
+            return false;
+        };
+        let reason = self.reconnect.reason().unwrap_or_default().to_string();
+        change.log.push(format!(
+            "Could not connect: {e} Trying again in {} s.",
+            wait.as_secs()
+        ));
+        self.set_status(Status::Lost { reason }, change);
+        true
+    }
+
+    /// Ends the loop; the log line says so if it was running, else `or`.
+    fn stop_reconnecting(&mut self, or: &str) -> String {
+        let line = if self.reconnect.active() {
+            "Stopped reconnecting."
+        } else {
+            or
+        };
+        self.reconnect.stop();
+        line.to_string()
+    }
+
+    /// Disconnect with no session: stops reconnecting, if it was.
+    fn disconnect_while_reconnecting(&mut self) -> Change {
+        if !self.reconnect.active() {
+            return Change::default();
+        }
+        if let Status::Connecting { .. } = self.status {
+            return self.cancel();
+        }
+        let mut change = Change::default();
+        change.log.push(self.stop_reconnecting(""));
+        self.set_status(Status::Offline, &mut change);
+        change
+    }
+
+    /// Mirrors what an event brings into the history, before the model
+    /// shows it: messages (one the history already has is marked as shown,
+    /// so the model only confirms it again), and marks.
+    fn keep_event(&mut self, event: &SessionEvent) {
+        match event {
+            SessionEvent::Chat(chat) => {
+                let room = chat.room.is_some();
+                let key = ClientModel::key_for(&chat.name, room);
+                if self.seen_before(&key, &chat.name, &chat.id, &chat.text, chat.time) {
+                    self.model.already_shown(&key, &chat.name, &chat.id);
+                }
+            }
+            SessionEvent::Message { from, text } => {
+                if let Some(sender) = self.model.contact(from).filter(|c| !c.is_me) {
+                    let name = sender.profile.name.clone();
+                    let key = ClientModel::key(&name);
+                    let text = text.strip_suffix('\n').unwrap_or(text).to_string();
+                    let author = name.clone();
+                    // The conversation may not exist yet: keep with the
+                    // sender's face from the list.
+                    if !self.model.conversations.contains_key(&key) {
+                        self.model.open(from);
+                    }
+                    self.keep_line(
+                        &key,
+                        KeptLine::Theirs {
+                            id: None,
+                            author: &author,
+                            text: &text,
+                            at: now_ms(),
+                        },
+                    );
+                }
+            }
+            SessionEvent::Receipt(receipt) => {
+                if let Some(mark) = Mark::from_delivery(receipt.state, receipt.message.clone()) {
+                    self.keep_mark(&receipt.id, &mark);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -642,5 +1108,176 @@ fn size(bytes: usize) -> String {
         format!("{bytes} bytes")
     } else {
         format!("{:.0} KB", bytes as f64 / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::packet::{ChatIn, Delivery};
+
+    fn temp_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "hubchat-controller-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("history.sqlite")
+    }
+
+    /// A controller keeping its history in `path`, as the program would at
+    /// start, with the model as after joining `server` as `me`.
+    fn controller(path: &std::path::Path, server: &str) -> Controller {
+        let history = Arc::new(History::open(path).expect("a history file"));
+        let mut c = Controller::with_history(Arc::new(|_| {}), history);
+        c.load_history(server);
+        c.model.begin("client1", None);
+        c.model.apply(SessionEvent::Listed(vec![(
+            "client1".into(),
+            Profile {
+                name: "me".into(),
+                color: "blue".into(),
+                image_name: "image_1.png".into(),
+            },
+        )]));
+        c
+    }
+
+    fn chat(id: &str, text: &str) -> SessionEvent {
+        SessionEvent::Chat(ChatIn {
+            id: id.into(),
+            from: None,
+            name: "alice".into(),
+            text: text.into(),
+            time: 1_700_000_000_000,
+            room: None,
+        })
+    }
+
+    fn texts(c: &Controller, key: &str) -> Vec<String> {
+        c.model.conversations[key]
+            .lines
+            .iter()
+            .map(|l| l.text.clone())
+            .collect()
+    }
+
+    #[test]
+    fn conversations_come_back_after_a_restart_with_times_and_marks() {
+        let path = temp_file("restart");
+        let server = "tls:00";
+        let mut first = controller(&path, server);
+        let mut change = Change::default();
+        first.event(chat("a1", "are you there?"), &mut change);
+        let key = "alice";
+        assert_eq!(first.say(key, "yes"), Said::Sent);
+        let mine = first.model.conversations[key].lines[1].id.clone().unwrap();
+        first.event(
+            SessionEvent::Receipt(crate::common::packet::ReceiptIn {
+                id: mine,
+                state: Delivery::Read,
+                name: Some("alice".into()),
+                message: None,
+            }),
+            &mut change,
+        );
+        drop(first);
+
+        let again = controller(&path, server);
+        assert_eq!(texts(&again, key), ["are you there?", "yes"]);
+        let lines = &again.model.conversations[key].lines;
+        assert_eq!(lines[0].at.timestamp_millis(), 1_700_000_000_000);
+        assert_eq!(lines[1].mark, Some(Mark::Read));
+        let listed: Vec<String> = again
+            .model
+            .rows()
+            .iter()
+            .map(|(c, _)| c.profile.name.clone())
+            .collect();
+        assert!(listed.contains(&"alice".to_string()), "{listed:?}");
+        // Another server's history is its own.
+        let elsewhere = controller(&path, "addr:other:5050");
+        assert!(!elsewhere.model.conversations.contains_key(key));
+    }
+
+    #[test]
+    fn a_message_delivered_again_after_a_restart_is_shown_once_and_confirmed_again() {
+        let path = temp_file("twice");
+        let server = "tls:01";
+        let mut first = controller(&path, server);
+        let mut change = Change::default();
+        first.event(chat("k1", "kept for you"), &mut change);
+        drop(first);
+
+        // The program stopped before its confirmation reached the server,
+        // which hands the message out again.
+        let mut again = controller(&path, server);
+        again.event(chat("k1", "kept for you"), &mut change);
+        assert_eq!(texts(&again, "alice"), ["kept for you"]);
+        assert_eq!(again.model.conversations["alice"].unread, 0, "not new");
+        assert_eq!(
+            again.model.receipts,
+            [("k1".into(), "alice".into(), Delivery::Delivered)],
+            "confirmed again, so the server lets go of it"
+        );
+    }
+
+    #[test]
+    fn messages_still_sending_at_exit_are_sent_after_the_restart() {
+        let path = temp_file("unsent");
+        let server = "tls:02";
+        let mut first = controller(&path, server);
+        let mut change = Change::default();
+        first.event(chat("x", "hi"), &mut change);
+        first.say("alice", "one");
+        first.say("alice", "two");
+        drop(first);
+        let again = controller(&path, server);
+        let unsent: Vec<String> = again.model.unsent().into_iter().map(|u| u.2).collect();
+        assert_eq!(unsent, ["one", "two"]);
+    }
+
+    #[test]
+    fn clearing_a_conversation_forgets_it_on_disk_too() {
+        let path = temp_file("clear");
+        let server = "tls:03";
+        let mut first = controller(&path, server);
+        let mut change = Change::default();
+        first.event(chat("c1", "secret"), &mut change);
+        assert_eq!(first.search("secret").len(), 1);
+        first.clear_history("alice");
+        assert!(texts(&first, "alice").is_empty());
+        assert!(first.search("secret").is_empty());
+        drop(first);
+        let again = controller(&path, server);
+        assert!(again
+            .model
+            .conversations
+            .get("alice")
+            .is_none_or(|c| c.lines.is_empty()));
+    }
+
+    #[test]
+    fn a_search_hit_opens_its_conversation_at_the_line() {
+        let path = temp_file("hit");
+        let server = "tls:04";
+        let mut c = controller(&path, server);
+        let mut change = Change::default();
+        for i in 0..30 {
+            c.event(chat(&format!("h{i}"), &format!("line {i}")), &mut change);
+        }
+        c.event(chat("needle", "the blue folder"), &mut change);
+        for i in 30..40 {
+            c.event(chat(&format!("h{i}"), &format!("line {i}")), &mut change);
+        }
+        let hits = c.search("folder");
+        assert_eq!(hits.len(), 1);
+        let (key, at) = c.show_hit(&hits[0]).expect("shown");
+        assert_eq!(key, "alice");
+        assert_eq!(c.model.conversations[&key].lines[at].text, "the blue folder");
+        assert_eq!(at, HIT_CONTEXT, "with some lines before it");
+        let last = c.model.conversations[&key].lines.last().unwrap().text.clone();
+        assert_eq!(last, "line 39", "and every line after it");
     }
 }

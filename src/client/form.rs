@@ -23,6 +23,15 @@ pub struct ClientSettings {
     pub image_name: String,
     /// The custom avatar, a 48x48 PNG in base64; empty for none.
     pub picture: String,
+    /// "Connect when HubChat starts": to the server remembered here. Unset
+    /// (absent) means off until the first successful connection, which
+    /// turns it on; once the user ticks or clears the box, their choice
+    /// stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_at_start: Option<bool>,
+    /// "Keep history" cleared: conversations are not kept on disk.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_history: bool,
 }
 
 impl ClientSettings {
@@ -41,6 +50,16 @@ impl ClientSettings {
     pub fn set_picture(&mut self, png: Option<&[u8]>) {
         self.picture = png.map(|p| BASE64.encode(p)).unwrap_or_default();
     }
+
+    /// A connection succeeded: an unset "Connect when HubChat starts"
+    /// turns on. Returns whether the setting changed (to be saved).
+    pub fn joined(&mut self) -> bool {
+        let unset = self.connect_at_start.is_none();
+        if unset {
+            self.connect_at_start = Some(true);
+        }
+        unset
+    }
 }
 
 impl Default for ClientSettings {
@@ -52,6 +71,8 @@ impl Default for ClientSettings {
             color: "blue".into(),
             image_name: "image_1.png".into(),
             picture: String::new(),
+            connect_at_start: None,
+            no_history: false,
         }
     }
 }
@@ -284,6 +305,24 @@ mod tests {
         assert_eq!(search_ports("6000"), [6000, DEFAULT_PORT]);
         assert_eq!(search_ports("5050"), [DEFAULT_PORT]);
         assert_eq!(search_ports("http"), [DEFAULT_PORT]);
+    }
+
+    #[test]
+    fn connecting_at_start_is_off_until_the_first_join_then_on_unless_the_user_chose() {
+        let mut s: ClientSettings = serde_json::from_str(r#"{"host": "10.0.0.5"}"#).unwrap();
+        assert_eq!(s.connect_at_start, None, "a file from before the setting");
+        assert!(!serde_json::to_string(&s)
+            .unwrap()
+            .contains("connect_at_start"));
+        assert!(s.joined(), "the first join turns it on");
+        assert_eq!(s.connect_at_start, Some(true));
+        assert!(!s.joined(), "once");
+        s.connect_at_start = Some(false); // the user cleared the box
+        assert!(!s.joined(), "the user's choice stays");
+        assert_eq!(s.connect_at_start, Some(false));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: ClientSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.connect_at_start, Some(false));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 
 pub mod controller;
 pub mod form;
+pub mod history;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod model;
+pub mod reconnect;
 pub mod session;
 pub mod trust;
 

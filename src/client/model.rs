@@ -308,6 +308,9 @@ pub struct ClientModel {
     seen: HashSet<(String, String, String)>,
     /// Receipts waiting to be sent.
     pub receipts: Vec<Receipt>,
+    /// People of past conversations (from the history), shown greyed while
+    /// they are neither here nor listed as away.
+    pub known: Vec<Contact>,
 }
 
 impl ClientModel {
@@ -498,12 +501,16 @@ impl ClientModel {
     }
 
     /// Opens (or finds) the conversation with someone who is away, by
-    /// their name as listed.
+    /// their name as listed (away, or known from the history).
     pub fn open_away(&mut self, name: &str) -> Option<String> {
         let key = Self::key(name);
+        if self.conversations.contains_key(&key) {
+            return Some(key);
+        }
         let contact = self
             .away
             .iter()
+            .chain(&self.known)
             .find(|a| Self::key(&a.profile.name) == key)?
             .clone();
         self.conversations.entry(key.clone()).or_insert_with(|| {
@@ -514,6 +521,96 @@ impl ClientModel {
             )
         });
         Some(key)
+    }
+
+    /// Puts back a conversation kept from an earlier run (the history):
+    /// its lines, oldest first, and its partner as last seen, who is listed
+    /// greyed until here again. Our messages still marked sending go out
+    /// after the next join. A conversation already open is left as it is.
+    pub fn restore(&mut self, key: &str, partner: &Profile, lines: Vec<Line>) {
+        if self.conversations.contains_key(key) {
+            return;
+        }
+        let room = key == EVERYONE_KEY;
+        if room {
+            self.open_room();
+        } else {
+            self.conversations.insert(
+                key.to_string(),
+                Conversation::with(&partner.name, Face::of(partner, None), None),
+            );
+            if !self.known.iter().any(|c| Self::key(&c.profile.name) == key) {
+                let mut contact = Contact::away(&Person {
+                    name: partner.name.clone(),
+                    color: partner.color.clone(),
+                    image_name: partner.image_name.clone(),
+                    last_seen: 0,
+                });
+                contact.profile = partner.clone();
+                self.known.push(contact);
+            }
+        }
+        for line in &lines {
+            if let Some(id) = &line.id {
+                match &line.author {
+                    Author::Me => {
+                        self.by_message.insert(id.clone(), key.to_string());
+                    }
+                    Author::Partner => {
+                        let author = Self::key(&partner.name);
+                        self.seen.insert((key.to_string(), author, id.clone()));
+                    }
+                    Author::Member(name) => {
+                        self.seen
+                            .insert((key.to_string(), Self::key(name), id.clone()));
+                    }
+                    Author::Notice => {}
+                }
+            }
+        }
+        if let Some(c) = self.conversations.get_mut(key) {
+            c.lines = lines;
+        }
+    }
+
+    /// Shows a stretch of a conversation's history in place of its lines
+    /// (a search jumps to a line older than those shown), oldest first.
+    pub fn replace_lines(&mut self, key: &str, lines: Vec<Line>) {
+        for line in &lines {
+            if let (Author::Me, Some(id)) = (&line.author, &line.id) {
+                self.by_message.insert(id.clone(), key.to_string());
+            }
+        }
+        if let Some(c) = self.conversations.get_mut(key) {
+            c.lines = lines;
+        }
+    }
+
+    /// Marks a message as already shown (the history has it), so that the
+    /// server handing it out again only has it confirmed again.
+    pub fn already_shown(&mut self, key: &str, author: &str, id: &str) {
+        self.seen
+            .insert((key.to_string(), Self::key(author), id.to_string()));
+    }
+
+    /// Empties a conversation's transcript (the user cleared its history).
+    pub fn clear(&mut self, key: &str) {
+        if let Some(c) = self.conversations.get_mut(key) {
+            c.lines.clear();
+            c.unread = 0;
+            c.to_read.clear();
+        }
+        self.by_message.retain(|_, k| k != key);
+    }
+
+    /// The conversation a message from `name` (to us, or to the room)
+    /// goes in.
+    pub fn key_for(name: &str, room: bool) -> String {
+        if room {
+            EVERYONE_KEY.to_string()
+        } else {
+            Self::key(name)
+        }
     }
 
     /// Opens (or finds) the Everyone room's conversation.
@@ -554,7 +651,15 @@ impl ClientModel {
             let unread = self.conversations.get(EVERYONE_KEY).map_or(0, |c| c.unread);
             rows.push((room, unread));
         }
-        for c in self.contacts.iter().chain(&self.away) {
+        let listed = |c: &Contact| {
+            let key = Self::key(&c.profile.name);
+            self.contacts
+                .iter()
+                .chain(&self.away)
+                .any(|o| Self::key(&o.profile.name) == key)
+        };
+        let known = self.known.iter().filter(|c| !listed(c));
+        for c in self.contacts.iter().chain(&self.away).chain(known) {
             let unread = self
                 .conversations
                 .get(&Self::key(&c.profile.name))

@@ -303,3 +303,36 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// How a test client connects to `addr` as `name` with `identity`, and how
+/// it shows itself: what the client window would pass its controller.
+pub fn client_config(
+    addr: SocketAddr,
+    name: &str,
+    identity: &hubchat::common::tls::Credentials,
+) -> (
+    hubchat::client::SessionConfig,
+    hubchat::client::controller::Identity,
+) {
+    let config = hubchat::client::SessionConfig {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        name: name.into(),
+        color: "blue".into(),
+        image_name: "image_2.png".into(),
+        picture: None,
+        timeout: Duration::from_secs(5),
+        identity: Some(identity.clone()),
+        pin: None,
+        password: None,
+    };
+    let shown = hubchat::client::controller::Identity {
+        profile: hubchat::common::packet::Profile {
+            name: name.into(),
+            color: "blue".into(),
+            image_name: "image_2.png".into(),
+        },
+        picture: None,
+    };
+    (config, shown)
+}

@@ -58,6 +58,8 @@ pub struct ChatWindow {
     /// Under the transcript: "bob is typing...", or where messages go
     /// while bob is away.
     status: Frame,
+    /// Where each shown line's text starts and ends in the transcript.
+    bodies: Vec<(i32, i32)>,
 }
 
 impl ChatWindow {
@@ -142,11 +144,21 @@ impl ChatWindow {
                 false
             });
         }
+        let mut under = Flex::default().row();
         let mut status = Frame::default().with_align(Align::Left | Align::Inside);
         status.set_label_font(Font::HelveticaItalic);
         status.set_label_size(gui::TEXT_SIZE - 1);
         status.set_label_color(gui::MUTED);
-        col.fixed(&status, 18);
+        let mut clear = Button::default().with_label("Clear history");
+        clear.set_label_size(gui::TEXT_SIZE - 2);
+        clear.set_tooltip("Delete this conversation from this computer");
+        {
+            let (tx, key) = (tx.clone(), key.to_string());
+            clear.set_callback(move |_| tx.send(Msg::ClearHistory(key.clone())));
+        }
+        under.fixed(&clear, 96);
+        under.end();
+        col.fixed(&under, 20);
         let mut row = Flex::default().row();
         row.set_pad(6);
         let mut input = MultilineInput::default();
@@ -173,6 +185,9 @@ impl ChatWindow {
                     true
                 } else if ev == Event::KeyDown && closes(app::event_key()) {
                     tx.send(Msg::Close(key.clone()));
+                    true
+                } else if ev == Event::KeyDown && finds(app::event_key()) {
+                    tx.send(Msg::FindInHistory(String::new()));
                     true
                 } else {
                     if ev == Event::KeyDown && !app::event_text().is_empty() {
@@ -224,6 +239,10 @@ impl ChatWindow {
                         tx.send(Msg::Close(key.clone()));
                         return true;
                     }
+                    Event::KeyDown | Event::Shortcut if finds(app::event_key()) => {
+                        tx.send(Msg::FindInHistory(String::new()));
+                        return true;
+                    }
                     _ => {}
                 }
                 false
@@ -248,6 +267,7 @@ impl ChatWindow {
             marks: Vec::new(),
             tips,
             status,
+            bodies: Vec::new(),
         };
         chat.show_lines(conversation);
         chat
@@ -314,11 +334,9 @@ impl ChatWindow {
             .any(|(shown, line)| *shown != line.mark);
         if changed || self.shown > c.lines.len() {
             let row = self.transcript.scroll_row();
-            self.text.set_text("");
-            self.styles.set_text("");
-            self.tips.borrow_mut().clear();
-            self.marks.clear();
-            self.shown = 0;
+            let following = self.following;
+            self.reset();
+            self.following = following;
             self.append_lines(c, Some(row));
         } else {
             self.append_lines(c, None);
@@ -366,6 +384,9 @@ impl ChatWindow {
             let body = format!("{}\n", line.text);
             self.text.append(&who);
             self.styles.append(&style.to_string().repeat(who.len()));
+            let body_start = self.text.length();
+            self.bodies
+                .push((body_start, body_start + line.text.len() as i32));
             self.text.append(&body);
             self.styles
                 .append(&body_style.to_string().repeat(body.len()));
@@ -394,6 +415,36 @@ impl ChatWindow {
             self.status.set_label(&status);
             self.status.redraw();
         }
+    }
+
+    /// Forgets what is drawn: the next [`Self::show_lines`] draws every
+    /// line again (the conversation's lines were replaced or cleared).
+    pub fn reset(&mut self) {
+        self.text.set_text("");
+        self.styles.set_text("");
+        self.tips.borrow_mut().clear();
+        self.marks.clear();
+        self.bodies.clear();
+        self.shown = 0;
+        self.following = Some(false);
+    }
+
+    /// Scrolls line `n` of the transcript into view, near the top, and
+    /// selects it: where a search hit is.
+    pub fn jump_to(&mut self, n: usize) {
+        let Some(&(start, end)) = self.bodies.get(n) else {
+            return;
+        };
+        self.text.select(start, end);
+        let row = self.transcript.count_lines(0, start, true);
+        self.transcript.scroll(row.saturating_sub(2).max(0), 0);
+        self.at_end.set(false);
+        self.window.redraw();
+    }
+
+    /// The transcript's selected text (a search hit), for tests.
+    pub fn selected_text(&self) -> String {
+        self.text.selection_text()
     }
 
     /// The text under the transcript, for tests.
@@ -430,6 +481,11 @@ fn interned(text: &str) -> &'static CStr {
                 Box::leak(c.into_boxed_c_str())
             })
     })
+}
+
+/// Ctrl+F searches the history.
+fn finds(key: Key) -> bool {
+    key == Key::from_char('f') && app::event_state().contains(EventState::Ctrl)
 }
 
 /// Escape and Ctrl+W close a conversation window.

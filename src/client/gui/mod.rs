@@ -5,11 +5,14 @@
 //! channel carries everything into the FLTK loop: what the user does and
 //! what the network threads report, as one [`Msg`] enum. A sender wakes the
 //! loop only when no wake-up is pending, and the loop drains everything
-//! queued at once. No timers: an idle client sleeps.
+//! queued at once. No timers while idle: only the countdown to the next
+//! reconnect try runs one (see `reconnect`), and an idle client sleeps.
 
 pub mod ask;
 pub mod chat;
+pub mod history_view;
 pub mod picker;
+pub mod reconnect;
 pub mod swatches;
 
 use std::cell::RefCell;
@@ -20,7 +23,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{unbounded, Receiver};
 use fltk::app;
-use fltk::button::Button;
+use fltk::button::{Button, CheckButton};
 use fltk::draw;
 use fltk::enums::{Align, CallbackTrigger, Color, Event, Font, Key};
 use fltk::frame::Frame;
@@ -69,6 +72,15 @@ pub enum Msg {
     Typed(String),
     /// Draw this conversation again ("is typing" ran out).
     Refresh(String),
+    /// Search the history for these words (Enter in a search box; empty
+    /// from Ctrl+F in a conversation: just open the search).
+    FindInHistory(String),
+    /// Open search result `n` in its conversation.
+    OpenHit(usize),
+    /// "Keep history" was ticked or cleared.
+    KeepHistory,
+    /// "Clear history" in the conversation with this key.
+    ClearHistory(String),
     /// Close (hide) a conversation window: Escape, Ctrl+W, its close box.
     Close(String),
     /// A worker thread reports.
@@ -84,6 +96,13 @@ pub enum Msg {
     /// The last attempt failed for a reason only the user can settle (a
     /// changed server key, a password): ask, and try again if told to.
     AskAboutFailure,
+    // Reconnecting by itself (reconnect.rs).
+    /// The countdown's timer: the next number to show, or the next try.
+    Tick,
+    /// The banner's "Reconnect now".
+    ReconnectNow,
+    /// "Connect when HubChat starts" ticked or cleared.
+    ConnectAtStart,
     Quit,
 }
 
@@ -115,7 +134,7 @@ const STATUS_MAX: i32 = 110;
 const STATUS_MIN: i32 = 52;
 /// The window's smallest height: the form (with the search's line), the
 /// status box at its smallest, and about three rows of the list.
-pub const MIN_HEIGHT: i32 = 526;
+pub const MIN_HEIGHT: i32 = 558;
 
 /// A list row: the contact and its unread count.
 type Rows = Rc<RefCell<Vec<(Contact, usize)>>>;
@@ -161,8 +180,15 @@ pub struct ClientApp {
     /// Answers the questions connecting raises: dialogs, or a test.
     pub ask: Box<dyn Ask>,
     pub error: Frame,
-    /// Shown while the connection is lost.
+    /// Shown while the connection is lost: its sentence.
     pub banner: Frame,
+    /// The rest of the banner: "Reconnect now" and the countdown's timer.
+    banner_parts: reconnect::Banner,
+    /// "Connect when HubChat starts".
+    pub at_start: CheckButton,
+    /// Its remembered value: unset until the first connection or the
+    /// user's choice (see `ClientSettings::connect_at_start`).
+    connect_at_start: Option<bool>,
     pub status: TextBuffer,
     status_view: TextDisplay,
     page: Flex,
@@ -176,6 +202,10 @@ pub struct ClientApp {
     /// roster changes rebuilds it once, not once per change.
     list_stale: bool,
     quitting: bool,
+    /// The search box and "Keep history" above the list.
+    pub history_row: history_view::SearchRow,
+    /// The search results window, once opened.
+    pub finder: Option<history_view::SearchWindow>,
 }
 
 impl ClientApp {
@@ -246,16 +276,20 @@ impl ClientApp {
         picker::show_on(&mut avatar, &avatar_choice);
         on_click(&mut avatar, &tx, || Msg::PickAvatar);
         row3.fixed(&avatar, 58);
+        // Beside the avatar: "Connect when HubChat starts" above, the
+        // hint and the Connect button below.
+        let mut beside = Flex::default().column();
+        let at_start = reconnect::at_start_box(&saved, &tx);
+        beside.fixed(&at_start, 22);
+        let mut below = Flex::default().row();
         let mut avatar_hint = gui::label("Click to change");
         avatar_hint.set_label_color(gui::MUTED);
-        let mut side = Flex::default().column();
-        Frame::default();
         let mut connect = Button::default().with_label("Connect");
         connect.set_label_font(gui::BOLD);
         on_click(&mut connect, &tx, || Msg::ConnectDisconnect);
-        side.fixed(&connect, 30);
-        side.end();
-        row3.fixed(&side, 110);
+        below.fixed(&connect, 110);
+        below.end();
+        beside.end();
         row3.end();
         page.fixed(&row3, 58);
 
@@ -266,13 +300,8 @@ impl ClientApp {
         let mut error = gui::error_label();
         page.fixed(&error, 34);
         error.hide();
-        let mut banner = Frame::default();
-        banner.set_frame(fltk::enums::FrameType::FlatBox);
-        banner.set_color(BANNER);
-        banner.set_align(Align::Left | Align::Inside | Align::Wrap);
-        banner.set_label_font(gui::BOLD);
-        page.fixed(&banner, 44);
-        banner.hide();
+        let (banner, banner_parts) = reconnect::banner(&tx);
+        page.fixed(&banner_parts.row, 44);
 
         let heading = gui::heading("Status");
         page.fixed(&heading, 20);
@@ -287,6 +316,8 @@ impl ClientApp {
 
         let heading = gui::heading("Connected clients (click one to chat)");
         page.fixed(&heading, 22);
+        let history_row = history_view::search_row(&saved, &tx);
+        page.fixed(&history_row.row, 26);
         let rows: Rows = Rc::new(RefCell::new(Vec::new()));
         let avatars = Rc::new(RefCell::new(Avatars::load()));
         let list = client_list(rows.clone(), avatars.clone(), tx.clone());
@@ -308,8 +339,11 @@ impl ClientApp {
                 port.as_base_widget(),
                 name.as_base_widget(),
                 avatar.as_base_widget(),
+                at_start.as_base_widget(),
                 connect.as_base_widget(),
                 status_view.as_base_widget(),
+                history_row.input.as_base_widget(),
+                history_row.keep.as_base_widget(),
                 list.as_base_widget(),
             ];
             // Enter in the Server field connects; the combo's own field
@@ -329,6 +363,10 @@ impl ClientApp {
         let mut controller =
             Controller::new(Arc::new(move |input| notify_tx.send(Msg::Net(input))));
         controller.known = KnownServers::load();
+        let (history, history_problem) = history_view::open_history(&saved);
+        if let Some(history) = history {
+            controller.set_history(history);
+        }
         let mut app = ClientApp {
             window,
             servers,
@@ -352,6 +390,9 @@ impl ClientApp {
             ask: Box::new(Dialogs),
             error,
             banner,
+            banner_parts,
+            at_start,
+            connect_at_start: saved.connect_at_start,
             status,
             status_view,
             page,
@@ -363,10 +404,16 @@ impl ClientApp {
             tx,
             list_stale: false,
             quitting: false,
+            history_row,
+            finder: None,
         };
         app.fit_status_box();
         app.show_name_color();
         app.show_security();
+        if let Some(problem) = history_problem {
+            app.log(&problem);
+        }
+        app.restore_history(&saved.host, saved.port);
         // A key that cannot be used is said at once, in full, under the
         // form: the security line has room for one short line only.
         if let Err(why) = &app.identity {
@@ -413,6 +460,11 @@ impl ClientApp {
                     let change = self.controller.disconnect();
                     self.apply(change);
                 }
+                // Reconnecting by itself: the button says Disconnect.
+                Status::Lost { .. } if self.controller.reconnect().active() => {
+                    let change = self.controller.disconnect();
+                    self.apply(change);
+                }
                 Status::Offline | Status::Lost { .. } => self.start_connect(),
             },
             Msg::Connect => {
@@ -442,6 +494,10 @@ impl ClientApp {
                 }
             }
             Msg::Typed(key) => self.controller.typing(&key),
+            Msg::FindInHistory(typed) => self.search_history(&typed),
+            Msg::OpenHit(n) => self.open_hit(n),
+            Msg::KeepHistory => self.keep_history_toggled(),
+            Msg::ClearHistory(key) => self.clear_history(&key),
             Msg::Refresh(key) => self.show_chat(&key, Show::IfOpen),
             Msg::Send(key) => self.send(&key),
             Msg::Focus(key, on) => self.focus(&key, on),
@@ -477,12 +533,16 @@ impl ClientApp {
                 }
             }
             Msg::AskAboutFailure => self.ask_about_failure(),
+            Msg::Tick => self.reconnect_tick(),
+            Msg::ReconnectNow => self.reconnect_now(),
+            Msg::ConnectAtStart => self.at_start_toggled(),
             Msg::Quit => {
                 for chat in self.chats.values_mut() {
                     chat.window.hide();
                 }
                 self.window.hide();
                 self.controller.disconnect();
+                self.banner_parts.countdown.stop();
                 self.quitting = true;
             }
         }
@@ -638,6 +698,8 @@ impl ClientApp {
                 .unwrap_or(&avatar::BUILTIN[0])
                 .image_name(),
             picture: String::new(),
+            connect_at_start: self.connect_at_start,
+            no_history: !self.history_row.keep.is_checked(),
         };
         settings.set_picture(png.as_deref());
         let _ = settings::save(SETTINGS_FILE, &settings);
@@ -724,28 +786,24 @@ impl ClientApp {
     /// the title.
     fn show_status(&mut self) {
         let status = self.controller.status().clone();
+        let reconnecting = self.controller.reconnect().active();
         let (label, form_on) = match &status {
+            _ if reconnecting => ("Disconnect", false),
             Status::Offline | Status::Lost { .. } => ("Connect", true),
             Status::Connecting { .. } => ("Cancel", false),
             Status::Connected { .. } => ("Disconnect", false),
         };
         self.connect.set_label(label);
         self.connect.set_tooltip(match &status {
+            _ if reconnecting => "Stop reconnecting",
             Status::Connecting { .. } => "Stop trying to connect",
             Status::Connected { .. } => "Leave the server",
             _ => "Join the server",
         });
         self.set_form(form_on);
         self.show_security();
-        match &status {
-            Status::Lost { reason } => {
-                self.banner.set_label(&format!(
-                    "Connection lost: {reason}\nPress Connect to join again."
-                ));
-                self.banner.show();
-            }
-            _ => self.banner.hide(),
-        }
+        self.show_reconnect();
+        self.remember_first_join();
         self.page.layout();
         self.show_title();
         self.window.redraw();
@@ -760,7 +818,8 @@ impl ClientApp {
             title.push_str(&format!("({unread}) "));
         }
         title.push_str("HubChat");
-        if let Status::Lost { .. } = self.controller.status() {
+        let lost = matches!(self.controller.status(), Status::Lost { .. });
+        if lost || self.controller.reconnect().active() {
             title.push_str(" - connection lost");
         }
         if self.window.label() != title {
@@ -1185,6 +1244,7 @@ pub fn run() -> i32 {
     let mut client = ClientApp::new();
     client.window.show();
     client.search();
+    client.connect_at_start();
     let tx = client.sender();
     let _ = ctrlc::set_handler(move || tx.send(Msg::Quit));
     while app.wait() {
