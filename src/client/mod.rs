@@ -6,6 +6,7 @@ pub mod controller;
 pub mod form;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod history;
 pub mod model;
 pub mod session;
 pub mod trust;
