@@ -7,6 +7,7 @@ pub mod form;
 pub mod history;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod history;
 pub mod model;
 pub mod reconnect;
 pub mod session;
