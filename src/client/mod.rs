@@ -4,7 +4,6 @@
 
 pub mod controller;
 pub mod form;
-pub mod history;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod history;
