@@ -76,7 +76,7 @@ client "Zoë 陈" "#2e7d32" image_20.png 1300 40
 client alice blue image_1.png 0 24
 alice=$win
 sleep 0.5
-xdotool mousemove --window "$alice" 200 485 click 1   # bob's row (after the Everyone row)
+xdotool mousemove --window "$alice" 200 521 click 1   # bob's row (after the Everyone row)
 sleep 0.6
 chat=$(find_window "bob - HubChat")
 xdotool windowmove --sync "$chat" 475 84

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Takes the README's screenshot of conversations that last, on a display of
+# Takes the README's screenshots of conversations that last, on a display of
 # its own (Xvfb with openbox): the Everyone room, someone away (greyed, with
-# a message kept for him), and the marks on sent messages.
+# a message kept for him), and the marks on sent messages; then a search of
+# the history and the line it found.
 #
 #   scripts/screenshot-conversations.sh [OUT_DIR]   (default: docs/screenshots)
 #
@@ -69,7 +70,7 @@ client() { # name colour image x y
 say() { xdotool type --delay 10 "$1"; xdotool key Return; sleep 0.3; }
 # The centre of list row $1 in a client window (the list starts under the
 # form and the status box; rows are 58 pixels high).
-row() { echo $((427 + 58 * $1)); }
+row() { echo $((463 + 58 * $1)); }
 
 # bob has been here before, with his own key: his name is his. He leaves.
 client bob darkcyan image_13.png 1300 0
@@ -106,10 +107,13 @@ xdotool mousemove --window "$zoeroom" 200 420 click 1
 say "On my way!"
 
 # alice writes to Zoë, who reads it.
-xdotool windowactivate --sync "$alice"
+xdotool windowraise "$alice" windowactivate --sync "$alice"
+sleep 0.4
 xdotool mousemove --window "$alice" 200 "$(row 1)" click 1
 sleep 0.6
-zoechat=$(find_window "Zoë - HubChat")
+xdotool search --onlyvisible --name "^Zo.* - HubChat\$" >/dev/null 2>&1 ||
+  xdotool mousemove --window "$alice" 200 "$(row 1)" click 1
+zoechat=$(find_window "Zo.* - HubChat")
 xdotool windowmove --sync "$zoechat" 1000 250
 say "Did you get the slides?"
 sleep 0.6
@@ -123,4 +127,19 @@ xdotool mousemove --window "$zoechat" 200 420 click 1
 xdotool type --delay 10 "Great"
 sleep 0.3
 import -window root -crop 1530x980+0+0 +repage "$out/client-conversations.png"
-echo "screenshot in $out"
+
+# Search: alice looks for the slides; the hit opens its conversation there.
+xdotool windowraise "$alice" windowactivate --sync "$alice"
+sleep 0.3
+xdotool mousemove --window "$alice" 250 413 click 1
+say "slides"
+sleep 0.8
+search=$(find_window "Search history - HubChat")
+xdotool windowmove --sync "$search" 0 480
+sleep 0.3
+xdotool key Return   # the first (newest) result, selected
+sleep 0.8
+xdotool windowmove --sync "$zoechat" 610 480 windowraise "$search"
+sleep 0.5
+import -window root -crop 1140x520+0+470 +repage "$out/client-search.png"
+echo "screenshots in $out"

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Local, TimeZone};
 
-use crate::client::history::{Hit, History, Partner, State, StoredLine};
+use crate::client::history::{History, Hit, Partner, State, StoredLine};
 use crate::client::model::{Author, ClientModel, Face, Line, Mark, Update, EVERYONE_KEY};
 use crate::client::reconnect::{Loss, Reconnect};
 use crate::client::session::{
@@ -368,7 +368,10 @@ impl Controller {
                 self.model.restore(&hit.conv, &partner, Vec::new());
             }
         }
-        let lines = stored.into_iter().map(|l| line_from(&hit.conv, l)).collect();
+        let lines = stored
+            .into_iter()
+            .map(|l| line_from(&hit.conv, l))
+            .collect();
         self.model.replace_lines(&hit.conv, lines);
         Some((hit.conv.clone(), at))
     }
@@ -406,7 +409,12 @@ impl Controller {
             KeptLine::Mine { id, text } => history
                 .add_outgoing(server, key, &partner, id, &self.my_name(), text, now_ms())
                 .map(drop),
-            KeptLine::Theirs { id, author, text, at } => history
+            KeptLine::Theirs {
+                id,
+                author,
+                text,
+                at,
+            } => history
                 .add_incoming(server, key, &partner, id, author, text, at)
                 .map(drop),
         };
@@ -789,7 +797,11 @@ impl Controller {
         self.reconnect.joined();
         self.model.begin(&session.id, own);
         if let Some(config) = &self.last {
-            let key = history_key(&config.host, config.port, encryption_fingerprint(encryption));
+            let key = history_key(
+                &config.host,
+                config.port,
+                encryption_fingerprint(encryption),
+            );
             if self.history_server.as_deref() != Some(key.as_str()) {
                 for restored in self.load_history(&key) {
                     change.update.conversations.push(restored);
@@ -1117,10 +1129,8 @@ mod tests {
     use crate::common::packet::{ChatIn, Delivery};
 
     fn temp_file(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "hubchat-controller-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("hubchat-controller-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("history.sqlite")
@@ -1275,9 +1285,17 @@ mod tests {
         assert_eq!(hits.len(), 1);
         let (key, at) = c.show_hit(&hits[0]).expect("shown");
         assert_eq!(key, "alice");
-        assert_eq!(c.model.conversations[&key].lines[at].text, "the blue folder");
+        assert_eq!(
+            c.model.conversations[&key].lines[at].text,
+            "the blue folder"
+        );
         assert_eq!(at, HIT_CONTEXT, "with some lines before it");
-        let last = c.model.conversations[&key].lines.last().unwrap().text.clone();
+        let last = c.model.conversations[&key]
+            .lines
+            .last()
+            .unwrap()
+            .text
+            .clone();
         assert_eq!(last, "line 39", "and every line after it");
     }
 }

@@ -409,7 +409,10 @@ impl ChatWindow {
         } else if c.room || c.partner_id.is_some() {
             String::new()
         } else {
-            format!("{} is not here: what you write is delivered when they are back, if the server can keep it.", c.partner)
+            format!(
+                "{} is away: messages are kept if the server knows them.",
+                c.partner
+            )
         };
         if self.status.label() != status {
             self.status.set_label(&status);
@@ -436,6 +439,8 @@ impl ChatWindow {
             return;
         };
         self.text.select(start, end);
+        // FLTK shows a selection only in a display with the keyboard.
+        let _ = self.transcript.take_focus();
         let row = self.transcript.count_lines(0, start, true);
         self.transcript.scroll(row.saturating_sub(2).max(0), 0);
         self.at_end.set(false);

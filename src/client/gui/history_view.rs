@@ -20,7 +20,7 @@ use fltk::window::DoubleWindow;
 use super::{ClientApp, Msg, Show, Tx};
 use crate::client::controller::SEARCH_HITS;
 use crate::client::form::{ClientSettings, SETTINGS_FILE};
-use crate::client::history::{self as kept, Hit, History};
+use crate::client::history::{self as kept, History, Hit};
 use crate::client::model::EVERYONE_KEY;
 use crate::common::settings;
 use crate::gui;
@@ -36,6 +36,8 @@ pub struct SearchRow {
 pub fn search_row(saved: &ClientSettings, tx: &Tx) -> SearchRow {
     let mut row = Flex::default().row();
     row.set_pad(8);
+    let label = gui::label("Search:");
+    row.fixed(&label, 52);
     let mut input = Input::default();
     input.set_tooltip("Search all conversations (Enter). Ctrl+F in a conversation comes here too.");
     input.set_trigger(CallbackTrigger::EnterKeyAlways);
@@ -72,9 +74,7 @@ pub fn open_history(saved: &ClientSettings) -> (Option<Arc<History>>, Option<Str
         Ok(h) => (Some(Arc::new(h)), None),
         Err(why) => (
             History::open_in_memory().ok().map(Arc::new),
-            Some(format!(
-                "Conversations are not kept this time: {why}"
-            )),
+            Some(format!("Conversations are not kept this time: {why}")),
         ),
     }
 }
@@ -147,7 +147,9 @@ impl SearchWindow {
             0 => format!("Nothing found for \"{}\".", typed.trim()),
             n if n >= SEARCH_HITS => format!("The newest {n} lines found; more words find fewer."),
             1 => "1 line found. Double-click it to see it in its conversation.".to_string(),
-            n => format!("{n} lines found, newest first. Double-click one to see it in its conversation."),
+            n => format!(
+                "{n} lines found, newest first. Double-click one to see it in its conversation."
+            ),
         };
         self.summary.set_label(&summary);
         self.hits = hits;
@@ -158,8 +160,8 @@ impl SearchWindow {
     }
 }
 
-/// One result as a browser line: when, where, and the words around the
-/// match, the match in bold.
+/// One result as a browser line: when, in which conversation, who, and
+/// the words around the match.
 fn hit_line(hit: &Hit) -> String {
     let when = Local
         .timestamp_millis_opt(hit.at_ms)
@@ -171,18 +173,19 @@ fn hit_line(hit: &Hit) -> String {
     } else {
         hit.partner_name.clone()
     };
-    let mut snippet = String::new();
-    for piece in &hit.snippet {
-        // The browser reads '@' as a format mark; '@@' is a plain one.
-        let text = piece.text.replace('@', "@@").replace(['\t', '\n'], " ");
-        snippet.push_str(&text);
-    }
+    let snippet: String = hit
+        .snippet
+        .iter()
+        .map(|piece| piece.text.replace(['\t', '\n'], " "))
+        .collect();
     // Columns: time, conversation, author, the words found.
+    // "@." ends a column's format marks: the date's digits would
+    // otherwise run on into the colour's number.
     format!(
-        "@C{}{when}\t@b{}\t{}:\t{}",
+        "@C{}@.{when}\t@b@.{}\t@.{}:\t@.{}",
         gui::MUTED.bits(),
-        place.replace('@', "@@"),
-        hit.author.replace('@', "@@"),
+        place.replace('\t', " "),
+        hit.author.replace('\t', " "),
         snippet
     )
 }
@@ -299,4 +302,3 @@ pub fn result_lines(search: &SearchWindow) -> Vec<String> {
         .filter_map(|i| search.results.text(i))
         .collect()
 }
-

@@ -314,7 +314,7 @@ impl ClientApp {
         gui::follow::follow_end(&mut status_view);
         page.fixed(&status_view, STATUS_MAX);
 
-        let heading = gui::heading("Connected clients (click one to chat)");
+        let heading = gui::heading("People (click one to chat)");
         page.fixed(&heading, 22);
         let history_row = history_view::search_row(&saved, &tx);
         page.fixed(&history_row.row, 26);
