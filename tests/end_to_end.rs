@@ -28,14 +28,14 @@ const TOOLS: [&str; 5] = ["Xvfb", "openbox", "xdotool", "xprop", "import"];
 /// Where things are in the client window (460x676, its default size): the
 /// form is a fixed column, so these follow from src/client/gui/mod.rs.
 const CONNECT: (i32, i32) = (393, 183);
-/// The centre of list row `i`: the list starts at y 374, rows are 58 high.
+/// The centre of list row `i`: the list starts at y 432, rows are 58 high.
 fn row(i: i32) -> (i32, i32) {
-    (200, 374 + 58 * i + 29)
+    (200, 432 + 58 * i + 29)
 }
 /// In a conversation window (520x460): the box to write in, and the
 /// transcript's inside.
 const INPUT: (i32, i32) = (200, 420);
-const TRANSCRIPT: (i32, i32, i32, i32) = (14, 66, 490, 310);
+const TRANSCRIPT: (i32, i32, i32, i32) = (14, 66, 490, 280);
 
 fn main() {
     let missing: Vec<&str> = TOOLS.iter().copied().filter(|t| !on_path(t)).collect();

@@ -147,9 +147,9 @@ fn main() {
     });
     let row = alice
         .model()
-        .contacts
+        .rows()
         .iter()
-        .position(|c| c.profile.name == "bob")
+        .position(|(c, _)| c.profile.name == "bob")
         .unwrap();
     alice.act(Msg::Open(row));
     server.stop();

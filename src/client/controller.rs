@@ -351,7 +351,6 @@ impl Controller {
         let history = self.history.clone()?;
         if self.history_server.as_deref() != Some(hit.server.as_str()) && !self.model.connected() {
             self.model.conversations.clear();
-            self.model.known.clear();
             self.load_history(&hit.server);
         }
         let stored = history.around(hit.row, HIT_CONTEXT, HIT_AFTER).ok()?;
@@ -372,7 +371,7 @@ impl Controller {
             .into_iter()
             .map(|l| line_from(&hit.conv, l))
             .collect();
-        self.model.replace_lines(&hit.conv, lines);
+        self.model.replace_lines(&hit.conv, lines, Some(at));
         Some((hit.conv.clone(), at))
     }
 

@@ -235,6 +235,8 @@ pub struct Conversation {
     /// Messages received (id, sender's name) whose sender is to hear they
     /// were read once the user looks.
     pub to_read: Vec<(String, String)>,
+    /// The line a search found, shown marked.
+    pub found: Option<usize>,
 }
 
 impl Conversation {
@@ -260,6 +262,7 @@ impl Conversation {
             room: false,
             typing_until: None,
             to_read: Vec::new(),
+            found: None,
         }
     }
 }
@@ -308,9 +311,6 @@ pub struct ClientModel {
     seen: HashSet<(String, String, String)>,
     /// Receipts waiting to be sent.
     pub receipts: Vec<Receipt>,
-    /// People of past conversations (from the history), shown greyed while
-    /// they are neither here nor listed as away.
-    pub known: Vec<Contact>,
 }
 
 impl ClientModel {
@@ -510,7 +510,6 @@ impl ClientModel {
         let contact = self
             .away
             .iter()
-            .chain(&self.known)
             .find(|a| Self::key(&a.profile.name) == key)?
             .clone();
         self.conversations.entry(key.clone()).or_insert_with(|| {
@@ -539,16 +538,6 @@ impl ClientModel {
                 key.to_string(),
                 Conversation::with(&partner.name, Face::of(partner, None), None),
             );
-            if !self.known.iter().any(|c| Self::key(&c.profile.name) == key) {
-                let mut contact = Contact::away(&Person {
-                    name: partner.name.clone(),
-                    color: partner.color.clone(),
-                    image_name: partner.image_name.clone(),
-                    last_seen: 0,
-                });
-                contact.profile = partner.clone();
-                self.known.push(contact);
-            }
         }
         for line in &lines {
             if let Some(id) = &line.id {
@@ -575,7 +564,7 @@ impl ClientModel {
 
     /// Shows a stretch of a conversation's history in place of its lines
     /// (a search jumps to a line older than those shown), oldest first.
-    pub fn replace_lines(&mut self, key: &str, lines: Vec<Line>) {
+    pub fn replace_lines(&mut self, key: &str, lines: Vec<Line>, found: Option<usize>) {
         for line in &lines {
             if let (Author::Me, Some(id)) = (&line.author, &line.id) {
                 self.by_message.insert(id.clone(), key.to_string());
@@ -583,6 +572,7 @@ impl ClientModel {
         }
         if let Some(c) = self.conversations.get_mut(key) {
             c.lines = lines;
+            c.found = found;
         }
     }
 
@@ -599,6 +589,7 @@ impl ClientModel {
             c.lines.clear();
             c.unread = 0;
             c.to_read.clear();
+            c.found = None;
         }
         self.by_message.retain(|_, k| k != key);
     }
@@ -658,8 +649,26 @@ impl ClientModel {
                 .chain(&self.away)
                 .any(|o| Self::key(&o.profile.name) == key)
         };
-        let known = self.known.iter().filter(|c| !listed(c));
-        for c in self.contacts.iter().chain(&self.away).chain(known) {
+        // People of conversations (from the history, or talked with
+        // before a loss) who are neither here nor listed as away.
+        let mut talked: Vec<Contact> = self
+            .conversations
+            .values()
+            .filter(|c| !c.room)
+            .map(|c| {
+                let mut contact = Contact::away(&Person {
+                    name: c.partner.clone(),
+                    color: c.face.color.to_string(),
+                    image_name: c.face.image_name.clone(),
+                    last_seen: 0,
+                });
+                contact.picture = c.face.picture.clone();
+                contact
+            })
+            .filter(|c| !listed(c))
+            .collect();
+        talked.sort_by(|a, b| a.profile.name.cmp(&b.profile.name));
+        for c in self.contacts.iter().chain(&self.away).chain(&talked) {
             let unread = self
                 .conversations
                 .get(&Self::key(&c.profile.name))

@@ -16,7 +16,7 @@ use fltk::group::Flex;
 use fltk::input::MultilineInput;
 use fltk::misc::Tooltip;
 use fltk::prelude::*;
-use fltk::text::{PositionType, StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
+use fltk::text::{PositionType, StyleTableEntryExt, TextAttr, TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
 use super::{Msg, Tx};
@@ -93,44 +93,66 @@ impl ChatWindow {
         transcript.set_buffer(text.clone());
         transcript.wrap_mode(WrapMode::AtBounds, 0);
         transcript.set_frame(gui::PANEL_FRAME);
-        transcript.set_highlight_data(
+        transcript.set_highlight_data_ext(
             styles.clone(),
             vec![
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: Color::from_rgb(0x20, 0x21, 0x24),
                     font: Font::Helvetica,
                     size: gui::TEXT_SIZE,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
                 },
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: gui::color(me_color),
                     font: gui::BOLD,
                     size: gui::TEXT_SIZE,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
                 },
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: gui::color(partner_color),
                     font: gui::BOLD,
                     size: gui::TEXT_SIZE,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
                 },
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: gui::MUTED,
                     font: Font::HelveticaItalic,
                     size: gui::TEXT_SIZE,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
                 },
                 // E: a mark on the way; F: read; G: failed.
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: gui::MUTED,
                     font: Font::Helvetica,
                     size: gui::TEXT_SIZE - 1,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
                 },
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: Color::from_rgb(0x1a, 0x73, 0xe8),
                     font: gui::BOLD,
                     size: gui::TEXT_SIZE - 1,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
                 },
-                StyleTableEntry {
+                StyleTableEntryExt {
                     color: gui::ERROR,
                     font: gui::BOLD,
                     size: gui::TEXT_SIZE - 1,
+                    attr: TextAttr::None,
+                    bgcolor: gui::PANEL,
+                },
+                // H: the line a search found, on a yellow band.
+                StyleTableEntryExt {
+                    color: Color::from_rgb(0x20, 0x21, 0x24),
+                    font: Font::Helvetica,
+                    size: gui::TEXT_SIZE,
+                    attr: TextAttr::BgColor,
+                    bgcolor: Color::from_rgb(0xfd, 0xe2, 0x93),
                 },
             ],
         );
@@ -352,14 +374,17 @@ impl ChatWindow {
         };
         let me = self.faces.borrow().0.name.clone();
         self.following = Some(following);
-        for line in &c.lines[self.shown.min(c.lines.len())..] {
+        let first = self.shown.min(c.lines.len());
+        for (n, line) in c.lines.iter().enumerate().skip(first) {
             let (who, style) = match &line.author {
                 Author::Me => (format!("{me}: "), 'B'),
                 Author::Partner => (format!("{}: ", c.partner), 'C'),
                 Author::Member(name) => (format!("{name}: "), 'C'),
                 Author::Notice => (String::new(), 'D'),
             };
-            let body_style = if line.author == Author::Notice {
+            let body_style = if c.found == Some(n) {
+                'H' // the line a search found
+            } else if line.author == Author::Notice {
                 'D'
             } else {
                 'A'
@@ -433,13 +458,14 @@ impl ChatWindow {
     }
 
     /// Scrolls line `n` of the transcript into view, near the top, and
-    /// selects it: where a search hit is.
+    /// selects it: where a search hit is (the conversation marks the line
+    /// found, on a band of its own, since FLTK shows a selection only
+    /// while the transcript has the keyboard).
     pub fn jump_to(&mut self, n: usize) {
         let Some(&(start, end)) = self.bodies.get(n) else {
             return;
         };
         self.text.select(start, end);
-        // FLTK shows a selection only in a display with the keyboard.
         let _ = self.transcript.take_focus();
         let row = self.transcript.count_lines(0, start, true);
         self.transcript.scroll(row.saturating_sub(2).max(0), 0);

@@ -117,11 +117,20 @@ impl SearchWindow {
         {
             let tx = tx.clone();
             results.set_callback(move |b| {
-                let enter = app::event() == Event::KeyDown
-                    && matches!(app::event_key(), Key::Enter | Key::KPEnter);
-                if (app::event_clicks() || enter) && b.value() > 0 {
+                if app::event_clicks() && b.value() > 0 {
                     tx.send(Msg::OpenHit(b.value() as usize - 1));
                 }
+            });
+        }
+        {
+            let tx = tx.clone();
+            results.handle(move |b, ev| {
+                let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
+                if ev == Event::KeyDown && enter && b.value() > 0 {
+                    tx.send(Msg::OpenHit(b.value() as usize - 1));
+                    return true;
+                }
+                false
             });
         }
         col.end();
