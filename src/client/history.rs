@@ -71,10 +71,12 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::common::sqlite::{self, SchemaError, Trouble};
 
 /// The history's file name in the settings folder.
 pub const FILE_NAME: &str = "history.sqlite";
@@ -413,22 +415,11 @@ impl HistoryError {
     /// Sorts an SQLite error into what the user can do about it.
     fn from_sqlite(path: &Path, err: rusqlite::Error) -> HistoryError {
         let path = path.to_path_buf();
-        let detail = err.to_string();
-        match err.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-                HistoryError::Damaged { path, detail }
-            }
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                HistoryError::Locked { path }
-            }
-            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
-                HistoryError::CannotOpen { path, detail }
-            }
-            Some(ErrorCode::DiskFull) => HistoryError::Failed {
-                path,
-                detail: "the disk is full".to_string(),
-            },
-            _ => HistoryError::Failed { path, detail },
+        match sqlite::trouble(&err) {
+            Trouble::Damaged(detail) => HistoryError::Damaged { path, detail },
+            Trouble::Locked => HistoryError::Locked { path },
+            Trouble::CannotOpen(detail) => HistoryError::CannotOpen { path, detail },
+            Trouble::Failed(detail) => HistoryError::Failed { path, detail },
         }
     }
 }
@@ -489,18 +480,15 @@ impl History {
             .map_err(fail)?;
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(fail)?;
-        migrate(&mut conn, &path)?;
+        sqlite::migrate::<HistoryError>(&mut conn, &path, MIGRATIONS)?;
         Ok(History {
             conn: Mutex::new(conn),
             path,
         })
     }
 
-    /// The connection. A panic elsewhere while holding it cannot leave a
-    /// transaction open (rusqlite rolls back on drop), so a poisoned lock is
-    /// still a usable connection.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        sqlite::lock(&self.conn)
     }
 
     fn fail(&self, err: rusqlite::Error) -> HistoryError {
@@ -512,13 +500,7 @@ impl History {
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, HistoryError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.fail(e))?;
-        let value = work(&tx).map_err(|e| self.fail(e))?;
-        tx.commit().map_err(|e| self.fail(e))?;
-        Ok(value)
+        sqlite::write(&self.conn, |e| self.fail(e), work)
     }
 
     /// Runs one read on the connection.
@@ -1071,49 +1053,28 @@ fn unreadable_state(path: &Path, word: &str) -> HistoryError {
     }
 }
 
-/// Brings the schema from the file's version to this program's, in one
-/// transaction taken for writing at once.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
-    let fail = |e| HistoryError::from_sqlite(path, e);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(fail)?;
-    let found: i64 = tx
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(fail)?;
-    let known = MIGRATIONS.len() as i64;
-    let Ok(from) = usize::try_from(found) else {
-        return Err(HistoryError::Damaged {
+impl SchemaError for HistoryError {
+    fn sqlite(path: &Path, err: rusqlite::Error) -> Self {
+        HistoryError::from_sqlite(path, err)
+    }
+    fn damaged(path: &Path, detail: String) -> Self {
+        HistoryError::Damaged {
             path: path.to_path_buf(),
-            detail: format!("its schema version is {found}"),
-        });
-    };
-    if found > known {
-        return Err(HistoryError::Newer {
+            detail,
+        }
+    }
+    fn newer(path: &Path, found: i64, known: i64) -> Self {
+        HistoryError::Newer {
             path: path.to_path_buf(),
             found,
             known,
-        });
+        }
     }
-    if from == 0 && has_tables(&tx).map_err(fail)? {
-        return Err(HistoryError::Foreign {
+    fn foreign(path: &Path) -> Self {
+        HistoryError::Foreign {
             path: path.to_path_buf(),
-        });
+        }
     }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(from) {
-        tx.execute_batch(sql).map_err(fail)?;
-        tx.pragma_update(None, "user_version", version as i64 + 1)
-            .map_err(fail)?;
-    }
-    tx.commit().map_err(fail)
-}
-
-/// Whether a database of version 0 has tables: a new file has none; one
-/// with tables was made by something else, which must not be written to.
-fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) > 0 FROM sqlite_schema", [], |row| {
-        row.get(0)
-    })
 }
 
 #[cfg(test)]

@@ -26,5 +26,6 @@ pub mod netaddr;
 pub mod packet;
 pub mod profile;
 pub mod settings;
+pub mod sqlite;
 pub mod tls;
 pub mod transport;

@@ -36,9 +36,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::common::profile::{name_keys, NameKeys};
+use crate::common::sqlite::{self, SchemaError, Trouble};
 
 /// How long a call waits for another program (a `sqlite3` session writing,
 /// another server) to let go of the file before giving up with
@@ -548,26 +549,16 @@ impl std::error::Error for StoreError {
 impl StoreError {
     /// Sorts an SQLite error into what the owner can do about it.
     fn from_sqlite(path: &Path, err: rusqlite::Error) -> StoreError {
-        Self::classify(path, err.sqlite_error_code(), err.to_string())
+        Self::from_trouble(path, sqlite::trouble(&err))
     }
 
-    fn classify(path: &Path, code: Option<ErrorCode>, detail: String) -> StoreError {
+    fn from_trouble(path: &Path, trouble: Trouble) -> StoreError {
         let path = path.to_path_buf();
-        match code {
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-                StoreError::Damaged { path, detail }
-            }
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                StoreError::Locked { path }
-            }
-            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
-                StoreError::CannotOpen { path, detail }
-            }
-            Some(ErrorCode::DiskFull) => StoreError::Failed {
-                path,
-                detail: "the disk is full".to_string(),
-            },
-            _ => StoreError::Failed { path, detail },
+        match trouble {
+            Trouble::Damaged(detail) => StoreError::Damaged { path, detail },
+            Trouble::Locked => StoreError::Locked { path },
+            Trouble::CannotOpen(detail) => StoreError::CannotOpen { path, detail },
+            Trouble::Failed(detail) => StoreError::Failed { path, detail },
         }
     }
 }
@@ -640,7 +631,7 @@ impl Store {
                 detail: problem,
             });
         }
-        migrate(&mut conn, &path)?;
+        sqlite::migrate::<StoreError>(&mut conn, &path, MIGRATIONS)?;
         Ok(Store {
             conn: Mutex::new(conn),
             claims: Mutex::new(Vec::new()),
@@ -649,11 +640,8 @@ impl Store {
         })
     }
 
-    /// The connection. A panic elsewhere while holding it cannot leave a
-    /// transaction open (rusqlite rolls back on drop), so a poisoned lock is
-    /// still a usable connection.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        sqlite::lock(&self.conn)
     }
 
     fn fail(&self, err: rusqlite::Error) -> StoreError {
@@ -665,13 +653,7 @@ impl Store {
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.fail(e))?;
-        let value = work(&tx).map_err(|e| self.fail(e))?;
-        tx.commit().map_err(|e| self.fail(e))?;
-        Ok(value)
+        sqlite::write(&self.conn, |e| self.fail(e), work)
     }
 
     /// Identity `identity` joins as `name` at `now` (unix seconds): binds the
@@ -736,7 +718,7 @@ impl Store {
     /// Tells every claim in `batch` that the database failed with `err`.
     fn answer_all(&self, batch: Vec<Queued>, err: &rusqlite::Error) {
         for q in batch {
-            let e = StoreError::classify(&self.path, err.sqlite_error_code(), err.to_string());
+            let e = StoreError::from_trouble(&self.path, sqlite::trouble(err));
             let _ = q.answer.send(Err(e));
         }
     }
@@ -1119,50 +1101,28 @@ fn first_problem(conn: &Connection) -> rusqlite::Result<Option<String>> {
     Ok(Some(problem))
 }
 
-/// Brings the schema from the file's version to this program's, in one
-/// transaction taken for writing at once: a file another program is
-/// writing to is reported as locked now, not at the first join.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let fail = |e| StoreError::from_sqlite(path, e);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(fail)?;
-    let found: i64 = tx
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(fail)?;
-    let known = MIGRATIONS.len() as i64;
-    let Ok(from) = usize::try_from(found) else {
-        return Err(StoreError::Damaged {
+impl SchemaError for StoreError {
+    fn sqlite(path: &Path, err: rusqlite::Error) -> Self {
+        StoreError::from_sqlite(path, err)
+    }
+    fn damaged(path: &Path, detail: String) -> Self {
+        StoreError::Damaged {
             path: path.to_path_buf(),
-            detail: format!("its schema version is {found}"),
-        });
-    };
-    if found > known {
-        return Err(StoreError::Newer {
+            detail,
+        }
+    }
+    fn newer(path: &Path, found: i64, known: i64) -> Self {
+        StoreError::Newer {
             path: path.to_path_buf(),
             found,
             known,
-        });
+        }
     }
-    if from == 0 && has_tables(&tx).map_err(fail)? {
-        return Err(StoreError::Foreign {
+    fn foreign(path: &Path) -> Self {
+        StoreError::Foreign {
             path: path.to_path_buf(),
-        });
+        }
     }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(from) {
-        tx.execute_batch(sql).map_err(fail)?;
-        tx.pragma_update(None, "user_version", version as i64 + 1)
-            .map_err(fail)?;
-    }
-    tx.commit().map_err(fail)
-}
-
-/// Whether a database of version 0 has tables: a new file has none; one
-/// with tables was made by something else, which must not be written to.
-fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) > 0 FROM sqlite_schema", [], |row| {
-        row.get(0)
-    })
 }
 
 fn is_fingerprint(value: &str) -> bool {
