@@ -368,6 +368,14 @@ impl Killable {
     }
 }
 
+/// A test that fails half-way leaves no server behind.
+impl Drop for Killable {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn a_server_killed_at_any_moment_loses_no_kept_message_and_doubles_none() {
     let settings =
