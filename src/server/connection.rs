@@ -195,7 +195,7 @@ fn converse(
                 chat,
                 outbox,
             };
-            post.joined(&writer, &color, &image_name);
+            post.joined(&writer);
             let departure = Departure::new(&ctx.hub, &me);
             let mut sender = Sender {
                 me: &me,

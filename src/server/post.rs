@@ -324,14 +324,9 @@ impl Post<'_> {
     /// A client has joined: a HubChat client of version 3 is told who is
     /// away, then given what was kept for it while it was away, oldest
     /// first with its original time, then the receipts kept for it.
-    pub fn joined(&self, who: &Writer, color: &str, image_name: &str) {
+    pub fn joined(&self, who: &Writer) {
         let now = now_ms();
         self.expire(now);
-        if let Some(me) = &who.identity {
-            let _ =
-                self.store
-                    .remember_profile(&me.hex(), &who.me.name, color, image_name, now / 1000);
-        }
         if !who.chat {
             return;
         }
@@ -384,6 +379,12 @@ impl Post<'_> {
     /// messages are kept.
     pub fn left(&self, who: &Party, identity: Option<Fingerprint>, color: &str, image: &str) {
         let Some(me) = identity else { return };
+        // How they looked, for the list of people away: written as they
+        // leave, when it starts to matter, rather than at the join, where
+        // a second write would make every join wait for the disk twice.
+        let _ = self
+            .store
+            .remember_profile(&me.hex(), &who.name, color, image, now_ms() / 1000);
         let owned = validate_name(&who.name)
             .ok()
             .and_then(|n| self.store.owner(&name_keys(n)).ok().flatten())

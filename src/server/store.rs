@@ -875,6 +875,24 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         check_fingerprint(identity)?;
+        // A read first: the write lock is what every join's claim waits
+        // for, so the usual join (same look as last time) must not take it.
+        let changed = {
+            let conn = self.conn();
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM identities WHERE fingerprint = ?1
+                   AND (last_name <> ?2 OR last_color <> ?3 OR last_image <> ?4))",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![identity, name, color, image_name], |row| {
+                    row.get::<_, bool>(0)
+                })
+            })
+            .map_err(|e| self.fail(e))?
+        };
+        if !changed {
+            return Ok(());
+        }
         self.write(|tx| {
             tx.prepare_cached(
                 "UPDATE identities
