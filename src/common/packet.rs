@@ -332,33 +332,6 @@ pub enum Delivery {
     Other,
 }
 
-impl Delivery {
-    /// The state as the wire and the databases spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Delivery::Sent => "sent",
-            Delivery::Kept => "kept",
-            Delivery::Delivered => "delivered",
-            Delivery::Read => "read",
-            Delivery::Failed => "failed",
-            Delivery::Other => "other",
-        }
-    }
-
-    /// The state spelt `s`, if it is one of ours.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Delivery::Sent,
-            Delivery::Kept,
-            Delivery::Delivered,
-            Delivery::Read,
-            Delivery::Failed,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
-    }
-}
-
 /// A RECEIPT as a client sends it: about a message it received from
 /// `to_name`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
