@@ -4,9 +4,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -336,7 +335,8 @@ struct Killable {
 
 impl Killable {
     fn start(settings: &PathBuf) -> Killable {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hubchat-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hubchat-server"));
+        command
             .env("HUBCHAT_CONFIG_DIR", settings)
             .args([
                 "--headless",
@@ -346,17 +346,8 @@ impl Killable {
                 "--message-rate",
                 "0",
             ])
-            .args(["--max-per-address", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start hubchat-server");
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = out.next().expect("a log line").expect("UTF-8");
-        let port = first
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("expected 'listening on ...:PORT', got {first}"));
+            .args(["--max-per-address", "0"]);
+        let (child, port, _, out) = support::spawn_headless(command);
         // Keep reading its log, or it would block on a full pipe.
         std::thread::spawn(move || for _ in out {});
         Killable { child, port }

@@ -4,9 +4,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use hubchat::common::discovery::{
@@ -319,21 +318,13 @@ impl Headless {
         };
         let settings =
             std::env::temp_dir().join(format!("hubchat-discovery-{}", std::process::id()));
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .env("HUBCHAT_CONFIG_DIR", settings)
             .args(pre)
             .args(["--headless", "--port", "0"])
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start hubchat-server");
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = out.next().expect("a log line").expect("UTF-8");
-        let port = first
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("expected 'listening on ...:PORT', got {first}"));
+            .args(options);
+        let (child, port, first, mut out) = support::spawn_headless(command);
         let mut lines = vec![first];
         if !options.contains(&"--no-discovery") {
             lines.push(out.next().expect("a second log line").expect("UTF-8"));

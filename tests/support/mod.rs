@@ -336,3 +336,28 @@ pub fn client_config(
     };
     (config, shown)
 }
+
+/// The log of a server started by [`spawn_headless`], line by line.
+pub type LogLines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// Starts a headless server `command` (its standard output is read here)
+/// and reads its first log line, "... listening on ADDRESS:PORT": the
+/// child, the port, that line, and the rest of its log.
+pub fn spawn_headless(
+    mut command: std::process::Command,
+) -> (std::process::Child, u16, String, LogLines) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hubchat-server");
+    let stdout = child.stdout.take().expect("its standard output");
+    let mut out = std::io::BufReader::new(stdout).lines();
+    let first = out.next().expect("a log line").expect("UTF-8");
+    let port = first
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("expected 'listening on ...:PORT', got {first}"));
+    (child, port, first, out)
+}
