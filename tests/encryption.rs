@@ -318,6 +318,90 @@ fn encryption_holds_over_a_wan_with_200_ms_round_trips() {
     assert!(!wan.saw("across the wan"));
 }
 
+/// A TCP proxy in front of `target` that passes the server's bytes on
+/// only while its gate is open: a client that stops reading, as the server
+/// sees it.
+struct Gate {
+    addr: SocketAddr,
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Gate {
+    fn start(target: SocketAddr) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new((Mutex::new(true), std::sync::Condvar::new()));
+        let gate = open.clone();
+        thread::spawn(move || {
+            let Ok((mut client, _)) = listener.accept() else {
+                return;
+            };
+            let Ok(mut server) = TcpStream::connect(target) else {
+                return;
+            };
+            let (mut c, mut s) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            thread::spawn(move || {
+                let _ = std::io::copy(&mut c, &mut s);
+            });
+            let mut buf = [0u8; 4096];
+            loop {
+                {
+                    let (lock, cv) = &*gate;
+                    let mut is_open = lock.lock().unwrap();
+                    while !*is_open {
+                        is_open = cv.wait(is_open).unwrap();
+                    }
+                }
+                match server.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if client.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Gate { addr, open }
+    }
+
+    fn set(&self, open: bool) {
+        *self.open.0.lock().unwrap() = open;
+        self.open.1.notify_all();
+    }
+}
+
+#[test]
+fn an_encrypted_client_that_falls_behind_gets_every_message_in_order() {
+    // Room to queue all of it: the point is the order, not the limits.
+    let server = TestServer::start_with(|c| {
+        c.credentials = Some(new_identity());
+        c.queue.soft_bytes = 32 << 20;
+        c.queue.hard_bytes = 64 << 20;
+    });
+    let gate = Gate::start(server.addr);
+    let (bob, brx) = join(&config(gate.addr, "bob")).expect("bob joins");
+    let (alice, _arx) = join(&config(server.addr, "alice")).expect("alice joins");
+    // Bob stops reading while alice sends far more than the sockets
+    // between them hold: the server holds sealed bytes its socket did not
+    // take, and queues the rest for a writer thread.
+    gate.set(false);
+    let n = 12_000;
+    let filler = "x".repeat(1_000);
+    for i in 0..n {
+        alice.send(&bob.id, &format!("{i:05} {filler}"));
+    }
+    thread::sleep(Duration::from_millis(300));
+    gate.set(true);
+    for i in 0..n {
+        assert_eq!(
+            next_message(&brx),
+            (alice.id.clone(), format!("{i:05} {filler}")),
+            "message {i} decrypted, in order"
+        );
+    }
+}
+
 fn offer_tls(name: &str) -> ClientPacket {
     ClientPacket::Info(Info {
         name: name.into(),

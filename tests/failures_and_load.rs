@@ -65,11 +65,8 @@ fn a_client_that_never_reads_is_dropped_and_slows_no_one() {
     let mut bob = Peer::join_hubchat(server.addr, "bob");
     let stalled = Peer::join_original(server.addr, "stalled");
     let flooder = Peer::join_hubchat(server.addr, "flooder");
-    alice.recv_roster();
-    alice.recv_roster();
-    alice.recv_roster();
-    bob.recv_roster();
-    bob.recv_roster();
+    alice.recv_joins(3);
+    bob.recv_joins(2);
 
     // The flooder fills the stalled client's queue far beyond what the
     // socket buffers absorb; it reads nothing itself, so errors telling it
@@ -145,8 +142,7 @@ fn a_client_that_vanishes_without_disconnect_is_removed_and_announced_once() {
     let quiet = Peer::join_original(server.addr, "quiet");
     let killed = Peer::join_original(server.addr, "killed");
     let (quiet_id, killed_id) = (quiet.id.clone(), killed.id.clone());
-    watcher.recv_roster();
-    watcher.recv_roster();
+    watcher.recv_joins(2);
     let mut quiet = quiet;
     quiet.recv_roster(); // nothing left unread: its close is a clean one
     watcher.message(&killed_id, "you will never read this\n");
@@ -191,9 +187,7 @@ fn two_hundred_clients_leaving_at_the_same_moment_are_each_announced_once() {
     let leaver_ids: HashSet<String> = leavers.iter().map(|p| p.id.clone()).collect();
     // Watchers first hear of every joiner after them.
     for (i, w) in watchers.iter_mut().enumerate() {
-        for _ in 0..(4 - i) + 200 {
-            w.recv_roster();
-        }
+        w.recv_joins((4 - i) + 200);
     }
 
     // Half say DISCONNECT, half just close; all at the same moment.

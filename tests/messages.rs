@@ -186,9 +186,7 @@ fn a_flooder_is_slowed_and_its_reading_victim_stays_connected_while_others_talk(
     let mut alice = Peer::join_hubchat(server.addr, "alice");
     let mut bob = Peer::join_hubchat(server.addr, "bob");
     let victim = Peer::join_hubchat(server.addr, "victim");
-    for _ in 0..2 {
-        alice.recv_roster();
-    }
+    alice.recv_joins(2);
     bob.recv_roster();
 
     let start = Instant::now();

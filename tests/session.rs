@@ -377,11 +377,11 @@ fn a_hubchat_server_shows_hubchat_peers_the_real_picture_and_original_peers_a_st
         "image_28.png",
         "a HubChat peer"
     );
-    let _ = old.recv_roster(); // bob
-    let roster = old.recv_roster();
-    assert_eq!(roster.0[0].0, alice.id);
+    // Bob, then alice.
+    let roster = old.recv_joins(2);
+    assert_eq!(roster[1].0, alice.id);
     assert_eq!(
-        roster.0[0].1.image_name, "image_17.png",
+        roster[1].1.image_name, "image_17.png",
         "the hedgehog's stand-in"
     );
     server.wait_for(

@@ -159,6 +159,15 @@ impl<R: Read> FrameReader<R> {
         self.end - self.start
     }
 
+    /// Whether a whole frame (or a header that can never start one) is
+    /// buffered: then the next read returns without waiting.
+    pub fn frame_ready(&self) -> bool {
+        !matches!(
+            frame::check(&self.buf[self.start..self.end], self.max_body),
+            Ok(Check::Incomplete { .. })
+        )
+    }
+
     /// How many bytes the reader's buffer holds, used or not: what this
     /// reader costs in memory.
     pub fn buffer_capacity(&self) -> usize {

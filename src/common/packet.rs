@@ -199,6 +199,47 @@ pub fn encode_all_clients(entries: &[(&str, &Profile)]) -> Vec<u8> {
     encode_frame(ALL_CLIENTS, Borrowed(entries))
 }
 
+/// How every ALL CLIENTS frame's body begins and ends around its entries.
+const ALL_CLIENTS_HEAD: &[u8] = br#"{"flag": "ALL CLIENTS", "data": {"#;
+const ALL_CLIENTS_TAIL: &[u8] = b"}}";
+
+/// Several ALL CLIENTS frames made by [`encode_all_clients`] as one, listing
+/// all their entries in order: byte for byte what [`encode_all_clients`]
+/// makes for all the entries at once, without decoding anything. A join
+/// storm's one-entry rosters go out this way. Anything that is not such a
+/// frame is kept as it is, after the merged one.
+pub fn merge_all_clients(frames: &[impl AsRef<[u8]>]) -> Vec<u8> {
+    fn entries_of(frame: &[u8]) -> Option<&[u8]> {
+        frame
+            .get(HEADER_LEN..)?
+            .strip_prefix(ALL_CLIENTS_HEAD)?
+            .strip_suffix(ALL_CLIENTS_TAIL)
+    }
+    let total: usize = frames.iter().map(|f| f.as_ref().len()).sum();
+    let mut merged = Vec::with_capacity(total);
+    merged.extend_from_slice(&[b' '; HEADER_LEN]);
+    merged.extend_from_slice(ALL_CLIENTS_HEAD);
+    let mut others = Vec::new();
+    let mut first = true;
+    for frame in frames {
+        match entries_of(frame.as_ref()) {
+            Some([]) => {}
+            Some(entries) => {
+                if !first {
+                    merged.extend_from_slice(b", ");
+                }
+                first = false;
+                merged.extend_from_slice(entries);
+            }
+            None => others.extend_from_slice(frame.as_ref()),
+        }
+    }
+    merged.extend_from_slice(ALL_CLIENTS_TAIL);
+    frame::seal(&mut merged);
+    merged.extend_from_slice(&others);
+    merged
+}
+
 /// Machine-readable reasons carried by the ERROR extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -922,6 +963,52 @@ mod tests {
             encode_all_clients(&[]),
             ServerPacket::AllClients(Roster(vec![])).encode()
         );
+    }
+
+    #[test]
+    fn rosters_merge_into_the_frame_that_lists_all_their_entries() {
+        let people = [
+            ("client3", "alice", "blue"),
+            ("client10", "zoë 🦊", "#12ab34"),
+            ("client11", "bob", "plum"),
+        ];
+        let profiles: Vec<Profile> = people
+            .iter()
+            .map(|(_, name, color)| Profile {
+                name: (*name).into(),
+                color: (*color).into(),
+                image_name: "image_1.png".into(),
+            })
+            .collect();
+        let entries: Vec<(&str, &Profile)> = people
+            .iter()
+            .zip(&profiles)
+            .map(|((id, _, _), p)| (*id, p))
+            .collect();
+        let one_each: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|e| encode_all_clients(std::slice::from_ref(e)))
+            .collect();
+        assert_eq!(merge_all_clients(&one_each), encode_all_clients(&entries));
+        assert_eq!(merge_all_clients(&one_each[..1]), one_each[0]);
+        // Read back, the merged frame lists all three, in order.
+        let merged = merge_all_clients(&one_each);
+        let Ok(ServerPacket::AllClients(Roster(listed))) =
+            ServerPacket::decode(&merged[HEADER_LEN..])
+        else {
+            panic!("the merged frame is an ALL CLIENTS frame");
+        };
+        let ids: Vec<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["client3", "client10", "client11"]);
+        // Empty rosters add nothing; other frames are kept after it.
+        let bye = ServerPacket::Disconnect {
+            id: "client3".into(),
+        }
+        .encode();
+        let mixed = [encode_all_clients(&[]), one_each[1].clone(), bye.clone()];
+        let mut expected = one_each[1].clone();
+        expected.extend_from_slice(&bye);
+        assert_eq!(merge_all_clients(&mixed), expected);
     }
 
     #[test]

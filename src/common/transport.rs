@@ -3,17 +3,19 @@
 //! A [`Link`] is what readers read frames from and writers write frames
 //! into, on either side. It starts plain (the original protocol) and can be
 //! upgraded once to TLS on the same socket (see docs/protocol.md, STARTTLS).
-//! Clones share the socket and the TLS state, so a connection's reader and
-//! writer threads (and, later, a sender writing straight into a receiver's
-//! socket) each hold one.
+//! Clones share the socket and the TLS state, so a connection's reader, its
+//! writer, and a sender writing straight into a receiver's socket
+//! ([`Link::try_send`]) each hold one.
 //!
 //! rustls needs `&mut` for both directions, so the TLS state sits in a
 //! mutex, and that lock is never held across a blocking socket call: a
 //! reader reads raw bytes outside it and feeds them in under it; a writer
-//! seals under it and sends outside it. TLS records must reach the socket
-//! in the order they were sealed, so writers (and a reader answering with
-//! TLS bytes of its own) take a send lock first, seal, and send while still
-//! holding it. Lock order: send, then state.
+//! seals under it and sends outside it. Bytes must reach the socket in the
+//! order they were sealed, so whoever sends (a writer, a sender trying
+//! without blocking, a reader answering with TLS bytes of its own) takes the
+//! send lock first, seals, and sends while still holding it. What a send
+//! that must not block could not hand to the socket waits under that lock,
+//! sealed, and goes out before anything else. Lock order: send, then state.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -32,12 +34,37 @@ const RAW_CHUNK: usize = 8 * 1024;
 pub struct Link {
     stream: Arc<TcpStream>,
     tls: Arc<OnceLock<Tls>>,
+    /// Held while sealing and sending, so bytes leave in order.
+    send: Arc<Mutex<Outgoing>>,
 }
+
+/// What the send lock guards.
+#[derive(Default)]
+struct Outgoing {
+    /// What [`Link::try_send`] left over: bytes ready for the socket
+    /// (sealed, when encrypted) that go out before anything else.
+    held: Vec<u8>,
+    /// The TLS close_notify has been sealed: it is said once.
+    said_goodbye: bool,
+}
+
+/// What [`Link::try_send`] managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Everything is in the socket.
+    All,
+    /// The socket took only part; `held` bytes wait in the link for
+    /// [`Link::flush`] (or the next [`Link::send`]), which may block.
+    Partly { held: usize },
+}
+
+/// Whether [`Link::try_send`] can hand bytes to the socket without
+/// blocking on this system. Where it cannot, it holds everything it is
+/// given, and a sender should queue frames for a writer thread instead.
+pub const SENDS_WITHOUT_BLOCKING: bool = cfg!(target_os = "linux");
 
 struct Tls {
     state: Mutex<TlsState>,
-    /// Held while sealing and sending, so records leave in order.
-    send: Mutex<()>,
     peer: Option<Fingerprint>,
 }
 
@@ -54,6 +81,7 @@ impl Link {
         Link {
             stream,
             tls: Arc::new(OnceLock::new()),
+            send: Arc::new(Mutex::new(Outgoing::default())),
         }
     }
 
@@ -94,7 +122,6 @@ impl Link {
                 conn,
                 unread: Vec::new(),
             }),
-            send: Mutex::new(()),
             peer,
         };
         self.tls
@@ -102,20 +129,69 @@ impl Link {
             .map_err(|_| UpgradeError::Io(io::Error::other("the link is already encrypted")))
     }
 
-    /// Sends all of `bytes` (sealed first, when encrypted).
+    /// Sends all of `bytes` (sealed first, when encrypted), after whatever
+    /// an earlier [`Link::try_send`] left over. Blocks until the socket has
+    /// taken it all (or its write timeout passes).
     pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = lock(&self.send);
+        self.write_held(&mut out)?;
         match self.tls.get() {
             None => (&*self.stream).write_all(bytes),
             Some(tls) => {
-                let _order = lock(&tls.send);
-                let sealed = {
-                    let mut state = lock(&tls.state);
-                    state.conn.writer().write_all(bytes)?;
-                    take_tls(&mut state.conn)?
-                };
+                let sealed = seal(tls, bytes)?;
                 (&*self.stream).write_all(&sealed)
             }
         }
+    }
+
+    /// Sends `bytes` (sealed first, when encrypted) as far as the socket
+    /// takes them now, without blocking; the rest is held in the link, in
+    /// order before anything sent later. Where the system cannot send
+    /// without blocking (see [`SENDS_WITHOUT_BLOCKING`]) everything is held.
+    pub fn try_send(&self, bytes: &[u8]) -> io::Result<Sent> {
+        let mut out = lock(&self.send);
+        let sealed;
+        let bytes = match self.tls.get() {
+            None => bytes,
+            Some(tls) => {
+                sealed = seal(tls, bytes)?;
+                &sealed[..]
+            }
+        };
+        self.send_or_hold(&mut out, bytes)
+    }
+
+    /// Hands `bytes` to the socket as far as it takes them without
+    /// blocking, after what is held; holds the rest.
+    fn send_or_hold(&self, out: &mut Outgoing, bytes: &[u8]) -> io::Result<Sent> {
+        let sent = if out.held.is_empty() {
+            send_now(&self.stream, bytes)?
+        } else {
+            0
+        };
+        if sent == bytes.len() {
+            return Ok(Sent::All);
+        }
+        out.held.extend_from_slice(&bytes[sent..]);
+        Ok(Sent::Partly {
+            held: out.held.len(),
+        })
+    }
+
+    /// Sends what [`Link::try_send`] left over, blocking until the socket
+    /// has taken it (or its write timeout passes).
+    pub fn flush(&self) -> io::Result<()> {
+        self.write_held(&mut lock(&self.send))
+    }
+
+    fn write_held(&self, out: &mut Outgoing) -> io::Result<()> {
+        if out.held.is_empty() {
+            return Ok(());
+        }
+        (&*self.stream).write_all(&out.held)?;
+        // A burst's leftovers do not stay allocated for the link's life.
+        out.held = Vec::new();
+        Ok(())
     }
 
     /// Ends the connection in both directions (unblocking its threads).
@@ -123,21 +199,51 @@ impl Link {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 
-    /// Says "no more from this side": a TLS close_notify, then the socket's
-    /// write half.
+    /// Says "no more from this side": what is held, a TLS close_notify,
+    /// then the socket's write half. May block (within the socket's write
+    /// timeout).
     pub fn finish(&self) {
-        if let Some(tls) = self.tls.get() {
-            let _order = lock(&tls.send);
-            let sealed = {
-                let mut state = lock(&tls.state);
-                state.conn.send_close_notify();
-                take_tls(&mut state.conn)
-            };
-            if let Ok(sealed) = sealed {
+        {
+            let mut out = lock(&self.send);
+            if self.write_held(&mut out).is_err() {
+                let _ = self.stream.shutdown(Shutdown::Write);
+                return;
+            }
+            if let Some(sealed) = self.goodbye(&mut out) {
                 let _ = (&*self.stream).write_all(&sealed);
             }
         }
         let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Says "no more from this side" as [`Link::finish`] does, if that
+    /// can be done without blocking; false if something is left held for
+    /// [`Link::finish`] to send.
+    pub fn finish_now(&self) -> bool {
+        let mut out = lock(&self.send);
+        if !SENDS_WITHOUT_BLOCKING || !out.held.is_empty() {
+            return false;
+        }
+        if let Some(sealed) = self.goodbye(&mut out) {
+            if !matches!(self.send_or_hold(&mut out, &sealed), Ok(Sent::All)) {
+                return false;
+            }
+        }
+        drop(out);
+        let _ = self.stream.shutdown(Shutdown::Write);
+        true
+    }
+
+    /// The TLS close_notify, sealed, the first time it is asked for.
+    fn goodbye(&self, out: &mut Outgoing) -> Option<Vec<u8>> {
+        let tls = self.tls.get()?;
+        if out.said_goodbye {
+            return None;
+        }
+        out.said_goodbye = true;
+        let mut state = lock(&tls.state);
+        state.conn.send_close_notify();
+        take_tls(&mut state.conn).ok()
     }
 
     fn read_tls(&self, tls: &Tls, buf: &mut [u8]) -> io::Result<usize> {
@@ -200,10 +306,56 @@ impl Link {
     /// Sends what rustls has to say of its own accord (alerts, key
     /// updates, tickets), in order with everything else sent.
     fn answer(&self, tls: &Tls) -> io::Result<()> {
-        let _order = lock(&tls.send);
+        let mut out = lock(&self.send);
+        self.write_held(&mut out)?;
         let sealed = take_tls(&mut lock(&tls.state).conn)?;
         (&*self.stream).write_all(&sealed)
     }
+}
+
+/// `bytes` sealed into TLS records (call with the send lock held).
+fn seal(tls: &Tls, bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut state = lock(&tls.state);
+    state.conn.writer().write_all(bytes)?;
+    take_tls(&mut state.conn)
+}
+
+/// Hands `bytes` to the socket as far as it takes them without blocking;
+/// says how many it took (0 when its buffer is full).
+#[cfg(target_os = "linux")]
+fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let rest = &bytes[sent..];
+        // SAFETY: the pointer and length describe `rest`, a live slice, and
+        // the descriptor belongs to `stream`, open for as long as it lives.
+        let n = unsafe {
+            libc::send(
+                stream.as_raw_fd(),
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => break,
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+        sent += n as usize;
+    }
+    Ok(sent)
+}
+
+/// Elsewhere a socket cannot be written without blocking while another
+/// thread blocks reading it: everything is left to the writer.
+#[cfg(not(target_os = "linux"))]
+fn send_now(_stream: &TcpStream, _bytes: &[u8]) -> io::Result<usize> {
+    Ok(0)
 }
 
 /// Hands raw bytes to rustls and decrypts them; what it cannot take yet

@@ -1,6 +1,9 @@
 //! How many connections this computer lets one server process hold.
 //!
-//! Each connection has two threads (a reader and a writer). On Linux every
+//! Each connection has a reader thread, and a writer thread while its
+//! client falls behind (see [`crate::server::outbox`]): two threads at
+//! worst, which is what is counted here, since every client can fall
+//! behind at once (a stalled network). On Linux every
 //! thread costs four memory mappings (its stack and guard page, and the
 //! signal stack Rust gives each thread, with its guard page), and a process
 //! may have only `vm.max_map_count` mappings (65,530 by default), about
@@ -34,11 +37,11 @@ use std::time::{Duration, Instant};
 /// milliseconds.
 pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(1);
 
-/// Mappings one connection's two threads take.
+/// Mappings one connection's two threads take, at worst.
 const MAPS_PER_CONNECTION: u64 = 8;
 /// Mappings left for everything else: libraries, the heap, the window.
 const RESERVED_MAPS: u64 = 2_000;
-/// Threads one connection takes.
+/// Threads one connection takes, at worst.
 const THREADS_PER_CONNECTION: u64 = 2;
 /// Threads left for everything else, on a machine shared with others.
 const RESERVED_THREADS: u64 = 1_000;

@@ -2,12 +2,13 @@
 //!
 //! The connection's thread reads: it runs the handshake (with a deadline, so
 //! a silent client delays no one but itself), then hands each packet to the
-//! hub. A second thread writes whatever the client's [`Outbox`] holds. When
-//! the connection ends, for whatever reason, the reader removes the client
-//! from the hub (which tells the others, once), tells the peer why if it can,
-//! and waits for the writer to flush.
+//! hub. What the client is sent goes through its [`Outbox`], straight into
+//! its socket or, when it falls behind, through a writer thread of its own.
+//! When the connection ends, for whatever reason, the reader removes the
+//! client from the hub (which tells the others, once), tells the peer why if
+//! it can, and waits for what is queued to be sent.
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -26,14 +27,12 @@ use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::handshake::{Action, Handshake, Policy};
 use crate::server::hub::{Hub, Refusal};
 use crate::server::limited::{Limit, LimitLog};
-use crate::server::outbox::{Next, Outbox};
+use crate::server::outbox::{Deferred, Outbox};
 use crate::server::post::{Post, Writer};
 use crate::server::rate::{MessageRate, Pacer};
 use crate::server::trust::{Trust, Verdict};
 use crate::server::ServerConfig;
 
-/// Stack for a writer thread: it only copies bytes into a socket.
-pub const WRITER_STACK: usize = 64 * 1024;
 /// Stack for a reader thread: JSON decoding nests a little.
 pub const READER_STACK: usize = 256 * 1024;
 /// How long to keep reading (and discarding) after telling a peer why it is
@@ -87,23 +86,6 @@ pub fn serve(
     ticket: &Ticket<Arc<Outbox>>,
     ctx: &Context,
 ) {
-    let spawned = {
-        let (s, outbox) = (link.clone(), outbox.clone());
-        thread::Builder::new()
-            .name(format!("write {addr}"))
-            .stack_size(WRITER_STACK)
-            .spawn(move || write_loop(s, &outbox))
-    };
-    let writer = match spawned {
-        Ok(handle) => handle,
-        Err(e) => {
-            ctx.events.emit(ServerEvent::Error {
-                message: format!("Could not serve {addr}: {e}"),
-            });
-            return;
-        }
-    };
-
     let _ = outbox.push(&ServerPacket::InfoRequest.encode());
 
     // Small packets only, until the client has said who it is; and every
@@ -122,8 +104,7 @@ pub fn serve(
     if let Some(refusal) = &end.refusal {
         let _ = outbox.push(&refusal_frame(refusal, hubchat));
     }
-    outbox.finish();
-    let _ = writer.join();
+    outbox.close();
     if end.refusal.is_some() {
         linger(reader.get_ref().stream());
     }
@@ -205,8 +186,10 @@ fn converse(
                 limits: LimitLog::new(me.clone()),
                 post: &post,
                 writer: &writer,
+                deferred: Deferred::default(),
             };
             let end = relay_loop(reader, &mut sender);
+            sender.deferred.send_all();
             for event in sender.limits.finish() {
                 ctx.events.emit(event);
             }
@@ -356,7 +339,7 @@ fn failed(end: End, name: Option<String>, hubchat: bool) -> Failed {
 fn read_handshake_packet(
     reader: &mut FrameReader<Link>,
     deadline: Instant,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
 ) -> Result<ClientPacket, End> {
     match reader.read_frame_by(Some(deadline)) {
         Ok(Some(body)) => ClientPacket::decode(body).map_err(malformed),
@@ -377,7 +360,7 @@ fn read_handshake_packet(
 /// STARTTLS, and nothing else is queued for a client that has not joined.
 fn start_tls(
     reader: &mut FrameReader<Link>,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
     deadline: Instant,
     ctx: &Context,
 ) -> Result<(), End> {
@@ -414,11 +397,14 @@ fn start_tls(
 struct Sender<'a> {
     me: &'a Party,
     hubchat: bool,
-    outbox: &'a Outbox,
+    outbox: &'a Arc<Outbox>,
     ctx: &'a Context,
     limits: LimitLog,
     post: &'a Post<'a>,
     writer: &'a Writer<'a>,
+    /// Messages relayed from what arrived in one read, queued for their
+    /// receivers and written before the next read waits.
+    deferred: Deferred,
 }
 
 impl Sender<'_> {
@@ -458,6 +444,10 @@ fn relay_loop(reader: &mut FrameReader<Link>, sender: &mut Sender) -> End {
         })
     });
     loop {
+        if !reader.frame_ready() {
+            // All that arrived is relayed: write it before waiting for more.
+            sender.deferred.send_all();
+        }
         let packet = match reader.read_frame_by(None) {
             Ok(Some(body)) => ClientPacket::decode(body),
             Ok(None) => {
@@ -535,6 +525,7 @@ fn wait_for_room(sender: &mut Sender) -> bool {
     if !ctx.budget.is_full() {
         return true;
     }
+    sender.deferred.send_all();
     sender.held(Limit::Busy);
     loop {
         if !sender.going_on() {
@@ -555,7 +546,12 @@ fn deliver(sender: &mut Sender, to: &str, text: String) {
         return;
     }
     let (me, hubchat, outbox, ctx) = (sender.me, sender.hubchat, sender.outbox, sender.ctx);
-    if ctx.hub.relay(me, to, text).is_err() && hubchat {
+    if ctx
+        .hub
+        .relay(me, to, text, Some(&mut sender.deferred))
+        .is_err()
+        && hubchat
+    {
         report(
             outbox,
             ErrorCode::UnknownPartner,
@@ -621,6 +617,7 @@ impl Throttle {
         if wait.is_zero() {
             return true;
         }
+        sender.deferred.send_all();
         sender.held(self.rate.limit(over));
         if sender.hubchat
             && self
@@ -720,37 +717,10 @@ pub mod fault {
 
 /// Tells a HubChat client that something it sent was refused; the
 /// connection stays open unless the client has stopped reading.
-fn report(outbox: &Outbox, code: ErrorCode, message: String) {
+fn report(outbox: &Arc<Outbox>, code: ErrorCode, message: String) {
     let packet = ServerPacket::Error(ErrorReport { code, message });
     if outbox.push(&packet.encode()).is_err() {
         outbox.abort(LeaveReason::StoppedReading);
-    }
-}
-
-/// Sends everything the outbox hands out until it is finished or the socket
-/// fails. Runs on the connection's writer thread.
-fn write_loop(link: Link, outbox: &Outbox) {
-    let mut batch = Vec::new();
-    loop {
-        match outbox.next(&mut batch) {
-            Next::Send => {
-                if let Err(e) = link.send(&batch) {
-                    let reason = if is_timeout(&e) {
-                        LeaveReason::StoppedReading
-                    } else {
-                        LeaveReason::ConnectionLost {
-                            detail: e.to_string(),
-                        }
-                    };
-                    outbox.abort(reason);
-                    return;
-                }
-            }
-            Next::Finish => {
-                link.finish();
-                return;
-            }
-        }
     }
 }
 
@@ -803,7 +773,7 @@ fn malformed(e: impl std::fmt::Display) -> End {
     ))
 }
 
-fn end_from_read_error(e: ReadError, outbox: &Outbox) -> End {
+fn end_from_read_error(e: ReadError, outbox: &Arc<Outbox>) -> End {
     // A read that fails because another thread aborted the connection (an
     // overflow, a failed write) ends for the reason recorded there.
     if let Some(reason) = outbox.failure() {
@@ -828,11 +798,4 @@ fn end_from_read_error(e: ReadError, outbox: &Outbox) -> End {
         )),
         ReadError::Deadline => handshake_timeout(),
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }

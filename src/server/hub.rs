@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use crate::common::profile::{self, name_key, name_keys, validate_name, TakenName
 use crate::common::tls::Fingerprint;
 use crate::server::budget::Budget;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
-use crate::server::outbox::Outbox;
+use crate::server::outbox::{Deferred, Outbox};
 
 /// Why a client was not let in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,10 @@ impl Registry {
 
 struct Member {
     who: Party,
+    /// Cleared as the client leaves, before anyone is told: frames from it
+    /// sent outside the registry's lock check it (see
+    /// [`Outbox::push_from`]).
+    here: Arc<AtomicBool>,
     /// The profile as the client gave it; HubChat peers see this.
     profile: Profile,
     /// The profile as original peers may see it.
@@ -300,6 +305,7 @@ impl Hub {
         };
         let member = Member {
             who: who.clone(),
+            here: Arc::new(AtomicBool::new(true)),
             original_profile,
             profile,
             hubchat,
@@ -310,7 +316,10 @@ impl Hub {
             identity,
         };
 
-        let mut newcomer_overflowed = false;
+        // The newcomer's welcome, its roster (everyone, then itself,
+        // encoded from the members' profiles in place: no copy of each) and
+        // everyone's pictures, sent in one go.
+        let mut hello = Vec::new();
         if hubchat {
             let welcome = ServerPacket::Welcome(Welcome {
                 version: PROTOCOL_VERSION,
@@ -318,36 +327,40 @@ impl Hub {
                 max_packet: self.max_packet,
                 max_message: Some(self.max_message),
             });
-            newcomer_overflowed |= member.outbox.push(&welcome.encode()).is_err();
+            hello.extend_from_slice(&welcome.encode());
         }
-        // The newcomer's own roster: everyone, then itself, encoded from
-        // the members' profiles in place (no copy of each).
         let mut entries: Vec<(&str, &Profile)> = reg
             .members
             .values()
             .map(|m| (&*m.who.id, m.profile_for(hubchat)))
             .collect();
         entries.push((&who.id, member.profile_for(hubchat)));
-        let roster = encode_all_clients(&entries);
-        newcomer_overflowed |= member.outbox.push(&roster).is_err();
+        hello.extend_from_slice(&encode_all_clients(&entries));
         if hubchat {
             for frame in reg.members.values().filter_map(|m| m.picture.as_ref()) {
-                newcomer_overflowed |= member.outbox.push(frame).is_err();
+                hello.extend_from_slice(frame);
             }
         }
+        let newcomer_overflowed = member.outbox.push(&hello).is_err();
 
-        // Everyone else: just the newcomer, encoded once per kind of peer.
-        let one = |hubchat_receiver: bool| {
-            encode_all_clients(&[(&who.id, member.profile_for(hubchat_receiver))])
+        // Everyone else: just the newcomer, encoded once per kind of peer;
+        // newcomers arriving together reach them as one roster.
+        let one = |hubchat_receiver: bool| -> Arc<[u8]> {
+            encode_all_clients(&[(&who.id, member.profile_for(hubchat_receiver))]).into()
         };
         let (for_hubchat, for_original) = (one(true), one(false));
-        let mut dropped = reg.tell(Wake::Later, |_, m| {
-            Some(if m.hubchat {
-                &for_hubchat[..]
-            } else {
-                &for_original[..]
+        let mut dropped: Vec<u64> = reg
+            .members
+            .iter()
+            .filter_map(|(&k, m)| {
+                let roster = if m.hubchat {
+                    &for_hubchat
+                } else {
+                    &for_original
+                };
+                m.outbox.push_roster(roster).is_err().then_some(k)
             })
-        });
+            .collect();
 
         self.events.emit(ServerEvent::Joined {
             who: who.clone(),
@@ -368,36 +381,68 @@ impl Hub {
 
     /// Routes a message to the client with id `to`, stamped with the
     /// sender's own id so no client can pose as another.
-    pub fn relay(&self, from: &Party, to: &str, text: String) -> Result<(), UnknownPartner> {
+    ///
+    /// The registry is locked only to look the receiver up: the frame is
+    /// written to its socket after, so senders do not queue behind each
+    /// other's system calls.
+    ///
+    /// With `deferred`, the frame is only queued, and written when the
+    /// caller sends what it deferred (see [`Outbox::push_deferred`]).
+    pub fn relay(
+        &self,
+        from: &Party,
+        to: &str,
+        text: String,
+        deferred: Option<&mut Deferred>,
+    ) -> Result<(), UnknownPartner> {
         let Some(k) = client_number(to) else {
             return self.undeliverable(from, to);
         };
-        // Encode before locking: the lock is held only to look up and queue.
-        let frame = encode_message(&from.id, to, &text);
-        let mut reg = self.lock();
-        let Some(dest) = reg.members.get(&k) else {
-            drop(reg);
+        let found = {
+            let reg = self.lock();
+            let here = client_number(&from.id)
+                .and_then(|me| reg.members.get(&me))
+                .map(|m| m.here.clone());
+            reg.members
+                .get(&k)
+                .map(|dest| (dest.outbox.clone(), dest.hubchat, dest.who.clone(), here))
+        };
+        let Some((outbox, hubchat, to_party, here)) = found else {
             return self.undeliverable(from, to);
         };
         // The original client shows text verbatim and expects one trailing
         // newline; without it the next message runs into this one.
-        let pushed = if !dest.hubchat && !text.ends_with('\n') {
-            dest.outbox
-                .push(&encode_message(&from.id, to, &format!("{text}\n")))
+        let frame = if !hubchat && !text.ends_with('\n') {
+            encode_message(&from.id, to, &format!("{text}\n"))
         } else {
-            dest.outbox.push(&frame)
+            encode_message(&from.id, to, &text)
         };
-        let to_party = dest.who.clone();
+        let pushed = match deferred {
+            Some(deferred) => outbox.push_deferred(&frame, here.as_deref(), deferred),
+            None => outbox.push_from(&frame, here.as_deref()),
+        };
         if pushed.is_err() {
-            self.drop_overflowed(&mut reg, vec![k]);
+            self.drop_overflowed_outbox(k, &outbox);
         }
-        drop(reg);
         self.events.emit(ServerEvent::Relayed {
             from: from.clone(),
             to: to_party,
             text,
         });
         Ok(())
+    }
+
+    /// Drops client `k` for an overflow of `outbox`, if it is still the
+    /// client that outbox belongs to.
+    fn drop_overflowed_outbox(&self, k: u64, outbox: &Arc<Outbox>) {
+        let mut reg = self.lock();
+        if reg
+            .members
+            .get(&k)
+            .is_some_and(|m| Arc::ptr_eq(&m.outbox, outbox))
+        {
+            self.drop_overflowed(&mut reg, vec![k]);
+        }
     }
 
     /// The joined client whose name has the same key as `name` (case and
@@ -645,6 +690,7 @@ impl Hub {
         let Some(gone) = reg.members.remove(&k) else {
             return Vec::new();
         };
+        gone.here.store(false, Ordering::Release);
         reg.names.remove(&gone.who.name);
         reg.by_name.remove(&name_key(&gone.who.name));
         let frame = ServerPacket::Disconnect {

@@ -521,7 +521,7 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
     // One descriptor per client, shared by its reader, writer and outbox.
     let link = Link::plain(Arc::new(stream));
     let outbox = Arc::new(Outbox::new(
-        link.stream().clone(),
+        link.clone(),
         config.queue,
         shared.ctx.budget.clone(),
     ));

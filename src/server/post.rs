@@ -20,7 +20,7 @@
 //! The store is only touched here, outside the hub's lock.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::common::packet::{
@@ -59,7 +59,7 @@ pub struct Writer<'a> {
     pub identity: Option<Fingerprint>,
     /// It speaks CHAT (version 3): only then is it told anything here.
     pub chat: bool,
-    pub outbox: &'a Outbox,
+    pub outbox: &'a Arc<Outbox>,
 }
 
 impl Writer<'_> {
@@ -229,7 +229,7 @@ impl Post<'_> {
             }
         } else if self
             .hub
-            .relay(from.me, &reach.who.id, text.to_string())
+            .relay(from.me, &reach.who.id, text.to_string(), None)
             .is_ok()
         {
             from.tell(ReceiptIn {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hubchat::common::connection::FrameReader;
 use hubchat::common::frame::{self, HEADER_LEN};
 use hubchat::common::packet::{
-    ClientHello, ClientPacket, Info, Roster, ServerPacket, PROTOCOL_VERSION,
+    ClientHello, ClientPacket, Info, Profile, Roster, ServerPacket, PROTOCOL_VERSION,
 };
 use hubchat::server::{Event, Events, Server, ServerConfig, ServerEvent};
 
@@ -209,6 +209,18 @@ impl Peer {
             ServerPacket::AllClients(roster) => roster,
             other => panic!("expected ALL CLIENTS, got {other:?}"),
         }
+    }
+
+    /// Reads rosters until they have listed exactly `n` clients, however
+    /// the server grouped them (newcomers arriving together are told in
+    /// one ALL CLIENTS frame); returns the entries in order.
+    pub fn recv_joins(&mut self, n: usize) -> Vec<(String, Profile)> {
+        let mut joins = Vec::new();
+        while joins.len() < n {
+            joins.extend(self.recv_roster().0);
+        }
+        assert_eq!(joins.len(), n, "rosters listed more clients than joined");
+        joins
     }
 
     /// Expects the next packet to be a message; returns (from, text).
