@@ -41,10 +41,15 @@ impl Drop for Server {
     }
 }
 
-fn headless(stdout: Stdio) -> Server {
+fn headless(stdout: Stdio, test: &str) -> Server {
     // Its key and database go to a folder of the test's own, never the
-    // settings of whoever runs the tests.
-    let settings = std::env::temp_dir().join(format!("hubchat-log-{}", std::process::id()));
+    // settings of whoever runs the tests, nor those of the other test
+    // running beside it (two servers making one key at once could not
+    // both start).
+    let settings = std::env::temp_dir().join(format!(
+        "hubchat-log-{}-{test}-settings",
+        std::process::id()
+    ));
     Server(
         Command::new(EXE)
             .env("HUBCHAT_CONFIG_DIR", settings)
@@ -150,7 +155,7 @@ fn read_slowly(mut from: impl Read + Send + 'static, stop: Arc<AtomicBool>) {
 
 #[test]
 fn a_flood_into_a_slow_terminal_keeps_memory_bounded_and_sigterm_stops_within_2_s() {
-    let mut server = headless(Stdio::piped());
+    let mut server = headless(Stdio::piped(), "terminal");
     let mut out = BufReader::new(server.0.stdout.take().expect("stdout"));
     let mut first = String::new();
     out.read_line(&mut first).expect("a first log line");
@@ -182,7 +187,7 @@ fn a_flood_logged_to_a_file_is_summed_up_per_second() {
     let dir = std::env::temp_dir().join(format!("hubchat-log-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("server.log");
-    let mut server = headless(Stdio::from(File::create(&path).unwrap()));
+    let mut server = headless(Stdio::from(File::create(&path).unwrap()), "file");
     let addr = listening_addr(&wait_for_first_line(&path));
 
     let _mallory = flood_unknown_recipient(addr, || {});

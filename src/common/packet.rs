@@ -203,39 +203,52 @@ pub fn encode_all_clients(entries: &[(&str, &Profile)]) -> Vec<u8> {
 const ALL_CLIENTS_HEAD: &[u8] = br#"{"flag": "ALL CLIENTS", "data": {"#;
 const ALL_CLIENTS_TAIL: &[u8] = b"}}";
 
+/// The entries of an ALL CLIENTS frame made by [`encode_all_clients`]
+/// (`"client5": {...}, "client6": {...}`), without the frame around them;
+/// `None` for any other frame.
+pub fn all_clients_entries(frame: &[u8]) -> Option<&[u8]> {
+    frame
+        .get(HEADER_LEN..)?
+        .strip_prefix(ALL_CLIENTS_HEAD)?
+        .strip_suffix(ALL_CLIENTS_TAIL)
+}
+
+/// An ALL CLIENTS frame listing the entries of each of `lists` (as
+/// [`all_clients_entries`] gives them), in order: byte for byte what
+/// [`encode_all_clients`] makes for the same entries.
+pub fn all_clients_from_entries(lists: &[&[u8]]) -> Vec<u8> {
+    let total: usize = lists.iter().map(|l| l.len() + 2).sum();
+    let mut frame = Vec::with_capacity(HEADER_LEN + ALL_CLIENTS_HEAD.len() + total + 2);
+    frame.extend_from_slice(&[b' '; HEADER_LEN]);
+    frame.extend_from_slice(ALL_CLIENTS_HEAD);
+    let mut first = true;
+    for entries in lists.iter().filter(|l| !l.is_empty()) {
+        if !first {
+            frame.extend_from_slice(b", ");
+        }
+        first = false;
+        frame.extend_from_slice(entries);
+    }
+    frame.extend_from_slice(ALL_CLIENTS_TAIL);
+    frame::seal(&mut frame);
+    frame
+}
+
 /// Several ALL CLIENTS frames made by [`encode_all_clients`] as one, listing
 /// all their entries in order: byte for byte what [`encode_all_clients`]
 /// makes for all the entries at once, without decoding anything. A join
 /// storm's one-entry rosters go out this way. Anything that is not such a
 /// frame is kept as it is, after the merged one.
 pub fn merge_all_clients(frames: &[impl AsRef<[u8]>]) -> Vec<u8> {
-    fn entries_of(frame: &[u8]) -> Option<&[u8]> {
-        frame
-            .get(HEADER_LEN..)?
-            .strip_prefix(ALL_CLIENTS_HEAD)?
-            .strip_suffix(ALL_CLIENTS_TAIL)
-    }
-    let total: usize = frames.iter().map(|f| f.as_ref().len()).sum();
-    let mut merged = Vec::with_capacity(total);
-    merged.extend_from_slice(&[b' '; HEADER_LEN]);
-    merged.extend_from_slice(ALL_CLIENTS_HEAD);
+    let mut lists = Vec::with_capacity(frames.len());
     let mut others = Vec::new();
-    let mut first = true;
     for frame in frames {
-        match entries_of(frame.as_ref()) {
-            Some([]) => {}
-            Some(entries) => {
-                if !first {
-                    merged.extend_from_slice(b", ");
-                }
-                first = false;
-                merged.extend_from_slice(entries);
-            }
+        match all_clients_entries(frame.as_ref()) {
+            Some(entries) => lists.push(entries),
             None => others.extend_from_slice(frame.as_ref()),
         }
     }
-    merged.extend_from_slice(ALL_CLIENTS_TAIL);
-    frame::seal(&mut merged);
+    let mut merged = all_clients_from_entries(&lists);
     merged.extend_from_slice(&others);
     merged
 }

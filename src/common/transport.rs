@@ -246,6 +246,7 @@ impl Link {
         take_tls(&mut state.conn).ok()
     }
 
+    #[inline(never)]
     fn read_tls(&self, tls: &Tls, buf: &mut [u8]) -> io::Result<usize> {
         let mut raw = [0u8; RAW_CHUNK];
         loop {
@@ -424,6 +425,7 @@ impl std::error::Error for UpgradeError {}
 /// Drives a handshake to its end over a blocking socket, keeping one
 /// deadline for all of it (a peer trickling a byte at a time is still cut
 /// off on time). Leaves the socket without a read timeout.
+#[inline(never)]
 fn handshake(
     stream: &TcpStream,
     conn: &mut rustls::Connection,

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError};
 use crate::common::frame::FrameError;
+use crate::common::memory;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket, CHAT_VERSION};
 use crate::common::tls::Fingerprint;
 use crate::common::transport::{Link, UpgradeError};
@@ -169,6 +170,8 @@ fn converse(
             } = joined;
             ticket.handshake_done();
             reader.set_max_body(ctx.config.max_packet);
+            // The handshake went deep; the relay stays shallow.
+            memory::release_unused_stack();
             let post = ctx.trust.post(&ctx.hub);
             let writer = Writer {
                 me: &me,
@@ -249,6 +252,7 @@ impl From<End> for Failed {
 /// The deadline is one instant for the whole handshake, TLS included, not a
 /// timeout per read: a client sending a byte every few seconds is still
 /// dropped on time.
+#[inline(never)]
 fn handshake(
     reader: &mut FrameReader<Link>,
     addr: SocketAddr,
@@ -358,6 +362,7 @@ fn read_handshake_packet(
 /// sends nothing between its INFO and its TLS hello, and waits for STARTTLS
 /// before that hello: so once the hello arrives the writer has sent
 /// STARTTLS, and nothing else is queued for a client that has not joined.
+#[inline(never)]
 fn start_tls(
     reader: &mut FrameReader<Link>,
     outbox: &Arc<Outbox>,
@@ -726,6 +731,7 @@ fn report(outbox: &Arc<Outbox>, code: ErrorCode, message: String) {
 
 /// Reads and discards what the peer still sends, for a short while, so the
 /// reason we just sent is not lost to a reset when the socket closes.
+#[inline(never)]
 fn linger(mut stream: &TcpStream) {
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::packet::{
-    client_number, encode_all_clients, encode_message, ErrorCode, ErrorReport, Info, Profile,
-    ServerPacket, Welcome, CHAT_VERSION, EVERYONE, PROTOCOL_VERSION,
+    all_clients_entries, all_clients_from_entries, client_number, encode_all_clients,
+    encode_message, ErrorCode, ErrorReport, Info, Profile, ServerPacket, Welcome, CHAT_VERSION,
+    EVERYONE, PROTOCOL_VERSION,
 };
 use crate::common::profile::{self, name_key, name_keys, validate_name, TakenNames};
 use crate::common::tls::Fingerprint;
@@ -99,6 +100,56 @@ struct Registry {
     by_name: HashMap<String, u64>,
     next_id: u64,
     closed: bool,
+    /// Everyone's roster entries, encoded once, for newcomers.
+    roster: RosterCache,
+}
+
+/// Every member's ALL CLIENTS entry, encoded as each joined and kept in
+/// join order, once as HubChat peers see it and once as original peers do:
+/// a newcomer's roster is then a copy, not thousands of profiles encoded
+/// again (10,000 joins would encode 50 million entries). A departure
+/// leaves it stale; the next join rebuilds it from the members.
+#[derive(Default)]
+struct RosterCache {
+    hubchat: Vec<u8>,
+    original: Vec<u8>,
+    stale: bool,
+}
+
+impl RosterCache {
+    fn entries(&self, hubchat_receiver: bool) -> &[u8] {
+        if hubchat_receiver {
+            &self.hubchat
+        } else {
+            &self.original
+        }
+    }
+
+    /// Adds a newcomer's entries (from its one-entry rosters).
+    fn add(&mut self, for_hubchat: &[u8], for_original: &[u8]) {
+        for (list, frame) in [
+            (&mut self.hubchat, for_hubchat),
+            (&mut self.original, for_original),
+        ] {
+            if let Some(entry) = all_clients_entries(frame) {
+                if !list.is_empty() {
+                    list.extend_from_slice(b", ");
+                }
+                list.extend_from_slice(entry);
+            }
+        }
+    }
+
+    /// Encodes everyone's entries afresh, if a departure left them stale.
+    fn refresh(&mut self, members: &BTreeMap<u64, Member>) {
+        if !self.stale {
+            return;
+        }
+        *self = RosterCache::default();
+        for m in members.values() {
+            self.add(&m.roster.0, &m.roster.1);
+        }
+    }
 }
 
 /// When a queued frame wakes its receiver's writer.
@@ -139,12 +190,13 @@ struct Member {
     here: Arc<AtomicBool>,
     /// The profile as the client gave it; HubChat peers see this.
     profile: Profile,
-    /// The profile as original peers may see it.
-    original_profile: Profile,
     hubchat: bool,
     /// It speaks CHAT, RECEIPT, TYPING and PEOPLE (version 3 or later).
     chat: bool,
     outbox: Arc<Outbox>,
+    /// Its one-entry ALL CLIENTS frames, as HubChat and as original peers
+    /// see it.
+    roster: (Arc<[u8]>, Arc<[u8]>),
     /// The client's PICTURE frame, for HubChat peers, once it sent one.
     picture: Option<Arc<Vec<u8>>>,
     /// Where it connected from, and the certificate it showed (encrypted
@@ -184,14 +236,6 @@ impl Member {
             who: self.who.clone(),
             chat: self.chat,
             identity: self.identity,
-        }
-    }
-
-    fn profile_for(&self, hubchat_receiver: bool) -> &Profile {
-        if hubchat_receiver {
-            &self.profile
-        } else {
-            &self.original_profile
         }
     }
 }
@@ -303,21 +347,24 @@ impl Hub {
             name: name.into(),
             color: profile.color.as_str().into(),
         };
+        // Its roster entry, encoded once per kind of peer: newcomers
+        // arriving together reach everyone as one roster.
+        let one = |p: &Profile| -> Arc<[u8]> { encode_all_clients(&[(&who.id, p)]).into() };
+        let (for_hubchat, for_original) = (one(&profile), one(&original_profile));
         let member = Member {
             who: who.clone(),
             here: Arc::new(AtomicBool::new(true)),
-            original_profile,
             profile,
             hubchat,
             chat,
             outbox,
+            roster: (for_hubchat.clone(), for_original.clone()),
             picture: None,
             addr,
             identity,
         };
 
-        // The newcomer's welcome, its roster (everyone, then itself,
-        // encoded from the members' profiles in place: no copy of each) and
+        // The newcomer's welcome, its roster (everyone, then itself) and
         // everyone's pictures, sent in one go.
         let mut hello = Vec::new();
         if hubchat {
@@ -329,13 +376,13 @@ impl Hub {
             });
             hello.extend_from_slice(&welcome.encode());
         }
-        let mut entries: Vec<(&str, &Profile)> = reg
-            .members
-            .values()
-            .map(|m| (&*m.who.id, m.profile_for(hubchat)))
-            .collect();
-        entries.push((&who.id, member.profile_for(hubchat)));
-        hello.extend_from_slice(&encode_all_clients(&entries));
+        let r = &mut *reg;
+        r.roster.refresh(&r.members);
+        let own = if hubchat { &for_hubchat } else { &for_original };
+        hello.extend_from_slice(&all_clients_from_entries(&[
+            reg.roster.entries(hubchat),
+            all_clients_entries(own).unwrap_or_default(),
+        ]));
         if hubchat {
             for frame in reg.members.values().filter_map(|m| m.picture.as_ref()) {
                 hello.extend_from_slice(frame);
@@ -343,12 +390,6 @@ impl Hub {
         }
         let newcomer_overflowed = member.outbox.push(&hello).is_err();
 
-        // Everyone else: just the newcomer, encoded once per kind of peer;
-        // newcomers arriving together reach them as one roster.
-        let one = |hubchat_receiver: bool| -> Arc<[u8]> {
-            encode_all_clients(&[(&who.id, member.profile_for(hubchat_receiver))]).into()
-        };
-        let (for_hubchat, for_original) = (one(true), one(false));
         let mut dropped: Vec<u64> = reg
             .members
             .iter()
@@ -361,6 +402,7 @@ impl Hub {
                 m.outbox.push_roster(roster).is_err().then_some(k)
             })
             .collect();
+        reg.roster.add(&for_hubchat, &for_original);
 
         self.events.emit(ServerEvent::Joined {
             who: who.clone(),
@@ -665,6 +707,7 @@ impl Hub {
         let mut reg = self.lock();
         reg.closed = true;
         reg.members.clear();
+        reg.roster = RosterCache::default();
         reg.names.clear();
         reg.by_name.clear();
     }
@@ -691,6 +734,7 @@ impl Hub {
             return Vec::new();
         };
         gone.here.store(false, Ordering::Release);
+        reg.roster.stale = true;
         reg.names.remove(&gone.who.name);
         reg.by_name.remove(&name_key(&gone.who.name));
         let frame = ServerPacket::Disconnect {

@@ -102,6 +102,13 @@ pub struct Outbox {
     budget: Budget,
 }
 
+/// What a roster waiting in an outbox costs it: the pointer to the one copy
+/// every outbox shares. 10,000 clients joining tell each of 10,000 others
+/// of them: counting each roster's bytes in every outbox would count
+/// gigabytes that are not there, and turn newcomers away as if the server
+/// were full. Once written into a queue they count as the bytes they are.
+const ROSTER_ENTRY_COST: usize = std::mem::size_of::<Arc<[u8]>>();
+
 /// How long a frame pushed with [`Outbox::push_later`] may wait before it
 /// is written: short for a person, long enough to gather a join storm.
 pub const LATER: Duration = Duration::from_millis(25);
@@ -145,7 +152,9 @@ struct State {
     /// everything in `queued`, not yet written into it: they go out as one
     /// ALL CLIENTS frame.
     rosters: Vec<Arc<[u8]>>,
-    /// Their bytes, as counted in the budget.
+    /// What they cost, as counted in the budget and the limits: a pointer
+    /// each ([`ROSTER_ENTRY_COST`]), since every client shares one copy of
+    /// each roster until it is written.
     roster_bytes: usize,
     /// Bytes taken from the queue for a write that has not returned, or
     /// left in the link by a write that did not finish, counted in the
@@ -316,13 +325,13 @@ impl Outbox {
     /// [`crate::common::packet::encode_all_clients`] makes.
     pub fn push_roster(self: &Arc<Self>, roster: &Arc<[u8]>) -> Result<(), Overflow> {
         let mut s = self.lock();
-        self.check(&mut s, roster.len())?;
+        self.check(&mut s, ROSTER_ENTRY_COST)?;
         if s.finishing {
             return Ok(());
         }
         s.rosters.push(roster.clone());
-        s.roster_bytes += roster.len();
-        self.budget.charge(roster.len());
+        s.roster_bytes += ROSTER_ENTRY_COST;
+        self.budget.charge(ROSTER_ENTRY_COST);
         self.schedule(s);
         Ok(())
     }
