@@ -26,6 +26,10 @@ const INITIAL_BUFFER: usize = 1024;
 /// A reader whose buffer grew past this returns to `INITIAL_BUFFER` once it
 /// is empty, so one large avatar does not pin memory for the session.
 const KEEP_BUFFER: usize = 64 * 1024;
+/// While reads keep filling the buffer (a burst of messages), it grows up
+/// to this, so a burst is read in few calls; once a read leaves room (the
+/// burst is over) and the buffer is empty, it is back to `INITIAL_BUFFER`.
+const BULK_BUFFER: usize = 16 * 1024;
 
 /// Why no frame could be read.
 #[derive(Debug)]
@@ -118,6 +122,8 @@ pub struct FrameReader<R> {
     last_read: Instant,
     /// The read timeout last set on the stream, to skip setting it again.
     timeout_set: Option<Duration>,
+    /// The last read filled all the room there was: more is likely waiting.
+    filled: bool,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -134,6 +140,7 @@ impl<R: Read> FrameReader<R> {
             began: now,
             last_read: now,
             timeout_set: None,
+            filled: false,
         }
     }
 
@@ -214,8 +221,12 @@ impl<R: Read> FrameReader<R> {
             self.make_room(needed);
             let buffered = self.end - self.start;
             before_read(self, buffered)?;
+            let room = self.buf.len() - self.end;
             let n = match self.inner.read(&mut self.buf[self.end..]) {
-                Ok(n) => n,
+                Ok(n) => {
+                    self.filled = n == room;
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if timed && is_timeout(&e) => continue,
                 Err(e) => return Err(ReadError::Io(e)),
@@ -244,7 +255,18 @@ impl<R: Read> FrameReader<R> {
             self.end = 0;
             if self.buf.len() > KEEP_BUFFER && needed <= INITIAL_BUFFER {
                 self.buf = Vec::new();
+            } else if !self.filled
+                && self.buf.len() > INITIAL_BUFFER
+                && self.buf.len() <= BULK_BUFFER
+                && needed <= INITIAL_BUFFER
+            {
+                self.buf.truncate(INITIAL_BUFFER);
+                self.buf.shrink_to_fit();
             }
+        }
+        if self.filled && self.buf.len() < BULK_BUFFER {
+            // A burst: read more of it at once.
+            self.buf.resize((self.buf.len() * 2).min(BULK_BUFFER), 0);
         }
         if self.end < self.buf.len() {
             return;
@@ -382,6 +404,38 @@ mod tests {
         assert_eq!(r.read_frame().unwrap(), Some(&b"{\"a\": 1}"[..]));
         assert_eq!(r.read_frame().unwrap(), Some(&b"{\"b\": 2}"[..]));
         assert_eq!(r.read_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn a_burst_is_read_in_growing_gulps_and_the_buffer_shrinks_after() {
+        let body = format!("{{\"message\": \"{}\"}}", "x".repeat(130));
+        let burst = frames(&vec![body.as_bytes(); 200]);
+        // All of it waiting at once, as when a sender writes 200 messages.
+        let mut r = reader(burst.clone(), usize::MAX);
+        let mut reads_at = Vec::new();
+        for _ in 0..200 {
+            assert_eq!(r.read_frame().unwrap(), Some(body.as_bytes()));
+            reads_at.push(r.inner.pos);
+        }
+        reads_at.dedup();
+        assert!(
+            reads_at.len() <= 6,
+            "{} bytes took {} reads",
+            burst.len(),
+            reads_at.len()
+        );
+        assert!(
+            r.buffer_capacity() >= BULK_BUFFER / 2,
+            "it grew for the burst"
+        );
+        // Quiet again: a short read, and the buffer is small once more.
+        r.inner.data.extend_from_slice(&frames(&[b"{}"]));
+        assert_eq!(r.read_frame().unwrap(), Some(&b"{}"[..]));
+        assert_eq!(r.read_frame().unwrap(), None);
+        assert!(
+            r.buffer_capacity() <= INITIAL_BUFFER,
+            "back to its idle size"
+        );
     }
 
     #[test]

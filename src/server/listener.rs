@@ -543,8 +543,7 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
             .stack_size(READER_STACK)
             .spawn(move || {
                 connection::serve(link, addr, outbox, &ticket, &shared.ctx);
-                drop(ticket);
-                shared.lock_conns().open.remove(&key);
+                forget(ticket, &shared, key);
             })
     };
     // The table stays locked until the handle is in it, so a connection that
@@ -560,6 +559,16 @@ fn open_connection(stream: TcpStream, shared: &Arc<Shared>) {
             });
         }
     }
+}
+
+/// Forgets a connection that has ended. Kept out of the thread's first
+/// frame, which stays on the stack for the connection's whole life: what
+/// is done once at the end should not make every connection's stack
+/// deeper (a page of it is 40 MB at 10,000 clients).
+#[inline(never)]
+fn forget(ticket: Ticket<Arc<Outbox>>, shared: &Shared, key: u64) {
+    drop(ticket);
+    shared.lock_conns().open.remove(&key);
 }
 
 /// Counts a new connection in, closing the handshake it displaces if any.
