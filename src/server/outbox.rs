@@ -1075,6 +1075,80 @@ mod tests {
     }
 
     #[test]
+    fn many_senders_at_once_each_arrive_once_and_in_their_order() {
+        let (outbox, client, budget) = connected(roomy());
+        let (senders, each) = (8, 3_000);
+        // A reader that keeps stopping for a moment while 10 MB arrive,
+        // so the socket fills now and then and the turn passes between
+        // senders, flusher rounds and the writer thread.
+        let reading = thread::spawn(move || {
+            let mut reader = FrameReader::new(client, 1 << 20);
+            let mut got = Vec::new();
+            thread::sleep(Duration::from_millis(200));
+            while got.len() < senders * each {
+                let body = reader.read_frame().unwrap().expect("a frame");
+                if let ServerPacket::Message { text, .. } = ServerPacket::decode(body).unwrap() {
+                    got.push(text);
+                }
+                if got.len() % 3_000 == 0 {
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+            got
+        });
+        let alice = Profile {
+            name: "alice".into(),
+            color: "blue".into(),
+            image_name: "image_1.png".into(),
+        };
+        let roster: Arc<[u8]> = encode_all_clients(&[("client9", &alice)]).into();
+        let pushing: Vec<_> = (0..senders)
+            .map(|n| {
+                let (outbox, roster) = (outbox.clone(), roster.clone());
+                thread::spawn(move || {
+                    let mut deferred = Deferred::default();
+                    for i in 0..each {
+                        let frame = ServerPacket::Message {
+                            from: "client0".into(),
+                            to: "client1".into(),
+                            text: format!("{n} {i} {}", "x".repeat(400)),
+                        }
+                        .encode();
+                        match i % 3 {
+                            0 => outbox.push(&frame).unwrap(),
+                            1 => outbox.push_deferred(&frame, None, &mut deferred).unwrap(),
+                            _ => outbox.push_later(&frame).unwrap(),
+                        }
+                        if i % 10 == 0 {
+                            deferred.send_all();
+                            outbox.push_roster(&roster).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in pushing {
+            p.join().unwrap();
+        }
+        let got = reading.join().unwrap();
+        for n in 0..senders {
+            let mine: Vec<usize> = got
+                .iter()
+                .filter_map(|t| t.strip_prefix(&format!("{n} ")))
+                .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+                .collect();
+            let wrong = mine.iter().enumerate().find(|(at, &i)| *at != i);
+            assert!(
+                mine.len() == each && wrong.is_none(),
+                "sender {n}: {} of {each} arrived; the first out of place: {wrong:?}",
+                mine.len()
+            );
+        }
+        outbox.close();
+        assert_eq!(budget.queued(), 0, "nothing is left counted");
+    }
+
+    #[test]
     fn a_client_that_never_reads_is_dropped_at_the_hard_limit() {
         let (outbox, _client, budget) = connected(QueueLimits {
             soft_bytes: 256 << 10,
