@@ -20,6 +20,7 @@ pub mod connection;
 pub mod console;
 pub mod discovery;
 pub mod fdlimit;
+pub mod filename;
 pub mod frame;
 pub mod memory;
 pub mod netaddr;
