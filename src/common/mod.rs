@@ -19,6 +19,7 @@ pub mod color;
 pub mod connection;
 pub mod console;
 pub mod discovery;
+pub mod downloads;
 pub mod fdlimit;
 pub mod filename;
 pub mod frame;
