@@ -23,6 +23,7 @@ pub mod downloads;
 pub mod fdlimit;
 pub mod filename;
 pub mod frame;
+pub mod incoming;
 pub mod memory;
 pub mod netaddr;
 pub mod packet;
