@@ -194,6 +194,7 @@ fn plain_only_server(n: usize) -> std::net::SocketAddr {
                     name: format!("someone {k}"),
                     color: "red".into(),
                     image_name: "image_1.png".into(),
+                    files: false,
                 },
             )]);
             let _ = s.write_all(&ServerPacket::AllClients(roster).encode());

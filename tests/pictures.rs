@@ -338,12 +338,14 @@ fn hostile_server(pictures: Vec<Vec<u8>>) -> (u16, thread::JoinHandle<()>) {
             name: name.into(),
             color: "red".into(),
             image_name: "image_1.png".into(),
+            files: false,
         };
         let mut out = ServerPacket::Welcome(Welcome {
             version: PROTOCOL_VERSION,
             id: "client1".into(),
             max_packet: 1 << 20,
             max_message: None,
+            max_file: None,
         })
         .encode();
         out.extend(

@@ -16,12 +16,14 @@
 //! was cancelled or has ended are ignored, so a late answer can never touch
 //! the current session.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{Local, TimeZone};
 
+use crate::client::files::{Recipient, TransferKey};
 use crate::client::history::{History, Hit, Partner, State, StoredLine};
 use crate::client::model::{Author, ClientModel, Face, Line, Mark, Update, EVERYONE_KEY};
 use crate::client::reconnect::{Loss, Reconnect};
@@ -149,6 +151,8 @@ pub struct Controller {
     history: Option<Arc<History>>,
     /// The server whose conversations the model holds ([`history_key`]).
     history_server: Option<String>,
+    /// Where accepted files go, when not the user's Downloads folder.
+    downloads: Option<PathBuf>,
 }
 
 /// How many of a conversation's last lines come back from the history
@@ -283,6 +287,7 @@ impl Controller {
             reconnect: Reconnect::default(),
             history: History::open_in_memory().ok().map(Arc::new),
             history_server: None,
+            downloads: None,
         }
     }
 
@@ -326,6 +331,7 @@ impl Controller {
                 name: summary.partner.name.clone(),
                 color: summary.partner.color.clone(),
                 image_name: summary.partner.image_name.clone(),
+                files: false,
             };
             let lines = stored.into_iter().map(|l| line_from(&key, l)).collect();
             self.model.restore(&key, &partner, lines);
@@ -363,6 +369,7 @@ impl Controller {
                     name: hit.partner_name.clone(),
                     color: "gray".into(),
                     image_name: "image_1.png".into(),
+                    files: false,
                 };
                 self.model.restore(&hit.conv, &partner, Vec::new());
             }
@@ -704,6 +711,110 @@ impl Controller {
         self.model.set_mark(id, mark);
     }
 
+    /// Saves accepted files in `dir` rather than the Downloads folder.
+    pub fn set_downloads(&mut self, dir: PathBuf) {
+        if let Some(files) = self.session.as_ref().and_then(Session::files) {
+            files.set_downloads(dir.clone());
+        }
+        self.downloads = Some(dir);
+    }
+
+    /// Whether a file can be sent in conversation `key` now; if not, why,
+    /// in a sentence for the button's tooltip.
+    pub fn can_send_file(&self, key: &str) -> Result<(), String> {
+        let Some(session) = self.session.as_ref() else {
+            return Err("Connect to a server to send files.".into());
+        };
+        if session.files().is_none() {
+            return Err(
+                "This server cannot pass files on (it is the original messenger or an older \
+                 HubChat)."
+                    .into(),
+            );
+        }
+        let Some(c) = self.model.conversations.get(key) else {
+            return Err("This conversation is closed.".into());
+        };
+        if c.room {
+            return Ok(());
+        }
+        let Some(id) = &c.partner_id else {
+            return Err(format!(
+                "{} is away; files go only to people who are here.",
+                c.partner
+            ));
+        };
+        match self.model.contact(id) {
+            Some(contact) if contact.profile.files => Ok(()),
+            _ => Err(format!(
+                "{}'s program cannot receive files (it is the original messenger or an older \
+                 HubChat).",
+                c.partner
+            )),
+        }
+    }
+
+    /// Offers the file at `path` in conversation `key` (to its partner, or
+    /// to everyone in the room). What goes wrong is said in the
+    /// conversation, and returned.
+    pub fn send_file(&mut self, key: &str, path: &Path) -> Result<(), String> {
+        let result = self.can_send_file(key).and_then(|()| {
+            let files = self
+                .session
+                .as_ref()
+                .and_then(Session::files)
+                .ok_or_else(|| "No server.".to_string())?;
+            let c = self
+                .model
+                .conversations
+                .get(key)
+                .ok_or_else(|| "This conversation is closed.".to_string())?;
+            let to = match (&c.partner_id, c.room) {
+                (_, true) => Recipient::Everyone,
+                (Some(id), false) => Recipient::Client(id.clone()),
+                (None, false) => return Err(format!("{} is away.", c.partner)),
+            };
+            let transfer = files.offer(to, path).map_err(|e| e.0)?;
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let name = path
+                .file_name()
+                .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+            self.model.offered_file(key, &transfer, &name, size);
+            Ok(())
+        });
+        if let Err(why) = &result {
+            self.model.note(key, why.clone());
+        }
+        result
+    }
+
+    /// Accepts a file offered in conversation `key`.
+    pub fn accept_file(&mut self, key: &str, transfer: &TransferKey) {
+        let Some(files) = self.session.as_ref().and_then(Session::files) else {
+            return;
+        };
+        if let Err(why) = files.accept(&transfer.peer, &transfer.transfer) {
+            self.model.note(key, why);
+            return;
+        }
+        self.model.file_started(transfer);
+    }
+
+    /// Declines a file offered in conversation `key`.
+    pub fn decline_file(&mut self, key: &str, transfer: &TransferKey) {
+        if let Some(files) = self.session.as_ref().and_then(Session::files) {
+            files.decline(&transfer.peer, &transfer.transfer);
+        }
+        self.model.file_declined(key, transfer);
+    }
+
+    /// Stops a transfer either way; the other side is told.
+    pub fn cancel_file(&mut self, transfer: &TransferKey) {
+        if let Some(files) = self.session.as_ref().and_then(Session::files) {
+            files.cancel(transfer);
+        }
+    }
+
     /// The user typed in conversation `key`: the partner hears so, at most
     /// every 3 seconds (HubChat servers of version 3 only).
     pub fn typing(&mut self, key: &str) {
@@ -810,6 +921,9 @@ impl Controller {
         }
         let me = session.id.clone();
         let kind = session.kind;
+        if let (Some(files), Some(dir)) = (session.files(), &self.downloads) {
+            files.set_downloads(dir.clone());
+        }
         self.session = Some(session);
         self.set_status(
             Status::Connected {
@@ -1148,6 +1262,7 @@ mod tests {
                 name: "me".into(),
                 color: "blue".into(),
                 image_name: "image_1.png".into(),
+                files: false,
             },
         )]));
         c

@@ -3,6 +3,9 @@
 //! headless); the window in `gui` draws them.
 
 pub mod controller;
+pub mod file_input;
+pub mod file_rows;
+pub mod files;
 pub mod form;
 #[cfg(feature = "gui")]
 pub mod gui;

@@ -22,9 +22,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local, TimeZone};
 
+use crate::client::file_rows::{FileRow, FileState};
+use crate::client::files::{FileEvent, TransferKey};
 use crate::client::session::SessionEvent;
 use crate::common::avatar::Picture;
 use crate::common::color::{self, Rgb};
+use crate::common::file_packet::describe_size;
 use crate::common::packet::{ChatIn, Delivery, Person, Profile, ReceiptIn};
 use crate::common::profile::name_key;
 
@@ -144,6 +147,7 @@ impl Contact {
             name: person.name.clone(),
             color: person.color.clone(),
             image_name: person.image_name.clone(),
+            files: false,
         };
         Contact {
             id: String::new(),
@@ -237,6 +241,8 @@ pub struct Conversation {
     pub to_read: Vec<(String, String)>,
     /// The line a search found, shown marked.
     pub found: Option<usize>,
+    /// Files offered, moving or done in this conversation, oldest first.
+    pub files: Vec<FileRow>,
 }
 
 impl Conversation {
@@ -263,6 +269,7 @@ impl Conversation {
             typing_until: None,
             to_read: Vec::new(),
             found: None,
+            files: Vec::new(),
         }
     }
 }
@@ -457,6 +464,7 @@ impl ClientModel {
                     update.conversations.push(key);
                 }
             }
+            SessionEvent::File(event) => self.file(event, &mut update),
             SessionEvent::Refused { message, .. } => {
                 if let Some(key) = self.viewing.clone() {
                     if let Some(c) = self.conversations.get_mut(&key) {
@@ -633,6 +641,7 @@ impl ClientModel {
                     name: "Everyone".into(),
                     color: "gray".into(),
                     image_name: String::new(),
+                    files: false,
                 },
                 color: color::for_display("gray"),
                 is_me: false,
@@ -822,6 +831,7 @@ impl ClientModel {
             name: name.to_string(),
             color: "gray".into(),
             image_name: "image_1.png".into(),
+            files: false,
         };
         self.conversations
             .entry(key.clone())
@@ -897,6 +907,200 @@ impl ClientModel {
     }
 }
 
+impl ClientModel {
+    /// We offered a file in conversation `key` (to its partner, or to the
+    /// room): its row waits for an answer.
+    pub fn offered_file(&mut self, key: &str, transfer: &str, name: &str, size: u64) {
+        let Some(c) = self.conversations.get_mut(key) else {
+            return;
+        };
+        let peer_name = if c.room {
+            "everyone".to_string()
+        } else {
+            c.partner.clone()
+        };
+        let row_key = TransferKey {
+            transfer: transfer.to_string(),
+            peer: String::new(),
+            outgoing: true,
+        };
+        c.files.push(FileRow::new(
+            row_key,
+            name.to_string(),
+            size,
+            peer_name.clone(),
+        ));
+        c.lines.push(Line::now(
+            Author::Me,
+            format!("Offered {name} ({}) to {peer_name}.", describe_size(size)),
+        ));
+    }
+
+    /// We accepted a file: its row shows progress from now on.
+    pub fn file_started(&mut self, transfer: &TransferKey) {
+        if let Some((_, row)) = self.file_row(transfer) {
+            row.moved(0, Instant::now());
+        }
+    }
+
+    /// We declined a file: its row says so.
+    pub fn file_declined(&mut self, key: &str, transfer: &TransferKey) {
+        if let Some((_, row)) = self.file_row(transfer) {
+            let line = format!("You declined {}.", row.name);
+            row.state = FileState::Ended {
+                message: "Declined.".into(),
+            };
+            self.note_file(key, line, &mut Update::default());
+        }
+    }
+
+    /// Forgets the row of a finished transfer (the user closed it).
+    pub fn dismiss_file(&mut self, key: &str, transfer: &TransferKey) -> bool {
+        let Some(c) = self.conversations.get_mut(key) else {
+            return false;
+        };
+        let before = c.files.len();
+        c.files.retain(|r| &r.key != transfer || !r.state.is_over());
+        c.files.len() != before
+    }
+
+    /// The conversation and row of a transfer.
+    fn file_row(&mut self, key: &TransferKey) -> Option<(String, &mut FileRow)> {
+        self.conversations.iter_mut().find_map(|(k, c)| {
+            c.files
+                .iter_mut()
+                .find(|r| &r.key == key)
+                .map(|r| (k.clone(), r))
+        })
+    }
+
+    fn file(&mut self, event: FileEvent, update: &mut Update) {
+        let now = Instant::now();
+        match event {
+            FileEvent::Offered {
+                key,
+                name,
+                size,
+                thumbnail,
+                room,
+            } => {
+                let Some(sender) = self.contact(&key.peer).cloned() else {
+                    return;
+                };
+                let conv = if room {
+                    self.open_room()
+                } else {
+                    match self.open(&sender.id) {
+                        Some(conv) => conv,
+                        None => return,
+                    }
+                };
+                let mut row = FileRow::new(key, name.clone(), size, sender.profile.name.clone());
+                row.thumbnail = thumbnail
+                    .and_then(|png| crate::common::thumbnail::check(&png).ok())
+                    .map(Arc::new);
+                if let Some(c) = self.conversations.get_mut(&conv) {
+                    c.files.push(row);
+                }
+                let author = if room {
+                    Author::Member(sender.profile.name.clone())
+                } else {
+                    Author::Partner
+                };
+                let line = Line::now(
+                    author,
+                    format!(
+                        "offers {name} ({}). Accept or decline it below.",
+                        describe_size(size)
+                    ),
+                );
+                self.received(&conv, line, update);
+            }
+            FileEvent::Accepted { key } => {
+                // Our offer's waiting row becomes the receiver's; for the
+                // room, each receiver gets a row of its own.
+                let peer_name = self
+                    .contact(&key.peer)
+                    .map_or_else(|| key.peer.clone(), |c| c.profile.name.clone());
+                let waiting = TransferKey {
+                    peer: String::new(),
+                    ..key.clone()
+                };
+                let Some((conv, row)) = self.file_row(&waiting) else {
+                    return;
+                };
+                let room = row.peer_name == "everyone";
+                let mut taken = row.clone();
+                taken.key = key;
+                taken.peer_name = peer_name;
+                taken.moved(0, now);
+                if room {
+                    if let Some(c) = self.conversations.get_mut(&conv) {
+                        c.files.push(taken);
+                    }
+                } else {
+                    *row = taken;
+                }
+                update.conversations.push(conv);
+            }
+            FileEvent::Progress { key, done, .. } => {
+                if let Some((conv, row)) = self.file_row(&key) {
+                    if !row.state.is_over() {
+                        row.moved(done, now);
+                        update.conversations.push(conv);
+                    }
+                }
+            }
+            FileEvent::Finished { key, path } => {
+                let Some((conv, row)) = self.file_row(&key) else {
+                    return;
+                };
+                let line = match &path {
+                    Some(p) => format!("Received {}: saved as {}.", row.name, p.display()),
+                    None => format!("{} received {}.", row.peer_name, row.name),
+                };
+                row.state = FileState::Saved { path };
+                self.note_file(&conv, line, update);
+            }
+            FileEvent::Ended {
+                key,
+                message,
+                reason: _,
+            } => {
+                let Some((conv, row)) = self.file_row(&key) else {
+                    return;
+                };
+                if row.state.is_over() {
+                    return;
+                }
+                let line = format!("{}: {message}", row.name);
+                row.state = FileState::Ended { message };
+                self.note_file(&conv, line, update);
+            }
+            FileEvent::Refused { transfer, message } => {
+                let key = TransferKey {
+                    transfer,
+                    peer: String::new(),
+                    outgoing: true,
+                };
+                let Some((conv, row)) = self.file_row(&key) else {
+                    return;
+                };
+                let line = format!("{} was not sent: {message}", row.name);
+                row.state = FileState::Ended { message };
+                self.note_file(&conv, line, update);
+            }
+        }
+    }
+
+    fn note_file(&mut self, conv: &str, text: String, update: &mut Update) {
+        if let Some(c) = self.conversations.get_mut(conv) {
+            c.lines.push(notice(text));
+        }
+        update.conversations.push(conv.to_string());
+    }
+}
+
 fn notice(text: String) -> Line {
     Line::now(Author::Notice, text)
 }
@@ -910,6 +1114,7 @@ mod tests {
             name: name.into(),
             color: "blue".into(),
             image_name: "image_1.png".into(),
+            files: false,
         }
     }
 

@@ -27,8 +27,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
+use crate::client::files::{FileEvent, Files};
 use crate::common::avatar::{self, Picture};
 use crate::common::connection::{FrameReader, ReadError};
+use crate::common::downloads;
+use crate::common::file_packet::FILE_VERSION;
 use crate::common::frame::DEFAULT_MAX_BODY;
 use crate::common::packet::{
     ChatIn, ChatOut, ChatTarget, ClientHello, ClientPacket, Delivery, ErrorCode, Info, Person,
@@ -92,6 +95,9 @@ pub enum ServerKind {
         /// The longest message text the server relays, in bytes of UTF-8,
         /// if it said (WELCOME's `max_message`).
         max_message: Option<usize>,
+        /// The largest file it passes on (WELCOME's `max_file`): set by
+        /// servers that send files.
+        max_file: Option<u64>,
     },
     Original,
 }
@@ -120,6 +126,9 @@ pub enum SessionEvent {
     People(Vec<Person>),
     /// The server refused something but the session goes on.
     Refused { code: ErrorCode, message: String },
+    /// A file offered, arriving, sent, saved or given up (HubChat servers
+    /// of version 4).
+    File(FileEvent),
     /// The session is over; `reason` says why, for the user.
     Lost { reason: String },
 }
@@ -212,6 +221,8 @@ pub struct Session {
     link: Link,
     reader: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
+    /// Files sent and received, with a server that passes them on.
+    files: Option<Files>,
 }
 
 impl Session {
@@ -219,7 +230,7 @@ impl Session {
     /// session's reader thread, starting with the first roster.
     pub fn connect(
         config: &SessionConfig,
-        sink: impl Fn(SessionEvent) + Send + 'static,
+        sink: impl Fn(SessionEvent) + Send + Sync + 'static,
     ) -> Result<Session, ConnectError> {
         let (stream, addr) = open(config)?;
         let failed = |e: io::Error| ConnectError::Failed {
@@ -266,8 +277,24 @@ impl Session {
         if let (ServerKind::HubChat { .. }, Some(png)) = (kind, &config.picture) {
             let _ = outgoing.send(ClientPacket::Picture { png: png.clone() }.encode());
         }
+        let sink: Arc<dyn Fn(SessionEvent) + Send + Sync> = Arc::new(sink);
+        let files = match kind {
+            ServerKind::HubChat {
+                max_file: Some(max_file),
+                ..
+            } => Some(Files::new(
+                link.clone(),
+                ended.clone(),
+                sink.clone(),
+                max_file,
+                downloads::downloads_dir().unwrap_or_else(std::env::temp_dir),
+            )),
+            _ => None,
+        };
         let reader_ended = ended.clone();
-        let reader = thread::spawn(move || read_loop(reader, &sink, &reader_ended));
+        let reader_files = files.clone();
+        let reader =
+            thread::spawn(move || read_loop(reader, &*sink, &reader_ended, reader_files.as_ref()));
         Ok(Session {
             id,
             kind,
@@ -277,7 +304,14 @@ impl Session {
             link,
             reader: Some(reader),
             writer: Some(writer),
+            files,
         })
+    }
+
+    /// Files, when the server passes them on (a HubChat server of version
+    /// 4 or later); `None` with any other.
+    pub fn files(&self) -> Option<&Files> {
+        self.files.as_ref()
     }
 
     /// The longest message text this server relays, in bytes of UTF-8, when
@@ -597,6 +631,7 @@ fn read_welcome(
                             version: w.version,
                             max_packet: w.max_packet,
                             max_message: w.max_message,
+                            max_file: w.max_file.filter(|_| w.version >= FILE_VERSION),
                         },
                         roster: entries,
                     }),
@@ -643,6 +678,7 @@ fn read_welcome(
 struct LostGuard<'a> {
     sink: &'a dyn Fn(SessionEvent),
     ended: &'a AtomicBool,
+    files: Option<&'a Files>,
     reason: Option<String>,
 }
 
@@ -661,7 +697,11 @@ impl Drop for LostGuard<'_> {
         // While unwinding, a second panic (in the sink) would abort the
         // whole program: contain it; the thread is ending either way.
         let sink = self.sink;
+        let files = self.files;
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(files) = files {
+                files.lost(&reason);
+            }
             sink(SessionEvent::Lost { reason })
         }));
     }
@@ -669,10 +709,16 @@ impl Drop for LostGuard<'_> {
 
 /// Turns packets into events until the connection ends, then marks the
 /// session ended (so nothing more is sent) and reports why.
-fn read_loop(mut reader: FrameReader<Link>, sink: &dyn Fn(SessionEvent), ended: &AtomicBool) {
+fn read_loop(
+    mut reader: FrameReader<Link>,
+    sink: &dyn Fn(SessionEvent),
+    ended: &AtomicBool,
+    files: Option<&Files>,
+) {
     let guard = LostGuard {
         sink,
         ended,
+        files,
         reason: None,
     };
     let reason = loop {
@@ -705,6 +751,11 @@ fn read_loop(mut reader: FrameReader<Link>, sink: &dyn Fn(SessionEvent), ended: 
             ServerPacket::Receipt(receipt) => sink(SessionEvent::Receipt(receipt)),
             ServerPacket::Typing { name, active } => sink(SessionEvent::Typing { name, active }),
             ServerPacket::People(people) => sink(SessionEvent::People(people)),
+            ServerPacket::File(file) => {
+                if let Some(files) = files {
+                    files.handle(file);
+                }
+            }
             ServerPacket::ServerClose { message } => break message,
             ServerPacket::InfoRequest
             | ServerPacket::Welcome(_)

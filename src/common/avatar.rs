@@ -139,7 +139,9 @@ fn quiet_hook_for_decoders() {
 ///
 /// Unwinding out of the decoder is safe here: it owns nothing but its own
 /// copy of the state it builds from the bytes, which is dropped.
-fn decode_safely<T>(decode: impl FnOnce() -> Result<T, PictureError>) -> Result<T, PictureError> {
+pub(crate) fn decode_safely<T>(
+    decode: impl FnOnce() -> Result<T, PictureError>,
+) -> Result<T, PictureError> {
     quiet_hook_for_decoders();
     let was = DECODING.with(|d| d.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(decode));
@@ -176,7 +178,7 @@ pub fn check_wire_picture(png: &[u8]) -> Result<Picture, PictureError> {
     if png.len() > MAX_WIRE_BYTES {
         return Err(PictureError::TooLarge { bytes: png.len() });
     }
-    check_inflated_size(png)?;
+    check_inflated_size(png, MAX_INFLATED_BYTES, "an avatar")?;
     decode_safely(|| decode_wire(png))
 }
 
@@ -207,7 +209,7 @@ fn decode_wire(png: &[u8]) -> Result<Picture, PictureError> {
 /// Walks the PNG's chunks and inflates its pixel data (all `IDAT` chunks,
 /// one zlib stream) into at most [`MAX_INFLATED_BYTES`]: a small file must
 /// not unpack into megabytes, whatever its header says about its size.
-fn check_inflated_size(png: &[u8]) -> Result<(), PictureError> {
+pub(crate) fn check_inflated_size(png: &[u8], max: usize, what: &str) -> Result<(), PictureError> {
     let unreadable = |detail: &str| PictureError::Unreadable {
         detail: detail.to_string(),
     };
@@ -224,9 +226,11 @@ fn check_inflated_size(png: &[u8]) -> Result<(), PictureError> {
             return Err(unreadable("the PNG file is cut short"));
         }
         if REFUSED_CHUNKS.contains(&kind) {
-            return Err(unreadable(
-                "an avatar may not carry compressed text, a colour profile or animation",
-            ));
+            return Err(PictureError::Unreadable {
+                detail: format!(
+                    "{what} may not carry compressed text, a colour profile or animation"
+                ),
+            });
         }
         if kind == b"IDAT" {
             pixels.extend_from_slice(&tail[..length]);
@@ -235,13 +239,12 @@ fn check_inflated_size(png: &[u8]) -> Result<(), PictureError> {
     }
     // The zlib stream is a 2-byte header, then deflate data.
     let deflate = pixels.get(2..).unwrap_or_default();
-    match miniz_oxide::inflate::decompress_to_vec_with_limit(deflate, MAX_INFLATED_BYTES) {
+    match miniz_oxide::inflate::decompress_to_vec_with_limit(deflate, max) {
         Ok(_) => Ok(()),
         Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
             Err(PictureError::Unreadable {
                 detail: format!(
-                    "its pixel data unpacks to more than the {MAX_INFLATED_BYTES} bytes \
-                     a {SIDE}x{SIDE} picture can need"
+                    "its pixel data unpacks to more than the {max} bytes {what} can need"
                 ),
             })
         }

@@ -95,6 +95,11 @@ impl Incoming {
         self.received
     }
 
+    /// How many bytes the sender announced.
+    pub fn announced(&self) -> u64 {
+        self.announced
+    }
+
     /// Writes the next chunk. More than was announced is an error (the
     /// partial file is deleted).
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), IncomingError> {

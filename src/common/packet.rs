@@ -26,13 +26,16 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::common::file_packet::{is_file_flag, Direction, FilePacket, FILE_DATA};
 use crate::common::frame::{self, HEADER_LEN};
 
 /// The version of HubChat's extensions to the original protocol.
 /// 2 added encryption (STARTTLS), identities and the server password;
 /// 3 added conversations that last: CHAT with message ids and the Everyone
 /// room, RECEIPT, TYPING and PEOPLE (see `docs/protocol.md`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4 added sending files (FILE OFFER ... FILE CANCEL, see
+/// [`crate::common::file_packet`]).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The first extension version that speaks CHAT, RECEIPT, TYPING and PEOPLE.
 pub const CHAT_VERSION: u32 = 3;
@@ -76,6 +79,11 @@ pub struct Profile {
     pub name: String,
     pub color: String,
     pub image_name: String,
+    /// The client can receive files (version 4): told only to HubChat
+    /// peers, so rosters for original clients stay byte for byte the
+    /// original's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files: bool,
 }
 
 /// A client's answer to the INFO request.
@@ -104,6 +112,10 @@ impl Info {
             name: self.name.clone(),
             color: self.color.clone(),
             image_name,
+            files: self
+                .hubchat
+                .as_ref()
+                .is_some_and(|h| h.version >= crate::common::file_packet::FILE_VERSION),
         }
     }
 }
@@ -142,6 +154,10 @@ pub struct Welcome {
     /// (`None` from servers that do not say). Older clients ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message: Option<usize>,
+    /// The largest file the server passes on, in bytes (version 4; `None`
+    /// from servers that send no files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file: Option<u64>,
 }
 
 /// The clients a roster packet lists, in the order they are sent.
@@ -324,6 +340,9 @@ pub enum ClientPacket {
     Receipt(ReceiptOut),
     /// The user is typing to someone, or stopped (version 3).
     Typing { to_name: String, active: bool },
+    /// A file offered, sent, answered or given up (version 4); `peer` is
+    /// the client it goes to.
+    File(FilePacket),
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
 }
@@ -453,6 +472,9 @@ pub enum ServerPacket {
     /// People who have been here and are away: shown greyed, and messages
     /// to them are kept (version 3).
     People(Vec<Person>),
+    /// A file offered, sent, answered or given up (version 4); `peer` is
+    /// the client it comes from.
+    File(FilePacket),
     /// A flag this program does not know; skip it.
     Unknown { flag: String },
 }
@@ -494,15 +516,46 @@ struct RawEnvelope<'a> {
 }
 
 impl<'a> RawEnvelope<'a> {
-    fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
-        serde_json::from_slice(body).map_err(|e| {
+    /// Reads the envelope at the start of `body`. Only FILE DATA carries
+    /// bytes after it (the chunk, returned with it); after any other
+    /// packet only white space may follow, as ever.
+    fn parse(body: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
+        let classify = |e: serde_json::Error| {
             let detail = e.to_string();
             if e.is_data() {
                 DecodeError::NoEnvelope { detail }
             } else {
                 DecodeError::NotJson { detail }
             }
-        })
+        };
+        let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<RawEnvelope>();
+        let env = match stream.next() {
+            Some(Ok(env)) => env,
+            Some(Err(e)) => return Err(classify(e)),
+            None => {
+                return Err(DecodeError::NotJson {
+                    detail: "EOF while parsing a value at line 1 column 0".into(),
+                })
+            }
+        };
+        let rest = &body[stream.byte_offset()..];
+        if env.flag == FILE_DATA || rest.iter().all(u8::is_ascii_whitespace) {
+            let payload = if env.flag == FILE_DATA { rest } else { &[] };
+            Ok((env, payload))
+        } else {
+            Err(DecodeError::NotJson {
+                detail: format!("trailing characters at byte {}", stream.byte_offset()),
+            })
+        }
+    }
+
+    /// Decodes a FILE packet's data (and chunk) for this envelope's flag.
+    fn file(&self, payload: &[u8], direction: Direction) -> Result<FilePacket, DecodeError> {
+        let raw = self
+            .data
+            .ok_or_else(|| self.wrong_shape("it has no data"))?;
+        FilePacket::decode(&self.flag, raw.get(), payload, direction)
+            .map_err(|e| self.wrong_shape(e))
     }
 
     /// Decodes the data for this envelope's flag.
@@ -620,7 +673,7 @@ fn check_id(env: &RawEnvelope, id: &str) -> Result<(), DecodeError> {
 impl ClientPacket {
     /// Decodes a frame body sent by a client.
     pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
-        let env = RawEnvelope::parse(body)?;
+        let (env, payload) = RawEnvelope::parse(body)?;
         Ok(match env.flag.as_ref() {
             INFO => ClientPacket::Info(env.object()?),
             MESSAGE => {
@@ -666,6 +719,9 @@ impl ClientPacket {
                     to_name: t.to_name.into_owned(),
                     active: t.active,
                 }
+            }
+            flag if is_file_flag(flag) => {
+                ClientPacket::File(env.file(payload, Direction::ToServer)?)
             }
             other => ClientPacket::Unknown {
                 flag: other.to_string(),
@@ -716,6 +772,7 @@ impl ClientPacket {
                     active: *active,
                 },
             ),
+            ClientPacket::File(file) => file.encode(Direction::ToServer),
             ClientPacket::Unknown { flag } => encode_frame(flag, ()),
         }
     }
@@ -724,7 +781,7 @@ impl ClientPacket {
 impl ServerPacket {
     /// Decodes a frame body sent by a server.
     pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
-        let env = RawEnvelope::parse(body)?;
+        let (env, payload) = RawEnvelope::parse(body)?;
         Ok(match env.flag.as_ref() {
             // The original client ignores the request's data, and so do we.
             INFO => ServerPacket::InfoRequest,
@@ -780,6 +837,9 @@ impl ServerPacket {
                 let p: PeopleData = env.object()?;
                 ServerPacket::People(p.people)
             }
+            flag if is_file_flag(flag) => {
+                ServerPacket::File(env.file(payload, Direction::ToClient)?)
+            }
             other => ServerPacket::Unknown {
                 flag: other.to_string(),
             },
@@ -821,6 +881,7 @@ impl ServerPacket {
                 },
             ),
             ServerPacket::People(people) => encode_people(people),
+            ServerPacket::File(file) => file.encode(Direction::ToClient),
             ServerPacket::Unknown { flag } => encode_frame(flag, ()),
         }
     }
@@ -870,6 +931,11 @@ pub fn encode_message(from: &str, to: &str, text: &str) -> Vec<u8> {
 struct Envelope<'a, D> {
     flag: &'a str,
     data: D,
+}
+
+/// A frame for `flag` with `data`, for the packet modules beside this one.
+pub(crate) fn encode_frame_for<D: Serialize>(flag: &str, data: D) -> Vec<u8> {
+    encode_frame(flag, data)
 }
 
 /// Serialises an envelope straight after a reserved header, then fills the
@@ -958,11 +1024,13 @@ mod tests {
             name: "alice é".into(),
             color: "#12ab34".into(),
             image_name: "image_9.png".into(),
+            files: false,
         };
         let bob = Profile {
             name: "bob".into(),
             color: "plum".into(),
             image_name: "image_1.png".into(),
+            files: false,
         };
         let owned = ServerPacket::AllClients(Roster(vec![
             ("client3".into(), alice.clone()),
@@ -991,6 +1059,7 @@ mod tests {
                 name: (*name).into(),
                 color: (*color).into(),
                 image_name: "image_1.png".into(),
+                files: false,
             })
             .collect();
         let entries: Vec<(&str, &Profile)> = people
@@ -1033,6 +1102,7 @@ mod tests {
                 id: "client4".into(),
                 max_packet: 1024,
                 max_message: Some(512),
+                max_file: None,
             }),
             ServerPacket::AllClients(Roster(vec![
                 (
@@ -1041,6 +1111,7 @@ mod tests {
                         name: "zoë 🦊".into(),
                         color: "#12ab34".into(),
                         image_name: "image_9.png".into(),
+                        files: false,
                     },
                 ),
                 (
@@ -1049,6 +1120,7 @@ mod tests {
                         name: "bob".into(),
                         color: "plum".into(),
                         image_name: "image_1.png".into(),
+                        files: false,
                     },
                 ),
             ])),
@@ -1185,6 +1257,7 @@ mod tests {
                 id: "client3".into(),
                 max_packet: 99,
                 max_message,
+                max_file: None,
             }))
         };
         assert_eq!(newer, welcome(Some(7)));

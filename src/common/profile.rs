@@ -546,6 +546,7 @@ pub fn for_original(profile: &Profile) -> Profile {
         name: profile.name.clone(),
         color,
         image_name,
+        files: false,
     }
 }
 
@@ -941,6 +942,7 @@ mod tests {
             name: "bob".into(),
             color: "chartreuse; rm -rf".into(),
             image_name: "custom:abc".into(),
+            files: false,
         };
         let safe = for_original(&p);
         assert_eq!(safe.image_name, DEFAULT_IMAGE_NAME);
@@ -949,6 +951,7 @@ mod tests {
             name: "bob".into(),
             color: "#A0b1C2".into(),
             image_name: "image_7.png".into(),
+            files: false,
         };
         assert_eq!(for_original(&fine), fine);
     }

@@ -168,6 +168,7 @@ mod tests {
             name: name.into(),
             color: "red".into(),
             image_name: "image_1.png".into(),
+            files: false,
         }
     }
 

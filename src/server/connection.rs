@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError};
+use crate::common::file_packet::{FileMsg, FILE_VERSION};
 use crate::common::frame::FrameError;
 use crate::common::memory;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket, CHAT_VERSION};
@@ -164,6 +165,7 @@ fn converse(
                 me,
                 hubchat,
                 chat,
+                files,
                 identity,
                 color,
                 image_name,
@@ -184,6 +186,7 @@ fn converse(
             let mut sender = Sender {
                 me: &me,
                 hubchat,
+                files,
                 outbox,
                 ctx,
                 limits: LimitLog::new(me.clone()),
@@ -220,6 +223,8 @@ struct Joined {
     hubchat: bool,
     /// It speaks CHAT (version 3).
     chat: bool,
+    /// It sends and receives files (version 4).
+    files: bool,
     identity: Option<Fingerprint>,
     /// Its colour and picture as HubChat peers see them, for the list of
     /// people who are away once it leaves.
@@ -313,6 +318,10 @@ fn handshake(
                                 .hubchat
                                 .as_ref()
                                 .is_some_and(|h| h.version >= CHAT_VERSION),
+                            files: info
+                                .hubchat
+                                .as_ref()
+                                .is_some_and(|h| h.version >= FILE_VERSION),
                             identity,
                             color: profile.color,
                             image_name: profile.image_name,
@@ -402,6 +411,8 @@ fn start_tls(
 struct Sender<'a> {
     me: &'a Party,
     hubchat: bool,
+    /// It sends and receives files (version 4).
+    files: bool,
     outbox: &'a Arc<Outbox>,
     ctx: &'a Context,
     limits: LimitLog,
@@ -509,6 +520,26 @@ fn relay_loop(reader: &mut FrameReader<Link>, sender: &mut Sender) -> End {
                 pictured |= take_picture(png, pictured, sender)
             }
             Ok(ClientPacket::Picture { .. }) => continue,
+            Ok(ClientPacket::File(file)) if sender.files => {
+                // An offer is paced like a message of its name and picture
+                // (it goes to everyone, for a room); answers like receipts.
+                // Chunks and their acknowledgements are held by the
+                // receiver's window instead: a chunk beyond it ends the
+                // transfer, an acknowledgement that is not news goes nowhere.
+                let paced = match &file.what {
+                    FileMsg::Offer(offer) => {
+                        let bytes = offer.name.len() + offer.thumbnail.as_ref().map_or(0, Vec::len);
+                        throttle.as_mut().is_none_or(|t| t.pace(bytes, sender))
+                    }
+                    FileMsg::Data { .. } | FileMsg::Ack { .. } => true,
+                    _ => signals.as_mut().is_none_or(|t| t.pace(0, sender)),
+                };
+                if !paced || !wait_for_room(sender) {
+                    return sender.cut_short();
+                }
+                sender.ctx.hub.file(sender.me, file);
+            }
+            Ok(ClientPacket::File(_)) => continue,
             // A second INFO (HubChat does not change profiles mid-session)
             // and flags from newer programs are skipped, as the original does.
             Ok(ClientPacket::Info(_)) | Ok(ClientPacket::Unknown { .. }) => continue,

@@ -112,6 +112,9 @@ pub enum ServerEvent {
         limit: Limit,
         count: u64,
     },
+    /// A file was offered, accepted, saved or given up (`what` says which,
+    /// as the rest of a sentence about `who`). Chunks are not reported.
+    File { who: Party, what: String },
     /// Something went wrong that is not one client's doing.
     Error { message: String },
     /// The owner kicked or banned someone, lifted a ban or released a name.
@@ -205,6 +208,7 @@ impl ServerEvent {
                 ServerEvent::Error { message } | ServerEvent::Owner { what: message } => {
                     message.len()
                 }
+                ServerEvent::File { who, what } => party(who) + what.len(),
                 ServerEvent::Limited { who, limit, .. } => {
                     party(who)
                         + match limit {

@@ -115,7 +115,8 @@ impl Handshake {
                 ClientPacket::Picture { .. }
                 | ClientPacket::Unknown { .. }
                 | ClientPacket::Receipt(_)
-                | ClientPacket::Typing { .. },
+                | ClientPacket::Typing { .. }
+                | ClientPacket::File(_),
             ) => Action::ReadOn,
         }
     }

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::common::file_packet::{
+    describe_size, encode_data_from, FileMsg, FilePacket, Offer, FILE_VERSION, MAX_OFFER_NAME,
+    MAX_THUMBNAIL,
+};
 use crate::common::packet::{
     all_clients_entries, all_clients_from_entries, client_number, encode_all_clients,
     encode_message, ErrorCode, ErrorReport, Info, Profile, ServerPacket, Welcome, CHAT_VERSION,
@@ -24,6 +28,7 @@ use crate::common::tls::Fingerprint;
 use crate::server::budget::Budget;
 use crate::server::event::{Events, LeaveReason, Party, ServerEvent};
 use crate::server::outbox::{Deferred, Outbox};
+use crate::server::transfers::{Chunk, Route, Transfers};
 
 /// Why a client was not let in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +83,11 @@ pub struct Hub {
     /// When the budget is full, clients that have left bytes waiting this
     /// long are dropped (see [`Hub::relieve`]).
     shed_after: Duration,
+    /// The largest file passed on; told in the welcome too.
+    max_file: u64,
+    /// Files on offer and on their way. Locked after the registry when
+    /// both are (a client leaving), never the other way round.
+    files: Mutex<Transfers>,
 }
 
 /// What a [`Hub`] needs to know beside its event queue.
@@ -85,6 +95,7 @@ pub struct HubLimits {
     pub max_clients: usize,
     pub max_packet: usize,
     pub max_message: usize,
+    pub max_file: u64,
     pub budget: Budget,
     pub shed_after: Duration,
 }
@@ -193,6 +204,8 @@ struct Member {
     hubchat: bool,
     /// It speaks CHAT, RECEIPT, TYPING and PEOPLE (version 3 or later).
     chat: bool,
+    /// It sends and receives files (version 4 or later).
+    files: bool,
     outbox: Arc<Outbox>,
     /// Its one-entry ALL CLIENTS frames, as HubChat and as original peers
     /// see it.
@@ -250,6 +263,8 @@ impl Hub {
             max_message: limits.max_message,
             budget: limits.budget,
             shed_after: limits.shed_after,
+            max_file: limits.max_file,
+            files: Mutex::new(Transfers::default()),
         }
     }
 
@@ -298,6 +313,10 @@ impl Hub {
             .hubchat
             .as_ref()
             .is_some_and(|h| h.version >= CHAT_VERSION);
+        let files = info
+            .hubchat
+            .as_ref()
+            .is_some_and(|h| h.version >= FILE_VERSION);
         self.relieve();
         if self.budget.is_full() {
             return Err(Refusal::new(
@@ -357,6 +376,7 @@ impl Hub {
             profile,
             hubchat,
             chat,
+            files,
             outbox,
             roster: (for_hubchat.clone(), for_original.clone()),
             picture: None,
@@ -373,6 +393,7 @@ impl Hub {
                 id: who.id.to_string(),
                 max_packet: self.max_packet,
                 max_message: Some(self.max_message),
+                max_file: Some(self.max_file),
             });
             hello.extend_from_slice(&welcome.encode());
         }
@@ -741,7 +762,11 @@ impl Hub {
             id: gone.who.id.to_string(),
         }
         .encode();
-        let dropped = reg.tell(Wake::Later, |_, _| Some(&frame[..]));
+        let mut dropped = reg.tell(Wake::Later, |_, _| Some(&frame[..]));
+        if gone.files {
+            let routes = self.files().left(k, &gone.who.name);
+            dropped.extend(self.route_locked(reg, &routes));
+        }
         self.events.emit(ServerEvent::Left {
             who: gone.who,
             reason,
@@ -759,6 +784,229 @@ impl Hub {
                 dropped.extend(self.remove_one(reg, k, LeaveReason::StoppedReading));
             }
         }
+    }
+
+    /// Handles a FILE packet from `from`, a client that sends files: the
+    /// offer checked against the size limit and sent to whoever can take
+    /// it, chunks passed on within the receiver's window, everything else
+    /// to the other side of its transfer. Nothing here waits: a sender
+    /// that may send no more waits for its receiver's acknowledgement.
+    pub fn file(&self, from: &Party, packet: FilePacket) {
+        let Some(me) = client_number(&from.id) else {
+            return;
+        };
+        let peer = packet.peer.as_deref().and_then(client_number);
+        let transfer = packet.transfer.as_str();
+        let routes = match (packet.what, peer) {
+            (FileMsg::Offer(offer), _) => self.file_offer(from, me, transfer, peer, offer),
+            (FileMsg::Data { offset, bytes }, Some(to)) => {
+                return self.file_chunk(from, me, to, transfer, offset, &bytes)
+            }
+            (FileMsg::Accept { window }, Some(sender)) => {
+                let routes = self.files().accept(me, sender, transfer, window);
+                if !routes.is_empty() {
+                    self.file_event(
+                        from,
+                        format!("accepted a file from {}", self.name_of(sender)),
+                    );
+                }
+                routes
+            }
+            (FileMsg::Ack { received }, Some(sender)) => {
+                self.files().ack(me, sender, transfer, received)
+            }
+            (FileMsg::Done { sha256 }, Some(to)) => self.files().done(me, to, transfer, sha256),
+            (FileMsg::Saved, Some(sender)) => match self.files().saved(me, sender, transfer) {
+                Some((route, file)) => {
+                    self.file_event(
+                        from,
+                        format!(
+                            "saved {} ({}) from {}",
+                            file.name,
+                            describe_size(file.size),
+                            self.name_of(sender)
+                        ),
+                    );
+                    vec![route]
+                }
+                None => Vec::new(),
+            },
+            (FileMsg::Cancel { reason, message }, _) => {
+                let (routes, name) = self.files().cancel(me, peer, transfer, reason, message);
+                if let Some(name) = name {
+                    let how = format!("{reason:?}").to_lowercase();
+                    self.file_event(from, format!("{how} the transfer of {name}"));
+                }
+                routes
+            }
+            // Every other packet names the peer it is about.
+            (_, None) => Vec::new(),
+        };
+        self.route(&routes);
+    }
+
+    /// Checks an offer and sends it to its receivers; a refused one goes
+    /// back to its sender as a cancel with the reason.
+    fn file_offer(
+        &self,
+        from: &Party,
+        me: u64,
+        transfer: &str,
+        to: Option<u64>,
+        offer: Offer,
+    ) -> Vec<Route> {
+        let refuse = |why: String| {
+            vec![Route {
+                to: me,
+                packet: FilePacket {
+                    transfer: transfer.to_string(),
+                    peer: None,
+                    what: FileMsg::Cancel {
+                        reason: crate::common::file_packet::CancelReason::Failed,
+                        message: Some(why),
+                    },
+                },
+            }]
+        };
+        if offer.size > self.max_file {
+            return refuse(format!(
+                "{} is {}; this server passes on files of at most {}.",
+                offer.name,
+                describe_size(offer.size),
+                describe_size(self.max_file)
+            ));
+        }
+        if offer.name.len() > MAX_OFFER_NAME
+            || offer
+                .thumbnail
+                .as_ref()
+                .is_some_and(|t| t.len() > MAX_THUMBNAIL)
+        {
+            return refuse(
+                "The offer's name or picture is larger than the server passes on.".into(),
+            );
+        }
+        let receivers: std::collections::BTreeSet<u64> = {
+            let reg = self.lock();
+            match (offer.room, to) {
+                (true, _) => reg
+                    .members
+                    .iter()
+                    .filter(|(&k, m)| k != me && m.files)
+                    .map(|(&k, _)| k)
+                    .collect(),
+                (false, Some(k)) if k != me => match reg.members.get(&k) {
+                    Some(m) if m.files => [k].into(),
+                    Some(m) => {
+                        return refuse(format!(
+                            "{}'s program cannot receive files (it is the original messenger                              or an older HubChat).",
+                            m.who.name
+                        ))
+                    }
+                    None => return refuse(format!("client{k} is not connected any more.")),
+                },
+                _ => return refuse("The offer names nobody to send the file to.".into()),
+            }
+        };
+        if offer.room && receivers.is_empty() {
+            return refuse("Nobody else here can receive files.".into());
+        }
+        let whom = match (offer.room, to) {
+            (true, _) => "everyone".to_string(),
+            (false, k) => self.name_of(k.unwrap_or_default()),
+        };
+        let what = format!(
+            "offers {} ({}) to {whom}",
+            offer.name,
+            describe_size(offer.size)
+        );
+        match self.files().offer(me, transfer, &offer, receivers) {
+            Ok(routes) => {
+                self.file_event(from, what);
+                routes
+            }
+            Err(refused) => refuse(refused.0),
+        }
+    }
+
+    /// Passes a chunk on if it fits its receiver's window; one that breaks
+    /// the rules ends its transfer.
+    fn file_chunk(
+        &self,
+        from: &Party,
+        me: u64,
+        to: u64,
+        transfer: &str,
+        offset: u64,
+        bytes: &[u8],
+    ) {
+        let verdict = self.files().chunk(me, to, transfer, offset, bytes.len());
+        match verdict {
+            Chunk::Pass(_) => {
+                let found = {
+                    let reg = self.lock();
+                    let here = reg.members.get(&me).map(|m| m.here.clone());
+                    reg.members.get(&to).map(|m| (m.outbox.clone(), here))
+                };
+                if let Some((outbox, here)) = found {
+                    let frame = encode_data_from(transfer, &from.id, offset, bytes);
+                    if outbox.push_from(&frame, here.as_deref()).is_err() {
+                        self.drop_overflowed_outbox(to, &outbox);
+                    }
+                }
+            }
+            Chunk::Stale => {}
+            Chunk::Broken(routes) => {
+                self.file_event(
+                    from,
+                    "sent a file against the rules; the transfer was stopped".into(),
+                );
+                self.route(&routes);
+            }
+        }
+    }
+
+    /// The name of client `k` for the log, or its id once it has left.
+    fn name_of(&self, k: u64) -> String {
+        self.lock()
+            .members
+            .get(&k)
+            .map_or_else(|| format!("client{k}"), |m| m.who.name.to_string())
+    }
+
+    fn file_event(&self, who: &Party, what: String) {
+        self.events.emit(ServerEvent::File {
+            who: who.clone(),
+            what,
+        });
+    }
+
+    fn files(&self) -> MutexGuard<'_, Transfers> {
+        self.files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends each route's packet to its client, if it is here and sends
+    /// files.
+    fn route(&self, routes: &[Route]) {
+        if routes.is_empty() {
+            return;
+        }
+        let mut reg = self.lock();
+        let dropped = self.route_locked(&reg, routes);
+        self.drop_overflowed(&mut reg, dropped);
+    }
+
+    fn route_locked(&self, reg: &Registry, routes: &[Route]) -> Vec<u64> {
+        routes
+            .iter()
+            .filter_map(|r| {
+                let m = reg.members.get(&r.to).filter(|m| m.files)?;
+                let frame = ServerPacket::File(r.packet.clone()).encode();
+                m.outbox.push(&frame).is_err().then_some(r.to)
+            })
+            .collect()
     }
 
     /// The registry holds plain data that every operation leaves consistent

@@ -178,6 +178,7 @@ impl Server {
                 max_clients: config.max_clients,
                 max_packet: config.max_packet,
                 max_message: config.max_message,
+                max_file: config.max_file,
                 budget: budget.clone(),
                 shed_after: config.queue.grace / SHED_FRACTION,
             },

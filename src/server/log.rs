@@ -122,6 +122,9 @@ pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
         ),
         ServerEvent::Error { message } => format!("error: {}", printable(message)),
         ServerEvent::Owner { what } => format!("the owner {}", printable(what)),
+        ServerEvent::File { who, what } => {
+            format!("{} ({}) {}", printable(&who.name), who.id, printable(what))
+        }
         ServerEvent::Limited { who, limit, count } => format!(
             "{} ({}) {}{}",
             printable(&who.name),

@@ -24,6 +24,7 @@ pub mod password;
 pub mod post;
 pub mod rate;
 pub mod store;
+pub mod transfers;
 pub mod trust;
 pub mod view;
 
@@ -81,6 +82,9 @@ pub struct ServerConfig {
     /// `message_too_long` to a HubChat sender, dropped for an original one)
     /// and the connection stays.
     pub max_message: usize,
+    /// The largest file passed on, in bytes; HubChat clients are told it in
+    /// WELCOME, and a larger offer goes back to its sender refused.
+    pub max_file: u64,
     /// How fast one client may send messages; `None` for no limit (the load
     /// tool's runs, which send as fast as the relay goes). A client above it
     /// is read from more slowly, so it cannot bury a reader under messages.
@@ -125,6 +129,7 @@ impl ServerConfig {
             max_clients: 10_000,
             max_packet: DEFAULT_MAX_BODY,
             max_message: DEFAULT_MAX_MESSAGE,
+            max_file: crate::common::file_packet::DEFAULT_MAX_FILE,
             message_rate: Some(MessageRate::DEFAULT),
             queue: QueueLimits {
                 soft_bytes: 1 << 20,

@@ -976,6 +976,7 @@ mod tests {
             name: name.into(),
             color: "blue".into(),
             image_name: "image_1.png".into(),
+            files: false,
         };
         let (bob, carol) = (profile("bob"), profile("carol"));
         let rosters: Vec<Arc<[u8]>> = [("client1", &bob), ("client2", &carol)]
@@ -1005,6 +1006,7 @@ mod tests {
             name: "alice".into(),
             color: "blue".into(),
             image_name: "image_1.png".into(),
+            files: false,
         };
         let roster: Arc<[u8]> = encode_all_clients(&[("client0", &alice)]).into();
         let pushed = Instant::now();
@@ -1100,6 +1102,7 @@ mod tests {
             name: "alice".into(),
             color: "blue".into(),
             image_name: "image_1.png".into(),
+            files: false,
         };
         let roster: Arc<[u8]> = encode_all_clients(&[("client9", &alice)]).into();
         let pushing: Vec<_> = (0..senders)

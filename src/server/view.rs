@@ -274,7 +274,8 @@ impl ServerView {
             | ServerEvent::Limited { .. }
             | ServerEvent::Discovery(_)
             | ServerEvent::Skipped { .. }
-            | ServerEvent::Owner { .. } => None,
+            | ServerEvent::Owner { .. }
+            | ServerEvent::File { .. } => None,
             ServerEvent::Collapsed { .. } => Some(Cue::Error),
             ServerEvent::Refused { .. }
             | ServerEvent::Undeliverable { .. }
@@ -524,6 +525,12 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
                 printable(&limit.describe()),
                 times_since(*count)
             ),
+        ),
+        ServerEvent::File { who, what } => named(
+            &time,
+            who,
+            Ink::Notice,
+            format!(" ({}) {}", who.id, printable(what)),
         ),
         ServerEvent::Pictured { who, .. } => named(
             &time,

@@ -104,7 +104,7 @@ impl TestServer {
 /// A raw client socket that speaks frames.
 pub struct Peer {
     pub stream: TcpStream,
-    reader: FrameReader<TcpStream>,
+    pub reader: FrameReader<TcpStream>,
     /// The id the server gave this client, once joined.
     pub id: String,
 }
@@ -343,6 +343,7 @@ pub fn client_config(
             name: name.into(),
             color: "blue".into(),
             image_name: "image_2.png".into(),
+            files: false,
         },
         picture: None,
     };

@@ -19,6 +19,7 @@ use fltk::prelude::*;
 use fltk::text::{PositionType, StyleTableEntryExt, TextAttr, TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
+use super::file_strip::FileStrip;
 use super::{Msg, Tx};
 use crate::client::model::{Author, Conversation, Face, Mark};
 use crate::gui::{self, attention, avatars::Avatars, follow};
@@ -33,6 +34,13 @@ pub struct ChatWindow {
     pub window: DoubleWindow,
     pub input: MultilineInput,
     pub send: Button,
+    /// "Send file...": greyed, with a tooltip saying why, where files
+    /// cannot go.
+    pub send_file: Button,
+    /// The files of this conversation, under the transcript.
+    pub files: FileStrip,
+    /// The window's column, which gives the files their height.
+    col: Flex,
     header: Frame,
     faces: Faces,
     /// Whether the window has the keyboard focus: the user is looking.
@@ -166,6 +174,8 @@ impl ChatWindow {
                 false
             });
         }
+        let files = FileStrip::new(key, tx.clone());
+        col.fixed(&files.group, 0);
         let mut under = Flex::default().row();
         let mut status = Frame::default().with_align(Align::Left | Align::Inside);
         status.set_label_font(Font::HelveticaItalic);
@@ -186,8 +196,21 @@ impl ChatWindow {
         let mut input = MultilineInput::default();
         input.set_tooltip("Enter sends; Shift+Enter starts a new line.");
         input.set_wrap(true);
+        let mut buttons = Flex::default().column();
+        buttons.set_pad(4);
         let mut send = Button::default().with_label("Send");
-        row.fixed(&send, 80);
+        send.set_tooltip("Send the message (Enter)");
+        let mut send_file = Button::default().with_label("Send file...");
+        send_file.set_label_size(gui::TEXT_SIZE - 2);
+        send_file.set_tooltip(
+            "Send a file. You can also drop files on this window, or paste a picture (Ctrl+V).",
+        );
+        {
+            let (tx, key) = (tx.clone(), key.to_string());
+            send_file.set_callback(move |_| tx.send(Msg::ChooseFile(key.clone())));
+        }
+        buttons.end();
+        row.fixed(&buttons, 96);
         row.end();
         col.fixed(&row, 64);
         col.end();
@@ -200,9 +223,23 @@ impl ChatWindow {
         }
         {
             let (tx, key) = (tx.clone(), key.to_string());
-            input.handle(move |_, ev| {
+            input.handle(move |input, ev| {
                 let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
-                if ev == Event::KeyDown && enter && !app::is_event_shift() {
+                if ev == Event::KeyDown && pastes(app::event_key()) && clipboard_has_only_picture()
+                {
+                    // A picture on the clipboard: it arrives as a paste
+                    // event, below, and is sent as a file.
+                    app::paste_image(input);
+                    true
+                } else if ev == Event::Paste {
+                    match app::event_clipboard() {
+                        Some(app::ClipboardEvent::Image(Some(picture))) => {
+                            tx.send(Msg::PastedPicture(key.clone(), pasted_png(&picture)));
+                            true
+                        }
+                        _ => false,
+                    }
+                } else if ev == Event::KeyDown && enter && !app::is_event_shift() {
                     tx.send(Msg::Send(key.clone()));
                     true
                 } else if ev == Event::KeyDown && closes(app::event_key()) {
@@ -242,12 +279,20 @@ impl ChatWindow {
                 transcript.as_base_widget(),
                 input.as_base_widget(),
                 send.as_base_widget(),
+                send_file.as_base_widget(),
             ];
             window.handle(move |w, ev| {
                 if gui::wrap_tab(ev, &order) {
                     return true;
                 }
                 match ev {
+                    // Files dropped anywhere on the window are offered.
+                    Event::DndEnter | Event::DndDrag | Event::DndRelease => return true,
+                    Event::DndLeave => return true,
+                    Event::Paste => {
+                        tx.send(Msg::Dropped(key.clone(), app::event_text()));
+                        return true;
+                    }
                     Event::Focus => {
                         focused.set(true);
                         attention::request(w, false);
@@ -277,6 +322,9 @@ impl ChatWindow {
             window,
             input,
             send,
+            send_file,
+            files,
+            col,
             header,
             faces,
             focused,
@@ -364,7 +412,41 @@ impl ChatWindow {
             self.append_lines(c, None);
         }
         self.show_status(c);
+        self.show_files(c);
         self.window.redraw();
+    }
+
+    /// The files' rows, as tall as they need.
+    fn show_files(&mut self, c: &Conversation) {
+        let height = FileStrip::height(&c.files);
+        if self.files.group.h() != height || (height == 0) == self.files.group.visible() {
+            if height == 0 {
+                self.files.group.hide();
+            } else {
+                self.files.group.show();
+            }
+            self.col.fixed(&self.files.group, height);
+            self.col.layout();
+        }
+        self.files.show(&c.files);
+    }
+
+    /// Greys "Send file..." out where files cannot go, with the reason as
+    /// its tooltip.
+    pub fn allow_files(&mut self, allowed: &Result<(), String>) {
+        let tip = match allowed {
+            Ok(()) => {
+                "Send a file. You can also drop files on this window, or paste a picture (Ctrl+V)."
+            }
+            Err(why) => why.as_str(),
+        };
+        if self.send_file.tooltip().as_deref() != Some(tip) {
+            self.send_file.set_tooltip(tip);
+        }
+        if allowed.is_ok() != self.send_file.active() {
+            gui::set_active(&mut self.send_file, allowed.is_ok());
+            self.send_file.redraw();
+        }
     }
 
     fn append_lines(&mut self, c: &Conversation, keep_row: Option<i32>) {
@@ -512,6 +594,36 @@ fn interned(text: &str) -> &'static CStr {
                 Box::leak(c.into_boxed_c_str())
             })
     })
+}
+
+/// Ctrl+V pastes.
+fn pastes(key: Key) -> bool {
+    key == Key::from_char('v') && app::event_state().contains(EventState::Ctrl)
+}
+
+/// Whether the clipboard holds a picture and no text (a copied picture
+/// often comes with its name as text too; text wins, as a paste into a
+/// text box should).
+fn clipboard_has_only_picture() -> bool {
+    app::clipboard_contains(app::ClipboardContent::Image)
+        && !app::clipboard_contains(app::ClipboardContent::Text)
+}
+
+/// A pasted picture's pixels, as the clipboard gave them.
+pub struct PastedPixels {
+    pub width: u32,
+    pub height: u32,
+    pub depth: u8,
+    pub data: Vec<u8>,
+}
+
+fn pasted_png(picture: &fltk::image::RgbImage) -> PastedPixels {
+    PastedPixels {
+        width: picture.data_w().max(0) as u32,
+        height: picture.data_h().max(0) as u32,
+        depth: picture.depth() as u8,
+        data: picture.to_rgb_data(),
+    }
 }
 
 /// Ctrl+F searches the history.

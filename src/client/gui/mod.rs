@@ -10,6 +10,7 @@
 
 pub mod ask;
 pub mod chat;
+pub mod file_strip;
 pub mod history_view;
 pub mod picker;
 pub mod reconnect;
@@ -36,6 +37,9 @@ use fltk::text::{TextBuffer, TextDisplay, WrapMode};
 use fltk::window::DoubleWindow;
 
 use crate::client::controller::{self, Change, Controller, Identity, Said, Status};
+use crate::client::file_input::{self, Pasted};
+use crate::client::file_rows::FileState;
+use crate::client::files::TransferKey;
 use crate::client::form::{self, ClientSettings, Field, FoundServers, SETTINGS_FILE};
 use crate::client::model::{ClientModel, Contact, Face, Presence};
 use crate::client::session::{ConnectError, Encryption, SessionConfig};
@@ -50,6 +54,7 @@ use crate::common::tls::Credentials;
 use crate::gui::{self, attention, avatars::Avatars, Sound};
 use ask::{Answer, Ask, Dialogs, Question};
 use chat::ChatWindow;
+use file_strip::FileAction;
 use picker::{AvatarChoice, AvatarPicker};
 use swatches::ColorSwatches;
 
@@ -83,6 +88,15 @@ pub enum Msg {
     ClearHistory(String),
     /// Close (hide) a conversation window: Escape, Ctrl+W, its close box.
     Close(String),
+    /// "Send file..." in the conversation with this key.
+    ChooseFile(String),
+    /// Something was dropped on the conversation window with this key:
+    /// the text the desktop handed over (file URIs, one per line).
+    Dropped(String, String),
+    /// A picture was pasted in the conversation with this key.
+    PastedPicture(String, chat::PastedPixels),
+    /// A button on a file's row in the conversation with this key.
+    File(String, TransferKey, FileAction),
     /// A worker thread reports.
     Net(controller::Input),
     /// The refresh button beside the Server field: search the network.
@@ -507,6 +521,41 @@ impl ClientApp {
                 }
                 self.controller.model.look_away(&key);
             }
+            Msg::ChooseFile(key) => {
+                for path in choose_files() {
+                    self.send_file(&key, &path);
+                }
+            }
+            Msg::Dropped(key, text) => {
+                let paths = file_input::dropped_paths(&text);
+                if paths.is_empty() {
+                    self.controller.model.note(
+                        &key,
+                        "Only files can be dropped here (not folders or text).".into(),
+                    );
+                    self.show_chat(&key, Show::IfOpen);
+                }
+                for path in paths {
+                    self.send_file(&key, &path);
+                }
+            }
+            Msg::PastedPicture(key, pixels) => {
+                let pasted = Pasted {
+                    width: pixels.width,
+                    height: pixels.height,
+                    depth: pixels.depth,
+                    data: &pixels.data,
+                };
+                match file_input::save_pasted(&file_input::pasted_dir(), &pasted) {
+                    Ok(path) => self.send_file(&key, &path),
+                    Err(e) => {
+                        let note = format!("The pasted picture could not be sent: {e}.");
+                        self.controller.model.note(&key, note);
+                        self.show_chat(&key, Show::IfOpen);
+                    }
+                }
+            }
+            Msg::File(key, transfer, action) => self.file_action(&key, &transfer, action),
             Msg::Net(input) => {
                 let change = self.controller.handle(input);
                 self.apply(change);
@@ -708,6 +757,7 @@ impl ClientApp {
                 name: name.clone(),
                 color: settings.color.clone(),
                 image_name: settings.image_name.clone(),
+                files: true,
             },
             picture: match &self.avatar_choice {
                 AvatarChoice::Custom { picture, .. } => Some(picture.clone()),
@@ -897,6 +947,7 @@ impl ClientApp {
             .or_insert_with(|| ChatWindow::new(key, c, faces.clone(), avatars, tx));
         chat.set_faces(faces);
         chat.show_lines(c);
+        chat.allow_files(&self.controller.can_send_file(key));
         // "is typing" needs one wake-up when it runs out, and only then.
         if let Some(left) = c
             .typing_until
@@ -919,6 +970,55 @@ impl ClientApp {
             Show::Unasked => attention::show_unasked(&mut chat.window),
             Show::IfOpen => {}
         }
+    }
+
+    /// Offers one file in conversation `key`; what goes wrong shows in
+    /// the conversation.
+    pub fn send_file(&mut self, key: &str, path: &std::path::Path) {
+        let sent = self.controller.send_file(key, path);
+        if sent.is_err() {
+            gui::play(Sound::Error, true);
+        }
+        if let Some(chat) = self.chats.get_mut(key) {
+            chat.follow();
+        }
+        self.show_chat(key, Show::IfOpen);
+    }
+
+    /// A button on a file's row.
+    fn file_action(&mut self, key: &str, transfer: &TransferKey, action: FileAction) {
+        match action {
+            FileAction::Accept => self.controller.accept_file(key, transfer),
+            FileAction::Decline => self.controller.decline_file(key, transfer),
+            FileAction::Cancel => self.controller.cancel_file(transfer),
+            FileAction::Dismiss => {
+                self.controller.model.dismiss_file(key, transfer);
+            }
+            FileAction::Open | FileAction::ShowInFolder => {
+                let path = self
+                    .controller
+                    .model
+                    .conversations
+                    .get(key)
+                    .and_then(|c| c.files.iter().find(|r| &r.key == transfer))
+                    .and_then(|r| match &r.state {
+                        FileState::Saved { path } => path.clone(),
+                        _ => None,
+                    });
+                if let Some(path) = path {
+                    let done = if action == FileAction::Open {
+                        crate::common::desktop::open(&path)
+                    } else {
+                        crate::common::desktop::show_in_folder(&path)
+                    };
+                    if let Err(e) = done {
+                        let note = format!("{} could not be opened: {e}.", path.display());
+                        self.controller.model.note(key, note);
+                    }
+                }
+            }
+        }
+        self.show_chat(key, Show::IfOpen);
     }
 
     fn send(&mut self, key: &str) {
@@ -1227,6 +1327,23 @@ pub(super) fn draw_room_icon(x: i32, y: i32) {
         draw::draw_pie(hx, hy, 16, 16, 0.0, 360.0);
         draw::draw_pie(hx - 3, hy + 17, 22, 22, 0.0, 180.0);
     }
+}
+
+/// Asks for files to send with the system's file chooser; none if the
+/// user cancelled.
+fn choose_files() -> Vec<std::path::PathBuf> {
+    use fltk::dialog::{FileDialogType, NativeFileChooser};
+    let mut chooser = NativeFileChooser::new(FileDialogType::BrowseMultiFile);
+    chooser.set_title("Send files");
+    if let Some(home) = std::env::home_dir() {
+        let _ = chooser.set_directory(&home);
+    }
+    chooser.show();
+    chooser
+        .filenames()
+        .into_iter()
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect()
 }
 
 /// Opens the conversation of list row `row`, unless it is ourselves.
