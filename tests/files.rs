@@ -579,3 +579,37 @@ fn a_sender_that_oversteps_the_window_loses_the_transfer() {
     );
     assert!(listing(&bob.downloads).is_empty());
 }
+
+#[test]
+fn a_server_whose_owner_passes_no_files_offers_its_clients_none() {
+    let server = TestServer::start_with(|c| c.max_file = 0);
+    let (config, _) = client_config(server.addr, "alice", &new_identity());
+    let (session, _events) = join(&config).expect("joins");
+    assert!(session.files().is_none(), "no files without a limit told");
+    // One that offers all the same is refused.
+    let bob = Peer::join_hubchat(server.addr, "bob");
+    let mut mallory = Peer::join_hubchat(server.addr, "mallory");
+    mallory.send(&ClientPacket::File(FilePacket {
+        transfer: "t1".into(),
+        peer: Some(bob.id.clone()),
+        what: FileMsg::Offer(Offer {
+            name: "a.txt".into(),
+            size: 1,
+            thumbnail: None,
+            room: false,
+        }),
+    }));
+    loop {
+        if let ServerPacket::File(FilePacket {
+            what: FileMsg::Cancel { message, .. },
+            ..
+        }) = mallory.recv()
+        {
+            assert_eq!(
+                message.as_deref(),
+                Some("This server does not pass files on.")
+            );
+            break;
+        }
+    }
+}

@@ -33,6 +33,7 @@ use crate::client::session::{
 use crate::client::trust::KnownServers;
 use crate::common::avatar::Picture;
 use crate::common::packet::{ChatTarget, ErrorCode, Profile};
+use crate::common::thumbnail;
 use crate::common::tls::Fingerprint;
 use crate::server::hub::EVERYONE_PREFIX;
 
@@ -154,6 +155,10 @@ pub struct Controller {
     /// Where accepted files go, when not the user's Downloads folder.
     downloads: Option<PathBuf>,
 }
+
+/// The largest picture whose thumbnail the window makes itself for the
+/// sender's own row: decoding takes a few milliseconds per megabyte.
+const THUMBNAIL_HERE: u64 = 4 << 20;
 
 /// How many of a conversation's last lines come back from the history
 /// when the program starts (a search goes further back).
@@ -727,8 +732,8 @@ impl Controller {
         };
         if session.files().is_none() {
             return Err(
-                "This server cannot pass files on (it is the original messenger or an older \
-                 HubChat)."
+                "This server does not pass files on (its owner switched them off, or it is the \
+                 original messenger or an older HubChat)."
                     .into(),
             );
         }
@@ -752,6 +757,11 @@ impl Controller {
                 c.partner
             )),
         }
+    }
+
+    /// The largest file the server passes on, if it passes files on.
+    pub fn max_file(&self) -> Option<u64> {
+        self.session.as_ref()?.files().map(|f| f.max_file())
     }
 
     /// Offers the file at `path` in conversation `key` (to its partner, or
@@ -780,6 +790,13 @@ impl Controller {
                 .file_name()
                 .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
             self.model.offered_file(key, &transfer, &name, size);
+            // The sender's row shows the picture too; a small one is
+            // quick to shrink here (a large one's offer is shown without).
+            if size <= THUMBNAIL_HERE {
+                if let Some(thumb) = thumbnail::make(path).and_then(|p| thumbnail::check(&p).ok()) {
+                    self.model.file_thumbnail(&transfer, thumb);
+                }
+            }
             Ok(())
         });
         if let Err(why) = &result {

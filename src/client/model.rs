@@ -954,6 +954,18 @@ impl ClientModel {
         }
     }
 
+    /// Shows a thumbnail on the row of our offer `transfer`.
+    pub fn file_thumbnail(&mut self, transfer: &str, thumb: crate::common::thumbnail::Thumbnail) {
+        let key = TransferKey {
+            transfer: transfer.to_string(),
+            peer: String::new(),
+            outgoing: true,
+        };
+        if let Some((_, row)) = self.file_row(&key) {
+            row.thumbnail = Some(Arc::new(thumb));
+        }
+    }
+
     /// Forgets the row of a finished transfer (the user closed it).
     pub fn dismiss_file(&mut self, key: &str, transfer: &TransferKey) -> bool {
         let Some(c) = self.conversations.get_mut(key) else {

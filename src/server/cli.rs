@@ -16,8 +16,8 @@ use crate::server::{MessageRate, Server, ServerConfig, DEFAULT_PORT};
 pub const USAGE: &str = "\
 Usage: hubchat-server [--headless | --start] [--bind ADDRESS] [--port PORT]
                       [--max-clients N] [--max-per-address N] [--message-rate N]
-                      [--max-queued-mb N] [--hide-text] [--name NAME] [--no-discovery]
-                      [--password-file FILE] [--encrypted-only]
+                      [--max-queued-mb N] [--max-file-mb N] [--hide-text] [--name NAME]
+                      [--no-discovery] [--password-file FILE] [--encrypted-only]
 
 Runs a HubChat server: the hub that HubChat clients and the original
 messenger's clients connect to.
@@ -51,6 +51,9 @@ Options:
                          client's queue and the log's). When full, senders
                          wait, newcomers are refused, and clients that do
                          not read are dropped. 0 for no budget. Default: 64
+      --max-file-mb N    The largest file passed on between HubChat clients,
+                         in MiB (senders are told; a larger offer is refused).
+                         0 passes no files at all. Default: 2048 (2 GiB)
       --hide-text        Log who wrote to whom and how many characters
                          (alice -> bob (42 characters)), not what was
                          written. In the window, this unticks Show message
@@ -104,6 +107,8 @@ pub struct ServerConfigArgs {
     pub message_rate: Option<u32>,
     /// `--max-queued-mb`: the budget for queued bytes in MiB, 0 for none.
     pub max_queued_mb: Option<usize>,
+    /// `--max-file-mb`: the largest file passed on in MiB, 0 for none.
+    pub max_file_mb: Option<u64>,
     /// Log relayed messages without their text.
     pub hide_text: bool,
     /// `--name`: the name clients find the server by.
@@ -133,6 +138,9 @@ impl ServerConfigArgs {
         }
         if let Some(mb) = self.max_queued_mb {
             config.max_queued = (mb > 0).then(|| mb.saturating_mul(1 << 20));
+        }
+        if let Some(mb) = self.max_file_mb {
+            config.max_file = mb.saturating_mul(1 << 20);
         }
         config.discovery = (!self.no_discovery).then(|| {
             self.name
@@ -285,6 +293,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                 })?;
                 config.max_queued_mb = Some(n);
             }
+            "--max-file-mb" => {
+                let v = value("a number")?;
+                let n = v.trim().parse().map_err(|_| {
+                    UsageError(format!(
+                        "--max-file-mb needs a number of MiB, 0 to pass no files, not \"{v}\""
+                    ))
+                })?;
+                config.max_file_mb = Some(n);
+            }
             _ => return Err(UsageError(format!("unknown option \"{arg}\""))),
         }
     }
@@ -427,6 +444,7 @@ mod tests {
                     max_per_address: None,
                     message_rate: None,
                     max_queued_mb: None,
+                    max_file_mb: None,
                     hide_text: true,
                     name: None,
                     no_discovery: false,
@@ -488,6 +506,14 @@ mod tests {
         };
         assert_eq!(budget(""), Some(64 << 20));
         assert_eq!(budget("--max-queued-mb 8"), Some(8 << 20));
+        let max_file = |line: &str| match parse(args(line)).unwrap() {
+            Command::Run { config, .. } => config.to_config().max_file,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(max_file(""), 2 << 30);
+        assert_eq!(max_file("--max-file-mb 10"), 10 << 20);
+        assert_eq!(max_file("--max-file-mb 0"), 0);
+        assert!(parse(args("--max-file-mb lots")).is_err());
         assert_eq!(budget("--max-queued-mb 0"), None);
     }
 

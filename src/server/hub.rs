@@ -393,7 +393,9 @@ impl Hub {
                 id: who.id.to_string(),
                 max_packet: self.max_packet,
                 max_message: Some(self.max_message),
-                max_file: Some(self.max_file),
+                // A server whose owner passes no files says nothing: its
+                // clients then offer none.
+                max_file: (self.max_file > 0).then_some(self.max_file),
             });
             hello.extend_from_slice(&welcome.encode());
         }
@@ -868,6 +870,9 @@ impl Hub {
                 },
             }]
         };
+        if self.max_file == 0 {
+            return refuse("This server does not pass files on.".into());
+        }
         if offer.size > self.max_file {
             return refuse(format!(
                 "{} is {}; this server passes on files of at most {}.",

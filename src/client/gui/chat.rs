@@ -433,15 +433,21 @@ impl ChatWindow {
 
     /// Greys "Send file..." out where files cannot go, with the reason as
     /// its tooltip.
-    pub fn allow_files(&mut self, allowed: &Result<(), String>) {
-        let tip = match allowed {
-            Ok(()) => {
+    pub fn allow_files(&mut self, allowed: &Result<(), String>, max_file: Option<u64>) {
+        let tip = match (allowed, max_file) {
+            (Ok(()), Some(max)) => format!(
+                "Send a file (this server passes on files of up to {}). You can also drop files \
+                 on this window, or paste a picture (Ctrl+V).",
+                crate::common::file_packet::describe_size(max)
+            ),
+            (Ok(()), None) => {
                 "Send a file. You can also drop files on this window, or paste a picture (Ctrl+V)."
+                    .into()
             }
-            Err(why) => why.as_str(),
+            (Err(why), _) => why.clone(),
         };
-        if self.send_file.tooltip().as_deref() != Some(tip) {
-            self.send_file.set_tooltip(tip);
+        if self.send_file.tooltip().as_deref() != Some(tip.as_str()) {
+            self.send_file.set_tooltip(&tip);
         }
         if allowed.is_ok() != self.send_file.active() {
             gui::set_active(&mut self.send_file, allowed.is_ok());

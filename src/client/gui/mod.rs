@@ -947,7 +947,10 @@ impl ClientApp {
             .or_insert_with(|| ChatWindow::new(key, c, faces.clone(), avatars, tx));
         chat.set_faces(faces);
         chat.show_lines(c);
-        chat.allow_files(&self.controller.can_send_file(key));
+        chat.allow_files(
+            &self.controller.can_send_file(key),
+            self.controller.max_file(),
+        );
         // "is typing" needs one wake-up when it runs out, and only then.
         if let Some(left) = c
             .typing_until

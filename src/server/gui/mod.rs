@@ -46,6 +46,8 @@ pub struct ServerApp {
     max_clients: Option<usize>,
     /// `--message-rate`, if given; else the server's default.
     message_rate: Option<u32>,
+    /// `--max-file-mb`, if given; else the server's default (2 GiB).
+    max_file_mb: Option<u64>,
     events: Events,
     actions: Receiver<Action>,
     /// For windows opened later (the names and bans).
@@ -134,6 +136,7 @@ impl ServerApp {
             settings,
             max_clients: args.max_clients,
             message_rate: args.message_rate,
+            max_file_mb: args.max_file_mb,
             events: Events::with_waker(app::awake),
             actions,
             tx,
@@ -381,6 +384,9 @@ impl ServerApp {
         }
         if let Some(n) = self.message_rate {
             config.message_rate = MessageRate::messages_per_second(n);
+        }
+        if let Some(mb) = self.max_file_mb {
+            config.max_file = mb.saturating_mul(1 << 20);
         }
         // The certificate clients pin and the names and bans outlive the
         // window, as they do for the headless server.
