@@ -112,9 +112,16 @@ pub enum ServerEvent {
         limit: Limit,
         count: u64,
     },
-    /// A file was offered, accepted, saved or given up (`what` says which,
-    /// as the rest of a sentence about `who`). Chunks are not reported.
-    File { who: Party, what: String },
+    /// A file was offered, accepted, saved or given up: `who`, `verb`,
+    /// the file's name (if the event has one; hidden with the messages'
+    /// text when the owner hides that), then `rest` ("alice offers
+    /// photo.png (2.4 MB) to bob"). Chunks are not reported.
+    File {
+        who: Party,
+        verb: String,
+        file: Option<String>,
+        rest: String,
+    },
     /// Something went wrong that is not one client's doing.
     Error { message: String },
     /// The owner kicked or banned someone, lifted a ban or released a name.
@@ -208,7 +215,12 @@ impl ServerEvent {
                 ServerEvent::Error { message } | ServerEvent::Owner { what: message } => {
                     message.len()
                 }
-                ServerEvent::File { who, what } => party(who) + what.len(),
+                ServerEvent::File {
+                    who,
+                    verb,
+                    file,
+                    rest,
+                } => party(who) + verb.len() + file.as_ref().map_or(0, String::len) + rest.len(),
                 ServerEvent::Limited { who, limit, .. } => {
                     party(who)
                         + match limit {

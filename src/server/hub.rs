@@ -807,10 +807,8 @@ impl Hub {
             (FileMsg::Accept { window }, Some(sender)) => {
                 let routes = self.files().accept(me, sender, transfer, window);
                 if !routes.is_empty() {
-                    self.file_event(
-                        from,
-                        format!("accepted a file from {}", self.name_of(sender)),
-                    );
+                    let verb = format!("accepted a file from {}", self.name_of(sender));
+                    self.file_event(from, verb, None, String::new());
                 }
                 routes
             }
@@ -820,15 +818,12 @@ impl Hub {
             (FileMsg::Done { sha256 }, Some(to)) => self.files().done(me, to, transfer, sha256),
             (FileMsg::Saved, Some(sender)) => match self.files().saved(me, sender, transfer) {
                 Some((route, file)) => {
-                    self.file_event(
-                        from,
-                        format!(
-                            "saved {} ({}) from {}",
-                            file.name,
-                            describe_size(file.size),
-                            self.name_of(sender)
-                        ),
+                    let rest = format!(
+                        " ({}) from {}",
+                        describe_size(file.size),
+                        self.name_of(sender)
                     );
+                    self.file_event(from, "saved".into(), Some(file.name), rest);
                     vec![route]
                 }
                 None => Vec::new(),
@@ -836,8 +831,8 @@ impl Hub {
             (FileMsg::Cancel { reason, message }, _) => {
                 let (routes, name) = self.files().cancel(me, peer, transfer, reason, message);
                 if let Some(name) = name {
-                    let how = format!("{reason:?}").to_lowercase();
-                    self.file_event(from, format!("{how} the transfer of {name}"));
+                    let verb = format!("{reason:?} the transfer of").to_lowercase();
+                    self.file_event(from, verb, Some(name), String::new());
                 }
                 routes
             }
@@ -920,14 +915,11 @@ impl Hub {
             (true, _) => "everyone".to_string(),
             (false, k) => self.name_of(k.unwrap_or_default()),
         };
-        let what = format!(
-            "offers {} ({}) to {whom}",
-            offer.name,
-            describe_size(offer.size)
-        );
+        let rest = format!(" ({}) to {whom}", describe_size(offer.size));
+        let name = offer.name.clone();
         match self.files().offer(me, transfer, &offer, receivers) {
             Ok(routes) => {
-                self.file_event(from, what);
+                self.file_event(from, "offers".into(), Some(name), rest);
                 routes
             }
             Err(refused) => refuse(refused.0),
@@ -962,10 +954,8 @@ impl Hub {
             }
             Chunk::Stale => {}
             Chunk::Broken(routes) => {
-                self.file_event(
-                    from,
-                    "sent a file against the rules; the transfer was stopped".into(),
-                );
+                let verb = "sent a file against the rules; the transfer was stopped";
+                self.file_event(from, verb.into(), None, String::new());
                 self.route(&routes);
             }
         }
@@ -979,10 +969,14 @@ impl Hub {
             .map_or_else(|| format!("client{k}"), |m| m.who.name.to_string())
     }
 
-    fn file_event(&self, who: &Party, what: String) {
+    /// Logs what `who` did with a file: `verb`, the file's name (hidden
+    /// with the messages' text when the owner hides it), then `rest`.
+    fn file_event(&self, who: &Party, verb: String, file: Option<String>, rest: String) {
         self.events.emit(ServerEvent::File {
             who: who.clone(),
-            what,
+            verb,
+            file,
+            rest,
         });
     }
 

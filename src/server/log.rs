@@ -63,6 +63,18 @@ pub fn timestamp(at: SystemTime) -> String {
         .to_string()
 }
 
+/// What someone did with a file, after their name: "offers photo.png
+/// (2.4 MB) to bob", or "offers a file (2.4 MB) to bob" when the owner
+/// hides what is written (a file's name is content too).
+pub fn file_sentence(verb: &str, file: Option<&str>, rest: &str, text: MessageText) -> String {
+    let file = match (file, text) {
+        (Some(name), MessageText::Shown) => format!(" {}", printable(name)),
+        (Some(_), MessageText::Hidden) => " a file".into(),
+        (None, _) => String::new(),
+    };
+    format!("{}{file}{}", printable(verb), printable(rest))
+}
+
 /// What happened, in words.
 pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
     match what {
@@ -122,9 +134,17 @@ pub fn describe(what: &ServerEvent, message_text: MessageText) -> String {
         ),
         ServerEvent::Error { message } => format!("error: {}", printable(message)),
         ServerEvent::Owner { what } => format!("the owner {}", printable(what)),
-        ServerEvent::File { who, what } => {
-            format!("{} ({}) {}", printable(&who.name), who.id, printable(what))
-        }
+        ServerEvent::File {
+            who,
+            verb,
+            file,
+            rest,
+        } => format!(
+            "{} ({}) {}",
+            printable(&who.name),
+            who.id,
+            file_sentence(verb, file.as_deref(), rest, message_text)
+        ),
         ServerEvent::Limited { who, limit, count } => format!(
             "{} ({}) {}{}",
             printable(&who.name),
@@ -442,6 +462,25 @@ mod tests {
             text: "hello\n".into(),
         };
         assert_eq!(describe(&what, MessageText::Shown), "alice -> bob: hello");
+    }
+
+    #[test]
+    fn a_file_event_names_who_and_what_and_escapes_the_file_name() {
+        let what = ServerEvent::File {
+            who: party("client0", "alice"),
+            verb: "offers".into(),
+            file: Some("evil\u{1b}[2J.txt".into()),
+            rest: " (12 bytes) to bob".into(),
+        };
+        let line = describe(&what, MessageText::Shown);
+        assert!(line.starts_with("alice (client0) offers evil"), "{line}");
+        assert!(line.ends_with(".txt (12 bytes) to bob"), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+        assert_eq!(
+            describe(&what, MessageText::Hidden),
+            "alice (client0) offers a file (12 bytes) to bob",
+            "the name is content, hidden with the messages' text"
+        );
     }
 
     #[test]

@@ -526,11 +526,20 @@ fn line(event: &Event, message_text: MessageText) -> LogLine {
                 times_since(*count)
             ),
         ),
-        ServerEvent::File { who, what } => named(
+        ServerEvent::File {
+            who,
+            verb,
+            file,
+            rest,
+        } => named(
             &time,
             who,
             Ink::Notice,
-            format!(" ({}) {}", who.id, printable(what)),
+            format!(
+                " ({}) {}",
+                who.id,
+                crate::server::log::file_sentence(verb, file.as_deref(), rest, message_text)
+            ),
         ),
         ServerEvent::Pictured { who, .. } => named(
             &time,
