@@ -613,3 +613,29 @@ fn a_server_whose_owner_passes_no_files_offers_its_clients_none() {
         }
     }
 }
+
+#[test]
+fn a_sender_gone_mid_transfer_fails_it_and_leaves_no_partial_file() {
+    let server = TestServer::start();
+    let (mut mallory, bob, key) = raw_offer(&server, "half.bin", 1 << 20);
+    bob.files().accept(&key.peer, &key.transfer).unwrap();
+    accepted(&mut mallory);
+    let bob_id = bob.id();
+    mallory.send(&chunk(&mallory, &bob_id, 0, &content(100_000)));
+    // It arrives under a partial name.
+    let part = bob.downloads.join("half.bin.part");
+    let deadline = Instant::now() + PATIENCE;
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 100_000 {
+        assert!(Instant::now() < deadline, "{:?}", listing(&bob.downloads));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(mallory); // its program dies without a word
+    let (reason, message) = bob.ended();
+    assert_eq!(reason, CancelReason::Failed);
+    assert!(message.contains("mallory left"), "{message}");
+    assert!(
+        listing(&bob.downloads).is_empty(),
+        "{:?}",
+        listing(&bob.downloads)
+    );
+}
