@@ -475,6 +475,12 @@ impl ClientModel {
             }
             SessionEvent::Lost { reason } => {
                 for (key, c) in &mut self.conversations {
+                    // Transfers live on the connection: none survives it.
+                    for row in c.files.iter_mut().filter(|r| !r.state.is_over()) {
+                        row.state = FileState::Ended {
+                            message: format!("The transfer stopped: {reason}"),
+                        };
+                    }
                     c.partner_id = None;
                     c.lines.push(notice(format!("Disconnected: {reason}")));
                     update.conversations.push(key.clone());
@@ -1128,6 +1134,36 @@ mod tests {
             image_name: "image_1.png".into(),
             files: false,
         }
+    }
+
+    #[test]
+    fn an_offer_opens_its_conversation_and_transfers_end_with_the_connection() {
+        let mut m = ClientModel::new("client0");
+        m.apply(listed(&[("client0", "me"), ("client1", "alice")]));
+        let update = m.apply(SessionEvent::File(FileEvent::Offered {
+            key: TransferKey {
+                transfer: "t".into(),
+                peer: "client1".into(),
+                outgoing: false,
+            },
+            name: "a.txt".into(),
+            size: 3,
+            thumbnail: None,
+            room: false,
+        }));
+        let key = ClientModel::key("alice");
+        assert_eq!(update.incoming.as_deref(), Some(key.as_str()));
+        assert_eq!(m.conversations[&key].files[0].state, FileState::Offered);
+        assert!(m.conversations[&key].lines[0]
+            .text
+            .contains("offers a.txt (3 bytes)"));
+        m.apply(SessionEvent::Lost {
+            reason: "the server closed.".into(),
+        });
+        assert!(matches!(
+            &m.conversations[&key].files[0].state,
+            FileState::Ended { message } if message.contains("server closed")
+        ));
     }
 
     fn listed(entries: &[(&str, &str)]) -> SessionEvent {
