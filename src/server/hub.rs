@@ -816,18 +816,12 @@ impl Hub {
                 self.files().ack(me, sender, transfer, received)
             }
             (FileMsg::Done { sha256 }, Some(to)) => self.files().done(me, to, transfer, sha256),
-            (FileMsg::Saved, Some(sender)) => match self.files().saved(me, sender, transfer) {
-                Some((route, file)) => {
-                    let rest = format!(
-                        " ({}) from {}",
-                        describe_size(file.size),
-                        self.name_of(sender)
-                    );
-                    self.file_event(from, "saved".into(), Some(file.name), rest);
-                    vec![route]
-                }
-                None => Vec::new(),
-            },
+            (FileMsg::Saved, Some(sender)) => {
+                // Bound first: the files' lock must be let go before the
+                // registry's is taken (for the sender's name).
+                let saved = self.files().saved(me, sender, transfer);
+                self.file_saved(from, sender, saved)
+            }
             (FileMsg::Cancel { reason, message }, _) => {
                 let (routes, name) = self.files().cancel(me, peer, transfer, reason, message);
                 if let Some(name) = name {
@@ -840,6 +834,25 @@ impl Hub {
             (_, None) => Vec::new(),
         };
         self.route(&routes);
+    }
+
+    /// A receiver saved a file: logged, and its sender told.
+    fn file_saved(
+        &self,
+        from: &Party,
+        sender: u64,
+        saved: Option<(Route, crate::server::transfers::Finished)>,
+    ) -> Vec<Route> {
+        let Some((route, file)) = saved else {
+            return Vec::new();
+        };
+        let rest = format!(
+            " ({}) from {}",
+            describe_size(file.size),
+            self.name_of(sender)
+        );
+        self.file_event(from, "saved".into(), Some(file.name), rest);
+        vec![route]
     }
 
     /// Checks an offer and sends it to its receivers; a refused one goes
@@ -917,7 +930,8 @@ impl Hub {
         };
         let rest = format!(" ({}) to {whom}", describe_size(offer.size));
         let name = offer.name.clone();
-        match self.files().offer(me, transfer, &offer, receivers) {
+        let offered = self.files().offer(me, transfer, &offer, receivers);
+        match offered {
             Ok(routes) => {
                 self.file_event(from, "offers".into(), Some(name), rest);
                 routes
