@@ -14,7 +14,7 @@ set -euo pipefail
 
 build_pkgs=(gcc g++ make libc6-dev pkg-config libx11-dev libxext-dev libxft-dev
   libxinerama-dev libxcursor-dev libxfixes-dev libpango1.0-dev python3-pip)
-test_pkgs=(xvfb xauth xdotool imagemagick openbox x11-utils fonts-dejavu-core
+test_pkgs=(xvfb xauth xdotool xclip imagemagick openbox x11-utils fonts-dejavu-core
   fonts-noto-color-emoji fonts-noto-cjk)
 
 windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64 wine wine64)

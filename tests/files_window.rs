@@ -147,7 +147,7 @@ fn main() {
     println!("ok");
     passed += 1;
 
-    print!("test a dropped file and a pasted picture are offered like chosen ones ... ");
+    print!("test a dropped file and a pasted picture (Ctrl+V) are offered like chosen ones ... ");
     let notes = config.join("notes for bob.txt");
     std::fs::write(&notes, "see you at ten").unwrap();
     let uri = format!("file://{}", notes.display()).replace(' ', "%20");
@@ -166,6 +166,41 @@ fn main() {
                 .iter()
                 .any(|r| r.name.starts_with("Pasted picture ") && r.thumbnail.is_some())
     });
+    // A picture really on the clipboard (xclip holds it, as an image
+    // viewer would), pasted with Ctrl+V in the box to write in.
+    let shot = config.join("shot.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([30, 120, 200]))
+        .save(&shot)
+        .unwrap();
+    let copied = std::process::Command::new("xclip")
+        .args(["-selection", "clipboard", "-t", "image/png", "-i"])
+        .arg(&shot)
+        .status()
+        .expect("xclip (scripts/install-deps.sh --test installs it)");
+    assert!(copied.success());
+    let pasted_before = pasted_offers(&bob);
+    let xid = alice.chats[&to_bob].window.raw_handle().to_string();
+    let input = &alice.chats[&to_bob].input;
+    let (ix, iy) = (input.x() + 20, input.y() + 20);
+    xdo(&mut alice, &["windowraise", &xid]);
+    xdo(
+        &mut alice,
+        &[
+            "mousemove",
+            "--window",
+            &xid,
+            &ix.to_string(),
+            &iy.to_string(),
+            "click",
+            "1",
+        ],
+    );
+    xdo(&mut alice, &["key", "ctrl+v"]);
+    pump_until(
+        &mut [&mut alice, &mut bob],
+        "the pasted picture's offer",
+        |w| pasted_offers(w[1]) > pasted_before,
+    );
     alice.act(Msg::Dropped(to_bob.clone(), "just words".into()));
     assert!(alice.model().conversations[&to_bob]
         .lines
@@ -210,6 +245,35 @@ fn main() {
     bob.act(Msg::Quit);
     let _ = std::fs::remove_dir_all(&config);
     println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+/// How many pasted pictures `app` has been offered.
+fn pasted_offers(app: &ClientApp) -> usize {
+    app.model().conversations["alice"]
+        .files
+        .iter()
+        .filter(|r| r.name.starts_with("Pasted picture ") && r.thumbnail.is_some())
+        .count()
+}
+
+/// Runs xdotool against the display, pumping the window meanwhile, then
+/// lets it handle what xdotool sent. With no window manager the keyboard
+/// goes to the window under the pointer.
+fn xdo(app: &mut ClientApp, args: &[&str]) {
+    let mut child = std::process::Command::new("xdotool")
+        .args(args)
+        .spawn()
+        .expect("xdotool (scripts/install-deps.sh --test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("xdotool runs").is_none() {
+        assert!(Instant::now() < deadline, "xdotool {args:?} hangs");
+        let _ = app::wait_for(0.005);
+        app.pump();
+    }
+    for _ in 0..10 {
+        let _ = app::wait_for(0.01);
+        app.pump();
+    }
 }
 
 /// A client window connected to the test server as `name`, saving files

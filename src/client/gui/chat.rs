@@ -223,22 +223,16 @@ impl ChatWindow {
         }
         {
             let (tx, key) = (tx.clone(), key.to_string());
-            input.handle(move |input, ev| {
+            input.handle(move |_, ev| {
                 let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
                 if ev == Event::KeyDown && pastes(app::event_key()) && clipboard_has_only_picture()
                 {
-                    // A picture on the clipboard: it arrives as a paste
-                    // event, below, and is sent as a file.
-                    app::paste_image(input);
-                    true
-                } else if ev == Event::Paste {
-                    match app::event_clipboard() {
-                        Some(app::ClipboardEvent::Image(Some(picture))) => {
-                            tx.send(Msg::PastedPicture(key.clone(), pasted_png(&picture)));
-                            true
-                        }
-                        _ => false,
+                    // A picture on the clipboard is sent as a file.
+                    match clipboard_picture() {
+                        Some(pixels) => tx.send(Msg::PastedPicture(key.clone(), pixels)),
+                        None => gui::play(gui::Sound::Error, true),
                     }
+                    true
                 } else if ev == Event::KeyDown && enter && !app::is_event_shift() {
                     tx.send(Msg::Send(key.clone()));
                     true
@@ -623,13 +617,16 @@ pub struct PastedPixels {
     pub data: Vec<u8>,
 }
 
-fn pasted_png(picture: &fltk::image::RgbImage) -> PastedPixels {
-    PastedPixels {
-        width: picture.data_w().max(0) as u32,
-        height: picture.data_h().max(0) as u32,
-        depth: picture.depth() as u8,
-        data: picture.to_rgb_data(),
-    }
+/// The picture on the clipboard, read with arboard: FLTK, built without
+/// its image readers, cannot read a pasted picture on X11.
+fn clipboard_picture() -> Option<PastedPixels> {
+    let image = arboard::Clipboard::new().ok()?.get_image().ok()?;
+    Some(PastedPixels {
+        width: u32::try_from(image.width).ok()?,
+        height: u32::try_from(image.height).ok()?,
+        depth: 4,
+        data: image.bytes.into_owned(),
+    })
 }
 
 /// Ctrl+F searches the history.
