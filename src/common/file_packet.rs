@@ -346,6 +346,50 @@ pub fn encode_data_from(transfer: &str, from: &str, offset: u64, bytes: &[u8]) -
     frame
 }
 
+/// A FILE DATA packet from a client, read where it lies: the server's
+/// relay passes a chunk on without first copying its bytes out of the
+/// buffer they were read into.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DataIn<'a> {
+    pub transfer: Cow<'a, str>,
+    pub to: Cow<'a, str>,
+    pub offset: u64,
+    pub bytes: &'a [u8],
+}
+
+/// How every FILE DATA body a HubChat client writes begins.
+const DATA_HEAD: &[u8] = br#"{"flag": "FILE DATA", "data": {"#;
+
+impl<'a> DataIn<'a> {
+    /// The chunk in `body`, if it is a FILE DATA written as HubChat writes
+    /// it; `None` for anything else, which the caller decodes the usual
+    /// way (and which says what is wrong with it, if anything is).
+    pub fn read(body: &'a [u8]) -> Option<DataIn<'a>> {
+        #[derive(Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            flag: Cow<'a, str>,
+            #[serde(borrow)]
+            data: Head<'a>,
+        }
+        if !body.starts_with(DATA_HEAD) {
+            return None;
+        }
+        let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Envelope>();
+        let envelope = stream.next()?.ok()?;
+        let head = envelope.data;
+        if envelope.flag != FILE_DATA || !is_message_id(&head.transfer) {
+            return None;
+        }
+        Some(DataIn {
+            transfer: head.transfer,
+            to: head.to?,
+            offset: head.offset?,
+            bytes: &body[stream.byte_offset()..],
+        })
+    }
+}
+
 /// How many bytes a message carries after its JSON, for FILE DATA.
 fn payload_len(what: &FileMsg) -> Option<usize> {
     match what {
@@ -494,6 +538,43 @@ mod tests {
                 what: FileMsg::Data { offset: 0, bytes },
             }))
         );
+    }
+
+    #[test]
+    fn a_chunk_is_read_in_place_as_the_full_decoder_reads_it() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        let frame = ClientPacket::File(packet(
+            Some("client2"),
+            FileMsg::Data {
+                offset: 77,
+                bytes: bytes.clone(),
+            },
+        ))
+        .encode();
+        let body = &frame[HEADER_LEN..];
+        assert_eq!(
+            DataIn::read(body),
+            Some(DataIn {
+                transfer: "t1".into(),
+                to: "client2".into(),
+                offset: 77,
+                bytes: &bytes,
+            })
+        );
+        // Anything else goes the usual way.
+        for other in [
+            &ClientPacket::File(packet(Some("c"), FileMsg::Saved)).encode()[HEADER_LEN..],
+            br#"{"flag": "FILE DATA", "data": {"transfer": "no/slash", "to": "c", "offset": 0}}"#,
+            br#"{"flag": "FILE DATA", "data": {"transfer": "t", "offset": 0}}"#,
+            br#"{"flag":"FILE DATA","data":{"transfer":"t","to":"c","offset":0}}"#,
+        ] {
+            assert_eq!(
+                DataIn::read(other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 
     #[test]

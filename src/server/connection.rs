@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::avatar;
 use crate::common::connection::{FrameReader, ReadError};
-use crate::common::file_packet::{FileMsg, FILE_VERSION};
+use crate::common::file_packet::{DataIn, FileMsg, FILE_VERSION};
 use crate::common::frame::FrameError;
 use crate::common::memory;
 use crate::common::packet::{ClientPacket, ErrorCode, ErrorReport, ServerPacket, CHAT_VERSION};
@@ -465,7 +465,18 @@ fn relay_loop(reader: &mut FrameReader<Link>, sender: &mut Sender) -> End {
             sender.deferred.send_all();
         }
         let packet = match reader.read_frame_by(None) {
-            Ok(Some(body)) => ClientPacket::decode(body),
+            Ok(Some(body)) => {
+                // A file's chunk goes on from the read buffer, uncopied;
+                // held only by its receiver's window (see Hub::file_data).
+                if let Some(chunk) = DataIn::read(body).filter(|_| sender.files) {
+                    if !wait_for_room(sender) {
+                        return sender.cut_short();
+                    }
+                    sender.ctx.hub.file_data(sender.me, &chunk);
+                    continue;
+                }
+                ClientPacket::decode(body)
+            }
             Ok(None) => {
                 let reason = sender.outbox.failure();
                 return End::quietly(reason.unwrap_or(LeaveReason::ClosedConnection));

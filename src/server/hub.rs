@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::file_packet::{
-    describe_size, encode_data_from, FileMsg, FilePacket, Offer, FILE_VERSION, MAX_OFFER_NAME,
-    MAX_THUMBNAIL,
+    describe_size, encode_data_from, DataIn, FileMsg, FilePacket, Offer, FILE_VERSION,
+    MAX_OFFER_NAME, MAX_THUMBNAIL,
 };
 use crate::common::packet::{
     all_clients_entries, all_clients_from_entries, client_number, encode_all_clients,
@@ -853,6 +853,14 @@ impl Hub {
         );
         self.file_event(from, "saved".into(), Some(file.name), rest);
         vec![route]
+    }
+
+    /// Passes a chunk read in place (see [`DataIn`]) on, as [`Hub::file`]
+    /// does a decoded one.
+    pub fn file_data(&self, from: &Party, chunk: &DataIn) {
+        if let (Some(me), Some(to)) = (client_number(&from.id), client_number(&chunk.to)) {
+            self.file_chunk(from, me, to, &chunk.transfer, chunk.offset, chunk.bytes);
+        }
     }
 
     /// Checks an offer and sends it to its receivers; a refused one goes
