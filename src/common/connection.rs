@@ -30,6 +30,13 @@ const KEEP_BUFFER: usize = 64 * 1024;
 /// to this, so a burst is read in few calls; once a read leaves room (the
 /// burst is over) and the buffer is empty, it is back to `INITIAL_BUFFER`.
 const BULK_BUFFER: usize = 16 * 1024;
+/// How far past its deadline a timed read may wake: the read timeout set
+/// on the stream is only changed when it would overshoot by more, so a
+/// frame arriving in many reads costs no system call per read to re-arm.
+const SLACK: Duration = Duration::from_millis(100);
+/// How long a timed reader without a frame time keeps a large buffer
+/// while nothing arrives (see [`FrameReader::read_frame_by`]).
+const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 /// Why no frame could be read.
 #[derive(Debug)]
@@ -124,6 +131,13 @@ pub struct FrameReader<R> {
     timeout_set: Option<Duration>,
     /// The last read filled all the room there was: more is likely waiting.
     filled: bool,
+    /// Reading with timeouts ([`Self::read_frame_by`]): a large buffer is
+    /// then kept between frames until the stream goes quiet (a file's
+    /// chunks come back to back), and handed back when a read between
+    /// frames times out.
+    timed: bool,
+    /// A read between frames timed out: the stream is quiet.
+    quiet: bool,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -141,6 +155,8 @@ impl<R: Read> FrameReader<R> {
             last_read: now,
             timeout_set: None,
             filled: false,
+            timed: false,
+            quiet: false,
         }
     }
 
@@ -213,6 +229,7 @@ impl<R: Read> FrameReader<R> {
         timed: bool,
         mut before_read: impl FnMut(&mut Self, usize) -> Result<(), ReadError>,
     ) -> Result<Option<&[u8]>, ReadError> {
+        self.timed = timed;
         loop {
             let needed = match self.take()? {
                 Ok((body_start, body_end)) => return Ok(Some(&self.buf[body_start..body_end])),
@@ -228,7 +245,10 @@ impl<R: Read> FrameReader<R> {
                     n
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if timed && is_timeout(&e) => continue,
+                Err(e) if timed && is_timeout(&e) => {
+                    self.quiet |= buffered == 0;
+                    continue;
+                }
                 Err(e) => return Err(ReadError::Io(e)),
             };
             if n == 0 {
@@ -239,6 +259,7 @@ impl<R: Read> FrameReader<R> {
                 };
             }
             self.last_read = Instant::now();
+            self.quiet = false;
             if buffered == 0 {
                 self.began = self.last_read;
             }
@@ -253,7 +274,11 @@ impl<R: Read> FrameReader<R> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > KEEP_BUFFER && needed <= INITIAL_BUFFER {
+            // A timed reader keeps a large buffer until the stream is
+            // quiet; growing it again for every chunk of a file took nine
+            // reads a chunk.
+            let bulk = self.timed && !self.quiet;
+            if self.buf.len() > KEEP_BUFFER && needed <= INITIAL_BUFFER && !bulk {
                 self.buf = Vec::new();
             } else if !self.filled
                 && self.buf.len() > INITIAL_BUFFER
@@ -301,13 +326,18 @@ impl<R: Read + ReadTimeout> FrameReader<R> {
             Some(limit) if buffered > 0 => Wait::Frame(self.began + limit),
             _ => Wait::Forever,
         };
+        // Between frames with a large buffer, wake once after a while to
+        // hand it back (the frame time: the timeout already set for the
+        // frame just read, so nothing changes while chunks keep coming).
+        let hold = (buffered == 0 && self.buf.len() > KEEP_BUFFER)
+            .then(|| self.frame_time.unwrap_or(IDLE_RELEASE));
         let wait = match (frame, deadline) {
             (Wait::Frame(f), Some(d)) if d < f => Wait::Caller(d),
             (Wait::Forever, Some(d)) => Wait::Caller(d),
             (w, _) => w,
         };
         let timeout = match wait {
-            Wait::Forever => None,
+            Wait::Forever => hold,
             Wait::Frame(at) | Wait::Caller(at) => {
                 let left = at.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -316,7 +346,18 @@ impl<R: Read + ReadTimeout> FrameReader<R> {
                 Some(left)
             }
         };
-        if timeout.is_some() || self.timeout_set.is_some() {
+        // The stream's timeout applies to each read from its start, so one
+        // set for a whole frame stays right while the frame arrives; it is
+        // changed only when a read could wake too late (or much too
+        // early). A timeout left from a frame, while waiting between
+        // frames, costs at most one wake-up, after which it is cleared.
+        let change = match (self.timeout_set, timeout) {
+            (None, None) => false,
+            (Some(_), None) => self.quiet,
+            (None, Some(_)) => true,
+            (Some(set), Some(left)) => set > left + SLACK || set < left / 2,
+        };
+        if change {
             self.inner
                 .set_read_timeout(timeout)
                 .map_err(ReadError::Io)?;
@@ -517,5 +558,93 @@ mod tests {
         assert_eq!(r.read_frame().unwrap(), Some(&[b'a'; 40][..]));
         r.set_max_body(1000);
         assert_eq!(r.read_frame().unwrap(), Some(&[b'b'; 100][..]));
+    }
+
+    /// A socket that counts the reads and timeout changes made on it.
+    struct Counted {
+        stream: std::net::TcpStream,
+        reads: std::cell::Cell<usize>,
+        timeouts: std::cell::Cell<usize>,
+    }
+
+    impl Read for Counted {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.reads.set(self.reads.get() + 1);
+            (&self.stream).read(out)
+        }
+    }
+
+    impl ReadTimeout for Counted {
+        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            self.timeouts.set(self.timeouts.get() + 1);
+            self.stream.set_read_timeout(timeout)
+        }
+    }
+
+    /// A counted reader on one end of a loopback connection; the other end.
+    fn counted(frame_time: Duration) -> (FrameReader<Counted>, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        let mut r = FrameReader::new(
+            Counted {
+                stream,
+                reads: 0.into(),
+                timeouts: 0.into(),
+            },
+            1 << 20,
+        );
+        r.set_frame_time(Some(frame_time));
+        (r, writer)
+    }
+
+    #[test]
+    fn large_frames_back_to_back_keep_the_buffer_and_the_timeout() {
+        use std::io::Write;
+        let (mut r, mut writer) = counted(Duration::from_secs(30));
+        let chunk = vec![b'c'; 128 << 10];
+        let sending = std::thread::spawn(move || {
+            for _ in 0..32 {
+                writer.write_all(&frame::encode(&chunk)).unwrap();
+            }
+            writer
+        });
+        for _ in 0..32 {
+            assert_eq!(
+                r.read_frame_by(None).unwrap().map(<[u8]>::len),
+                Some(128 << 10)
+            );
+        }
+        drop(sending.join().unwrap());
+        let (reads, timeouts) = (r.inner.reads.get(), r.inner.timeouts.get());
+        assert!(timeouts <= 2, "{timeouts} timeout changes for 32 frames");
+        // Growing from 1 KiB again for every frame took about nine reads
+        // a frame; a kept buffer takes what the socket holds.
+        assert!(reads <= 32 * 4, "{reads} reads for 32 frames");
+    }
+
+    #[test]
+    fn a_quiet_timed_reader_hands_its_large_buffer_back() {
+        use std::io::Write;
+        let (mut r, mut writer) = counted(Duration::from_millis(200));
+        writer
+            .write_all(&frame::encode(&vec![b'x'; 200_000]))
+            .unwrap();
+        assert!(r.read_frame_by(None).unwrap().is_some());
+        assert!(r.buffer_capacity() >= 200_000);
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(600));
+            writer.write_all(&frame::encode(b"{}")).unwrap();
+            writer
+        });
+        // Nothing for a while: the reader wakes once, lets the buffer go,
+        // and waits on.
+        assert_eq!(r.read_frame_by(None).unwrap(), Some(&b"{}"[..]));
+        assert!(
+            r.buffer_capacity() <= INITIAL_BUFFER,
+            "still holds {} bytes",
+            r.buffer_capacity()
+        );
+        drop(later.join().unwrap());
     }
 }
