@@ -226,3 +226,119 @@ fn a_tls_run_against_a_server_that_does_not_encrypt_fails_and_says_so() {
     let error = report.first_error.unwrap();
     assert!(error.contains("did not encrypt"), "{error}");
 }
+
+/// Runs `hubchat-load files` against `server` with `args`, quietly: its
+/// exit code, and what it printed on standard output and error.
+fn files_tool(server: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hubchat-load"))
+        .args(["files", "-q", "-s", server])
+        .args(args)
+        .output()
+        .expect("hubchat-load runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn files_through_the_hub_arrive_whole_and_are_measured_against_bare_sockets() {
+    let server = TestServer::start();
+    // The test server runs in this process: its memory is ours.
+    let pid = std::process::id().to_string();
+    let addr = server.addr.to_string();
+    let (code, out, err) = files_tool(
+        &addr,
+        &[
+            "--size",
+            "8",
+            "--transfers",
+            "2",
+            "--chat-rate",
+            "50",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with(&format!(
+            "hubchat-load files: 2 transfers of 8 MB at once through {addr}\n"
+        )),
+        "{out}"
+    );
+    let row = |label: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} in {out}"))
+            .to_string()
+    };
+    assert!(row("through the hub").contains(" MB/s (16 MB in "), "{out}");
+    assert!(
+        row("bare TCP socket pairs").contains(" MB/s (16 MB in "),
+        "{out}"
+    );
+    assert!(row("ratio").contains("(hub / bare)"), "{out}");
+    assert!(
+        row("files received").contains("2 of 2 whole and in order"),
+        "{out}"
+    );
+    let chat = row("chat during transfers");
+    assert!(chat.contains(" p50 ") && chat.contains(", p99 "), "{out}");
+    assert!(row("server RSS peak").contains(" MB ("), "{out}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(out.lines().last().unwrap_or_default()).expect("a JSON line last");
+    for leg in ["hub", "bare"] {
+        assert_eq!(json[leg]["bytes"], 16 << 20, "every byte, in order: {json}");
+        assert!(
+            json[leg]["mb_per_s"].as_f64().unwrap_or(0.0) > 0.0,
+            "{json}"
+        );
+    }
+    assert_eq!(json["intact"], 2, "{json}");
+    assert_eq!(json["faults"], serde_json::json!([]), "{json}");
+    assert_eq!(json["clean"], true, "{json}");
+    assert!(json["ratio"].as_f64().unwrap_or(0.0) > 0.0, "{json}");
+    let chat = &json["chat"];
+    assert!(chat["delivered"].as_u64().unwrap_or(0) >= 2, "{json}");
+    assert_eq!(chat["lost"], 0, "{json}");
+    let (p50, p99) = (chat["p50_ms"].as_f64(), chat["p99_ms"].as_f64());
+    assert!(
+        p50.zip(p99).is_some_and(|(a, b)| 0.0 < a && a <= b),
+        "{json}"
+    );
+    assert!(
+        json["server_rss_peak_mb"].as_f64().unwrap_or(0.0) > 0.0,
+        "{json}"
+    );
+}
+
+#[test]
+fn a_file_the_server_will_not_pass_on_fails_the_run_and_the_report_says_why() {
+    let server = TestServer::start_with(|c| c.max_file = 4 << 20);
+    let (code, out, err) = files_tool(
+        &server.addr.to_string(),
+        &["--size", "8", "--chat-rate", "0", "--patience", "1"],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("0 of 1 whole and in order"), "{out}");
+    assert!(
+        out.contains("transfer 0") && out.contains("FAILED (sender): given up: "),
+        "{out}"
+    );
+    assert!(out.contains("passes on files of at most 4.0 MB"), "{out}");
+    assert!(out.contains("\"clean\":false"), "{out}");
+}
+
+#[test]
+fn files_are_never_sent_to_another_machine() {
+    let (code, out, err) = files_tool("192.0.2.7:5050", &["--size", "1"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("192.0.2.7 is not loopback, so nothing was sent"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+}

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use hubchat::load::attack::{self, AttackOptions};
+use hubchat::load::files::{self, FilesOptions};
 use hubchat::load::{self, cli};
 
 fn main() {
@@ -36,6 +37,7 @@ fn main() {
             }
         },
         Ok(cli::Command::Attack(opts, check)) => attack(&opts, check),
+        Ok(cli::Command::Files(opts, check)) => files(&opts, check),
         Err(e) => {
             eprintln!("hubchat-load: {e}\nTry 'hubchat-load --help' for the options.");
             2
@@ -59,6 +61,24 @@ fn attack(opts: &AttackOptions, check: bool) -> i32 {
         }
         Err(e) => {
             eprintln!("hubchat-load attack: {e}");
+            1
+        }
+    }
+}
+
+/// Measures files through the hub against bare sockets and prints the
+/// table and a JSON line; 1 if a file arrived damaged or short, a chat
+/// message was lost, `check` and a goal was missed, or the run could not be
+/// made.
+fn files(opts: &FilesOptions, check: bool) -> i32 {
+    match files::run(opts) {
+        Ok(report) => {
+            attack::print(&files::table(opts, &report));
+            attack::print(&format!("{}\n", files::json(opts, &report)));
+            i32::from(!report.clean() || (check && !report.goals_met()))
+        }
+        Err(e) => {
+            eprintln!("hubchat-load files: {e}");
             1
         }
     }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::load::attack::{Attack, AttackOptions};
 use crate::load::attack_net::loopback_target;
+use crate::load::files::{self, FilesOptions};
 use crate::load::{LoadOptions, Pace, Pattern, Proto, Report, Storm, StormKind};
 
 pub const USAGE: &str = "\
@@ -88,6 +89,39 @@ Attack options:
                            < 50 ms, no loss, every newcomer within 1 s,
                            SIGTERM within 2 s).
   -q, --quiet              No progress lines on standard error.
+
+       hubchat-load files [OPTIONS]
+
+Measures files through a server on this machine's loopback only (any other
+address is refused): N transfers at once, each from a sender client of its
+own to a receiver client of its own, flow-controlled as HubChat does (a
+512 KiB window, acknowledged every 128 KiB), chunks sent from memory and
+received into nothing, every byte checked. In the same run the same bytes
+go through N bare TCP socket pairs on 127.0.0.1, the reference; the report
+gives both speeds and their ratio. Meanwhile two clients chat at a steady
+rate and the report gives their latency. Exits 1 if any file arrived short,
+out of order or damaged, or a chat message was lost. MB are MiB here
+(1,048,576 bytes), in sizes and speeds alike.
+
+Files options:
+  -s, --server HOST:PORT   The loopback server. Default: 127.0.0.1:5050
+      --size MB            Each file's size. Default: 1024
+      --transfers N        Transfers at once, each with two clients of its
+                           own, each from a loopback address of its own.
+                           Default: 1, at most 200
+      --chat-rate R        Messages a second each of the chatting pair sends
+                           while the files travel; 0 for no chat. Default:
+                           15, under the server's default rate limit of 20
+      --server-pid PID     The server's process: its resident memory (VmRSS)
+                           is read every 20 ms while the clients are there
+                           (Linux only), and the peak reported.
+      --patience SECONDS   A transfer fails after this long without the next
+                           thing it needs. Default: 10
+      --check-goals        Exit 1 also unless the goals held: the hub at least
+                           half the bare pairs' speed, chat p99 under 5 ms,
+                           server RSS under 64 MB (a goal not measured, for
+                           want of --server-pid or chat, is not checked).
+  -q, --quiet              No progress lines on standard error.
 ";
 
 /// What the command line asks for.
@@ -97,14 +131,24 @@ pub enum Command {
     Run(LoadOptions),
     /// Attacks; and whether to exit 1 when a goal was missed.
     Attack(AttackOptions, bool),
+    /// Files through the hub against bare sockets; and whether to exit 1
+    /// when a goal was missed.
+    Files(FilesOptions, bool),
 }
 
 /// Reads the arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut args = args.into_iter().peekable();
-    if args.peek().map(String::as_str) == Some("attack") {
-        args.next();
-        return parse_attack(args);
+    match args.peek().map(String::as_str) {
+        Some("attack") => {
+            args.next();
+            return parse_attack(args);
+        }
+        Some("files") => {
+            args.next();
+            return parse_files(args);
+        }
+        _ => {}
     }
     let mut o = LoadOptions {
         progress: true,
@@ -235,6 +279,55 @@ fn parse_attack<I: Iterator<Item = String>>(mut args: I) -> Result<Command, Stri
         return Err("name an attack (or all) after \"attack\"".into());
     }
     Ok(Command::Attack(o, check))
+}
+
+/// Reads the arguments after `files`.
+fn parse_files<I: Iterator<Item = String>>(mut args: I) -> Result<Command, String> {
+    let mut o = FilesOptions {
+        progress: true,
+        ..FilesOptions::default()
+    };
+    let mut check = false;
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value after it"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-s" | "--server" => o.server = files::loopback_only(&value()?)?,
+            "--size" => {
+                // A MiB count whose bytes fit in a u64 many times over.
+                o.size_mb = number(&flag, &value()?, 1)?;
+                if o.size_mb > 1 << 20 {
+                    return Err(format!("{flag} is at most 1048576 MB (1 TiB)"));
+                }
+            }
+            "--transfers" => o.transfers = number::<usize>(&flag, &value()?, 1)?.min(200),
+            "--chat-rate" => {
+                let v = value()?;
+                o.chat_rate = v
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| (0.0..=10_000.0).contains(r))
+                    .ok_or_else(|| {
+                        format!("{flag} needs messages a second, 0 to 10000, not \"{v}\"")
+                    })?;
+            }
+            "--server-pid" => o.server_pid = Some(number(&flag, &value()?, 1)?),
+            "--patience" => o.patience = Duration::from_secs(number(&flag, &value()?, 1)?),
+            "--check-goals" => check = true,
+            "-q" | "--quiet" => o.progress = false,
+            _ => return Err(format!("unknown option \"{arg}\"")),
+        }
+    }
+    Ok(Command::Files(o, check))
 }
 
 fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
@@ -415,6 +508,66 @@ mod tests {
             Command::Attack(o, check) => Ok((o, check)),
             _ => Err("not an attack".into()),
         }
+    }
+
+    fn files(line: &str) -> Result<(FilesOptions, bool), String> {
+        match parse(line.split_whitespace().map(String::from))? {
+            Command::Files(o, check) => Ok((o, check)),
+            _ => Err("not a files run".into()),
+        }
+    }
+
+    #[test]
+    fn files_take_their_sizes_counts_and_rates() {
+        let (o, check) = files("files").unwrap();
+        assert_eq!(
+            (o.size_mb, o.transfers, o.chat_rate, o.server_pid, check),
+            (1024, 1, 15.0, None, false)
+        );
+        assert_eq!(o.server.to_string(), "127.0.0.1:5050");
+        assert_eq!(o.size(), 1 << 30);
+        let (o, check) = files(
+            "files -s 127.0.0.1:5077 --size 100 --transfers 10 --chat-rate=50 --server-pid 42 --check-goals -q",
+        )
+        .unwrap();
+        assert_eq!(
+            (o.size_mb, o.transfers, o.chat_rate, o.server_pid, check),
+            (100, 10, 50.0, Some(42), true)
+        );
+        assert_eq!(o.server.port(), 5077);
+        assert!(!o.progress);
+        assert_eq!(files("files --chat-rate 0").unwrap().0.chat_rate, 0.0);
+        assert_eq!(files("files --transfers 5000").unwrap().0.transfers, 200);
+    }
+
+    #[test]
+    fn files_refuse_sizes_counts_and_rates_that_make_no_sense() {
+        for (line, says) in [
+            (
+                "files --size 0",
+                "--size needs a whole number of at least 1",
+            ),
+            ("files --size 2000000", "at most 1048576 MB"),
+            ("files --size", "--size needs a value"),
+            ("files --transfers 0", "--transfers needs a whole number"),
+            ("files --chat-rate -1", "0 to 10000, not \"-1\""),
+            ("files --chat-rate fast", "not \"fast\""),
+            ("files --server-pid 0", "--server-pid needs"),
+            ("files --window 3", "unknown option \"--window\""),
+        ] {
+            let e = files(line).unwrap_err();
+            assert!(e.contains(says), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn files_against_another_machine_are_refused_before_anything_is_sent() {
+        let e = files("files -s 192.0.2.7:5050").unwrap_err();
+        assert!(e.contains("only against this machine's loopback"), "{e}");
+        assert!(e.contains("192.0.2.7 is not loopback"), "{e}");
+        assert!(files("files -s 0.0.0.0:5050").is_err());
+        assert!(files("files --server=[::1]:5050").is_ok());
+        assert!(files("files -s 127.0.0.9:5050").is_ok(), "all of 127/8");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod attack_net;
 pub mod attack_png;
 pub mod cli;
 pub mod discover;
+pub mod files;
 pub mod irc;
 pub mod stamp;
 pub mod tls;
