@@ -95,7 +95,7 @@ Attack options:
 Measures files through a server on this machine's loopback only (any other
 address is refused): N transfers at once, each from a sender client of its
 own to a receiver client of its own, flow-controlled as HubChat does (a
-512 KiB window, acknowledged every 128 KiB), chunks sent from memory and
+768 KiB window, acknowledged every 192 KiB), chunks sent from memory and
 received into nothing, every byte checked. In the same run the same bytes
 go through N bare TCP socket pairs on 127.0.0.1, the reference; the report
 gives both speeds and their ratio. Meanwhile two clients chat at a steady
