@@ -201,6 +201,11 @@ fn main() {
         "the pasted picture's offer",
         |w| pasted_offers(w[1]) > pasted_before,
     );
+    assert_eq!(
+        alice.chats[&to_bob].input.value(),
+        "",
+        "the picture is not also pasted into the box as text"
+    );
     alice.act(Msg::Dropped(to_bob.clone(), "just words".into()));
     assert!(alice.model().conversations[&to_bob]
         .lines

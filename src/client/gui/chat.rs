@@ -223,16 +223,24 @@ impl ChatWindow {
         }
         {
             let (tx, key) = (tx.clone(), key.to_string());
+            // Ours first: a key it takes (Enter, Ctrl+V with a picture)
+            // must not reach the box's own handling as well (which would
+            // paste the clipboard as text).
+            input.super_handle_first(false);
             input.handle(move |_, ev| {
                 let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
-                if ev == Event::KeyDown && pastes(app::event_key()) && clipboard_has_only_picture()
-                {
-                    // A picture on the clipboard is sent as a file.
+                if ev == Event::KeyDown && pastes(app::event_key()) {
+                    // A picture on the clipboard (and no text: a copied
+                    // picture often comes with its name as text, and text
+                    // wins in a text box) is sent as a file; else the box
+                    // pastes as ever.
                     match clipboard_picture() {
-                        Some(pixels) => tx.send(Msg::PastedPicture(key.clone(), pixels)),
-                        None => gui::play(gui::Sound::Error, true),
+                        Some(pixels) => {
+                            tx.send(Msg::PastedPicture(key.clone(), pixels));
+                            true
+                        }
+                        None => false,
                     }
-                    true
                 } else if ev == Event::KeyDown && enter && !app::is_event_shift() {
                     tx.send(Msg::Send(key.clone()));
                     true
@@ -601,14 +609,6 @@ fn pastes(key: Key) -> bool {
     key == Key::from_char('v') && app::event_state().contains(EventState::Ctrl)
 }
 
-/// Whether the clipboard holds a picture and no text (a copied picture
-/// often comes with its name as text too; text wins, as a paste into a
-/// text box should).
-fn clipboard_has_only_picture() -> bool {
-    app::clipboard_contains(app::ClipboardContent::Image)
-        && !app::clipboard_contains(app::ClipboardContent::Text)
-}
-
 /// A pasted picture's pixels, as the clipboard gave them.
 pub struct PastedPixels {
     pub width: u32,
@@ -617,10 +617,16 @@ pub struct PastedPixels {
     pub data: Vec<u8>,
 }
 
-/// The picture on the clipboard, read with arboard: FLTK, built without
-/// its image readers, cannot read a pasted picture on X11.
+/// The picture on the clipboard, if it holds one and no text, read with
+/// arboard: FLTK, built without its image readers, cannot read a pasted
+/// picture on X11 (and asking it what the clipboard holds, as well,
+/// left the picture's bytes pasted into the box as text).
 fn clipboard_picture() -> Option<PastedPixels> {
-    let image = arboard::Clipboard::new().ok()?.get_image().ok()?;
+    let mut clipboard = arboard::Clipboard::new().ok()?;
+    if clipboard.get_text().is_ok_and(|t| !t.is_empty()) {
+        return None;
+    }
+    let image = clipboard.get_image().ok()?;
     Some(PastedPixels {
         width: u32::try_from(image.width).ok()?,
         height: u32::try_from(image.height).ok()?,
