@@ -268,38 +268,10 @@ fn the_receiver_can_cancel_and_the_sender_is_told() {
     alice.session.send(&bob.id(), "still here?");
 }
 
-#[test]
-fn a_receiver_killed_mid_transfer_fails_it_with_a_sentence() {
-    let server = TestServer::start();
-    let alice = person(&server, "alice");
-    let source = write_file(&temp_dir("killed-source"), "big.bin", &content(50 << 20));
-    let mut bob = Peer::join_hubchat(server.addr, "bob");
-    alice
-        .files()
-        .offer(Recipient::Client(bob.id.clone()), &source)
-        .unwrap();
-    let transfer = match bob.recv() {
-        ServerPacket::File(FilePacket { transfer, .. }) => transfer,
-        other => panic!("expected the offer, got {other:?}"),
-    };
-    bob.send(&ClientPacket::File(FilePacket {
-        transfer,
-        peer: Some(alice.id()),
-        what: FileMsg::Accept { window: WINDOW },
-    }));
-    // Its first chunk arrives; then the program dies without a word.
-    assert!(matches!(bob.recv(), ServerPacket::File(_)));
-    drop(bob);
-    let (reason, message) = alice.ended();
-    assert_eq!(reason, CancelReason::Failed);
-    assert!(message.contains("bob left"), "{message}");
-}
-
-#[test]
-fn a_receiver_that_stops_reading_holds_its_sender_to_the_window() {
-    let server = TestServer::start();
-    let alice = person(&server, "alice");
-    let source = write_file(&temp_dir("stalled-source"), "big.bin", &content(64 << 20));
+/// A raw client "bob" that alice offers a file of `size` bytes and that
+/// accepts it with HubChat's window: its socket and the transfer's id.
+fn raw_receiver(server: &TestServer, alice: &Person, name: &str, size: usize) -> (Peer, String) {
+    let source = write_file(&temp_dir(name), "big.bin", &content(size));
     let mut bob = Peer::join_hubchat(server.addr, "bob");
     alice
         .files()
@@ -314,6 +286,27 @@ fn a_receiver_that_stops_reading_holds_its_sender_to_the_window() {
         peer: Some(alice.id()),
         what: FileMsg::Accept { window: WINDOW },
     }));
+    (bob, transfer)
+}
+
+#[test]
+fn a_receiver_killed_mid_transfer_fails_it_with_a_sentence() {
+    let server = TestServer::start();
+    let alice = person(&server, "alice");
+    let (mut bob, _) = raw_receiver(&server, &alice, "killed", 50 << 20);
+    // Its first chunk arrives; then the program dies without a word.
+    assert!(matches!(bob.recv(), ServerPacket::File(_)));
+    drop(bob);
+    let (reason, message) = alice.ended();
+    assert_eq!(reason, CancelReason::Failed);
+    assert!(message.contains("bob left"), "{message}");
+}
+
+#[test]
+fn a_receiver_that_stops_reading_holds_its_sender_to_the_window() {
+    let server = TestServer::start();
+    let alice = person(&server, "alice");
+    let (mut bob, transfer) = raw_receiver(&server, &alice, "stalled", 64 << 20);
     // Bob reads nothing for a while, and acknowledges nothing.
     std::thread::sleep(Duration::from_secs(2));
     let queued = server.server.as_ref().unwrap().queued_bytes();

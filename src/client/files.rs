@@ -733,18 +733,7 @@ impl Shared {
         if let Some(why) = failure {
             state.incoming.remove(&key);
             drop(state);
-            self.send(cancel_packet(
-                &transfer,
-                Some(&from),
-                CancelReason::Failed,
-                Some(why.clone()),
-            ));
-            self.emit(FileEvent::Ended {
-                key: in_key(&transfer, &from),
-                reason: CancelReason::Failed,
-                message: why,
-            });
-            return;
+            return self.fail_incoming(&transfer, &from, why);
         }
         let received = r.file.received();
         let ack = received - r.acked >= ACK_EVERY || received == r.file.announced();
@@ -788,20 +777,26 @@ impl Shared {
             .spawn(move || shared.keep(transfer, from, *r, &sha256));
         if checked.is_err() {
             // The file went with the closure (deleted); say so.
-            let (transfer, from) = key;
-            let why = "The file could not be checked; the partial file was deleted.".to_string();
-            self.send(cancel_packet(
-                &transfer,
-                Some(&from),
-                CancelReason::Failed,
-                Some(why.clone()),
-            ));
-            self.emit(FileEvent::Ended {
-                key: in_key(&transfer, &from),
-                reason: CancelReason::Failed,
-                message: why,
-            });
+            let (from, transfer) = key;
+            let why = "The file could not be checked; the partial file was deleted.";
+            self.fail_incoming(&transfer, &from, why.into());
         }
+    }
+
+    /// A file we were receiving failed here: the sender is told why, and
+    /// so is the user.
+    fn fail_incoming(&self, transfer: &str, from: &str, why: String) {
+        self.send(cancel_packet(
+            transfer,
+            Some(from),
+            CancelReason::Failed,
+            Some(why.clone()),
+        ));
+        self.emit(FileEvent::Ended {
+            key: in_key(transfer, from),
+            reason: CancelReason::Failed,
+            message: why,
+        });
     }
 
     /// Checks a whole file against the sender's hash and keeps or deletes
@@ -826,18 +821,8 @@ impl Shared {
                 });
             }
             Err(e) => {
-                let why = capitalised(&e.to_string());
-                self.send(cancel_packet(
-                    &transfer,
-                    Some(&from),
-                    CancelReason::Failed,
-                    Some(format!("{why}.")),
-                ));
-                self.emit(FileEvent::Ended {
-                    key: in_key(&transfer, &from),
-                    reason: CancelReason::Failed,
-                    message: format!("{why}."),
-                });
+                let why = format!("{}.", capitalised(&e.to_string()));
+                self.fail_incoming(&transfer, &from, why);
             }
         }
     }

@@ -82,7 +82,15 @@ pub fn decode_picture(bytes: &[u8]) -> Result<Picture, PictureError> {
     decode_safely(|| decode_any(bytes))
 }
 
-fn decode_any(bytes: &[u8]) -> Result<Picture, PictureError> {
+/// Decodes a picture of any format HubChat reads (PNG, JPEG, GIF, BMP)
+/// from untrusted bytes, at most `max_side` pixels wide and high and
+/// allocating at most `max_alloc` bytes (checked before anything is
+/// allocated). Call it inside [`decode_safely`].
+pub(crate) fn read_any(
+    bytes: &[u8],
+    max_side: u32,
+    max_alloc: u64,
+) -> Result<image::DynamicImage, PictureError> {
     let unreadable = |e: &dyn std::fmt::Display| PictureError::Unreadable {
         detail: e.to_string(),
     };
@@ -90,11 +98,18 @@ fn decode_any(bytes: &[u8]) -> Result<Picture, PictureError> {
         .with_guessed_format()
         .map_err(|e| unreadable(&e))?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_DIMENSION);
-    limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(128 << 20);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| unreadable(&e))?;
+    reader.decode().map_err(|e| unreadable(&e))
+}
+
+fn decode_any(bytes: &[u8]) -> Result<Picture, PictureError> {
+    let unreadable = |e: &dyn std::fmt::Display| PictureError::Unreadable {
+        detail: e.to_string(),
+    };
+    let img = read_any(bytes, MAX_DIMENSION, 128 << 20)?;
     let side = img.width().min(img.height());
     if side == 0 {
         return Err(unreadable(&"the picture is empty"));

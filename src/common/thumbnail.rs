@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::common::avatar::{check_inflated_size, decode_safely, PictureError};
+use crate::common::avatar::{check_inflated_size, decode_safely, read_any, PictureError};
 use crate::common::file_packet::{MAX_THUMBNAIL, THUMBNAIL_SIDE};
 
 /// The largest picture file a thumbnail is made from: decoding costs
@@ -51,15 +51,7 @@ pub fn from_bytes(bytes: &[u8]) -> Option<Vec<u8>> {
         let unreadable = |e: &dyn std::fmt::Display| PictureError::Unreadable {
             detail: e.to_string(),
         };
-        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| unreadable(&e))?;
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(8192);
-        limits.max_image_height = Some(8192);
-        limits.max_alloc = Some(256 << 20);
-        reader.limits(limits);
-        let img = reader.decode().map_err(|e| unreadable(&e))?;
+        let img = read_any(bytes, 8192, 256 << 20)?;
         // Smaller sides until the PNG fits (a noisy photo at 96 pixels
         // may not).
         for side in [THUMBNAIL_SIDE, 72, 48] {
