@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export PATH="$HOME/.local/bin:$PATH"
 cargo build --release --locked --bin hubchat-server
-exec target/release/hubchat-server "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/hubchat-server" "$@"
