@@ -268,7 +268,7 @@ impl FilePacket {
             },
             other => return Err(wrong(format!("{other} is not a FILE flag"))),
         };
-        if payload_len(&what).is_none() && !payload.is_empty() {
+        if !matches!(what, FileMsg::Data { .. }) && !payload.is_empty() {
             return Err(wrong("only FILE DATA carries bytes after its data"));
         }
         Ok(FilePacket {
@@ -390,14 +390,6 @@ impl<'a> DataIn<'a> {
             offset: head.offset?,
             bytes: &body[stream.byte_offset()..],
         })
-    }
-}
-
-/// How many bytes a message carries after its JSON, for FILE DATA.
-fn payload_len(what: &FileMsg) -> Option<usize> {
-    match what {
-        FileMsg::Data { bytes, .. } => Some(bytes.len()),
-        _ => None,
     }
 }
 

@@ -961,7 +961,7 @@ impl Hub {
     ) {
         let verdict = self.files().chunk(me, to, transfer, offset, bytes.len());
         match verdict {
-            Chunk::Pass(_) => {
+            Chunk::Pass => {
                 let found = {
                     let reg = self.lock();
                     let here = reg.members.get(&me).map(|m| m.here.clone());

@@ -29,17 +29,11 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
 
-/// A chunk that may be passed on: to whom, and as what.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pass {
-    pub to: u64,
-}
-
 /// What became of a chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chunk {
     /// Pass it on.
-    Pass(Pass),
+    Pass,
     /// It belongs to no open transfer (one that just ended, most likely:
     /// chunks already sent arrive after a cancel); drop it.
     Stale,
@@ -198,7 +192,7 @@ impl Transfers {
         match fault {
             None => {
                 leg.sent = end;
-                Chunk::Pass(Pass { to: receiver })
+                Chunk::Pass
             }
             Some(fault) => {
                 let name = offer.name.clone();
@@ -400,16 +394,6 @@ impl Transfers {
         routes
     }
 
-    /// How many bytes may be passed on for `sender`'s open transfers, at
-    /// most: what the server could be holding for them.
-    pub fn in_flight(&self) -> u64 {
-        self.offers
-            .values()
-            .flat_map(|o| o.legs.values())
-            .map(|l| l.sent - l.acked)
-            .sum()
-    }
-
     /// Ends one leg for a broken rule: both sides are told why.
     fn end_leg(&mut self, sender: u64, receiver: u64, transfer: &str, why: &str) -> Vec<Route> {
         let key = (sender, transfer.to_string());
@@ -445,6 +429,18 @@ impl Transfers {
 mod tests {
     use super::*;
 
+    impl Transfers {
+        /// How many bytes were passed on and not yet acknowledged, over every
+        /// transfer: at most what the server could be holding of files.
+        fn in_flight(&self) -> u64 {
+            self.offers
+                .values()
+                .flat_map(|o| o.legs.values())
+                .map(|l| l.sent - l.acked)
+                .sum()
+        }
+    }
+
     fn offer(size: u64) -> Offer {
         Offer {
             name: "a.bin".into(),
@@ -474,18 +470,18 @@ mod tests {
         let told = t.accept(2, 1, "t", 1000);
         assert_eq!(told[0].to, 1);
         assert_eq!(told[0].packet.what, FileMsg::Accept { window: 1000 });
-        assert_eq!(t.chunk(1, 2, "t", 0, 1000), Chunk::Pass(Pass { to: 2 }));
+        assert_eq!(t.chunk(1, 2, "t", 0, 1000), Chunk::Pass);
         assert_eq!(t.in_flight(), 1000);
         // Acks move the window; old or impossible ones are dropped.
         assert_eq!(t.ack(2, 1, "t", 600).len(), 1);
         assert!(t.ack(2, 1, "t", 600).is_empty());
         assert!(t.ack(2, 1, "t", 5000).is_empty());
-        assert_eq!(t.chunk(1, 2, "t", 1000, 600), Chunk::Pass(Pass { to: 2 }));
+        assert_eq!(t.chunk(1, 2, "t", 1000, 600), Chunk::Pass);
         assert_eq!(t.ack(2, 1, "t", 1600).len(), 1);
-        assert_eq!(t.chunk(1, 2, "t", 1600, 1000), Chunk::Pass(Pass { to: 2 }));
+        assert_eq!(t.chunk(1, 2, "t", 1600, 1000), Chunk::Pass);
         assert!(t.saved(2, 1, "t").is_none(), "not all of it was sent");
         assert_eq!(t.ack(2, 1, "t", 2600).len(), 1);
-        assert_eq!(t.chunk(1, 2, "t", 2600, 400), Chunk::Pass(Pass { to: 2 }));
+        assert_eq!(t.chunk(1, 2, "t", 2600, 400), Chunk::Pass);
         assert_eq!(t.done(1, 2, "t", [0; 32]).len(), 1);
         let (route, finished) = t.saved(2, 1, "t").unwrap();
         assert_eq!(route.to, 1);
@@ -500,7 +496,7 @@ mod tests {
         t.accept(2, 1, "t", u64::MAX); // clamped to MAX_WINDOW
         assert_eq!(
             t.chunk(1, 2, "t", 0, MAX_WINDOW as usize),
-            Chunk::Pass(Pass { to: 2 })
+            Chunk::Pass
         );
         match t.chunk(1, 2, "t", MAX_WINDOW, 1) {
             Chunk::Broken(routes) => assert_eq!(cancelled_for(&routes), vec![2, 1]),
