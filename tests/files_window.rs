@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use fltk::app;
 use fltk::prelude::*;
+use hubchat::client::file_input::Pasted;
 use hubchat::client::file_rows::FileState;
-use hubchat::client::gui::chat::PastedPixels;
 use hubchat::client::gui::file_strip::FileAction;
 use hubchat::client::gui::{ClientApp, Msg};
 use hubchat::client::model::EVERYONE_KEY;
@@ -81,6 +81,12 @@ fn main() {
 
     print!("test an accepted file arrives, and Open and Show in folder follow ... ");
     click(&mut bob, &from_alice, "Accept");
+    // Building the rows again leaves no group open: the next window made
+    // would land inside this one.
+    assert!(
+        fltk::group::Group::try_current().is_none(),
+        "a file row left a group open"
+    );
     pump_until(&mut [&mut alice, &mut bob], "the file saved", |w| {
         w[1].chats["alice"]
             .files
@@ -152,7 +158,7 @@ fn main() {
     std::fs::write(&notes, "see you at ten").unwrap();
     let uri = format!("file://{}", notes.display()).replace(' ', "%20");
     alice.act(Msg::Dropped(to_bob.clone(), format!("{uri}\r\n")));
-    let pixels = PastedPixels {
+    let pixels = Pasted {
         width: 20,
         height: 10,
         depth: 3,

@@ -33,7 +33,6 @@ use crate::client::session::{
 use crate::client::trust::KnownServers;
 use crate::common::avatar::Picture;
 use crate::common::packet::{ChatTarget, ErrorCode, Profile};
-use crate::common::thumbnail;
 use crate::common::tls::Fingerprint;
 use crate::server::hub::EVERYONE_PREFIX;
 
@@ -155,10 +154,6 @@ pub struct Controller {
     /// Where accepted files go, when not the user's Downloads folder.
     downloads: Option<PathBuf>,
 }
-
-/// The largest picture whose thumbnail the window makes itself for the
-/// sender's own row: decoding takes a few milliseconds per megabyte.
-const THUMBNAIL_HERE: u64 = 4 << 20;
 
 /// How many of a conversation's last lines come back from the history
 /// when the program starts (a search goes further back).
@@ -784,19 +779,9 @@ impl Controller {
                 (Some(id), false) => Recipient::Client(id.clone()),
                 (None, false) => return Err(format!("{} is away.", c.partner)),
             };
-            let transfer = files.offer(to, path).map_err(|e| e.0)?;
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let name = path
-                .file_name()
-                .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-            self.model.offered_file(key, &transfer, &name, size);
-            // The sender's row shows the picture too; a small one is
-            // quick to shrink here (a large one's offer is shown without).
-            if size <= THUMBNAIL_HERE {
-                if let Some(thumb) = thumbnail::make(path).and_then(|p| thumbnail::check(&p).ok()) {
-                    self.model.file_thumbnail(&transfer, thumb);
-                }
-            }
+            let offered = files.offer(to, path).map_err(|e| e.0)?;
+            self.model
+                .offered_file(key, &offered.transfer, &offered.name, offered.size);
             Ok(())
         });
         if let Err(why) = &result {

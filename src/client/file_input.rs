@@ -54,12 +54,13 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// Pixels of a pasted picture, as the clipboard gives them.
-pub struct Pasted<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pasted {
     pub width: u32,
     pub height: u32,
     /// Bytes per pixel: 1 (grey), 2 (grey and alpha), 3 (RGB), 4 (RGBA).
     pub depth: u8,
-    pub data: &'a [u8],
+    pub data: Vec<u8>,
 }
 
 /// Saves a pasted picture as a PNG file in `dir`, named for the moment
@@ -83,7 +84,7 @@ pub fn save_pasted(dir: &Path, picture: &Pasted) -> io::Result<PathBuf> {
     let mut png = Vec::new();
     image::ImageEncoder::write_image(
         image::codecs::png::PngEncoder::new(&mut png),
-        picture.data,
+        &picture.data,
         picture.width,
         picture.height,
         color,
@@ -144,7 +145,7 @@ mod tests {
                 width: 4,
                 height: 3,
                 depth: 3,
-                data: &data,
+                data: data.clone(),
             },
         )
         .unwrap();
@@ -159,7 +160,7 @@ mod tests {
             width: 4,
             height: 3,
             depth: 3,
-            data: &data[1..],
+            data: data[1..].to_vec(),
         };
         assert!(save_pasted(&dir, &short).is_err());
     }

@@ -85,6 +85,17 @@ pub enum FileEvent {
     /// An offer of ours could not be made at all (the server refused it,
     /// or the file could not be read): `transfer` is its id.
     Refused { transfer: String, message: String },
+    /// The thumbnail of a picture we offer, made as the offer went out
+    /// (a PNG, as it travels).
+    Thumbnail { transfer: String, png: Vec<u8> },
+}
+
+/// An offer made: its id, and the file's name and size as offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub transfer: String,
+    pub name: String,
+    pub size: u64,
 }
 
 /// Whom a file is offered to.
@@ -218,11 +229,11 @@ impl Files {
             .unwrap_or_else(|p| p.into_inner()) = dir;
     }
 
-    /// Offers the file at `path` to `to`; returns the transfer's id. The
-    /// file must exist, be a plain file and fit the server's limit. A
-    /// picture's thumbnail is made on a thread of its own, which then sends
-    /// the offer, so the caller (the window) never waits on a large file.
-    pub fn offer(&self, to: Recipient, path: &Path) -> Result<String, OfferError> {
+    /// Offers the file at `path` to `to`. The file must exist, be a plain
+    /// file and fit the server's limit. A picture's thumbnail is made on a
+    /// thread of its own, which then sends the offer (and reports the
+    /// thumbnail), so the caller (the window) never waits on a large file.
+    pub fn offer(&self, to: Recipient, path: &Path) -> Result<Offered, OfferError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| OfferError(format!("{} cannot be read: {e}.", path.display())))?;
         if !meta.is_file() {
@@ -260,11 +271,17 @@ impl Files {
             transfer
         };
         let shared = self.shared.clone();
-        let (id, path) = (transfer.clone(), path.to_path_buf());
+        let (id, path, offered) = (transfer.clone(), path.to_path_buf(), name.clone());
         let sent = thread::Builder::new()
             .name("file offer".into())
             .spawn(move || {
                 let thumbnail = thumbnail::make(&path);
+                if let Some(png) = &thumbnail {
+                    shared.emit(FileEvent::Thumbnail {
+                        transfer: id.clone(),
+                        png: png.clone(),
+                    });
+                }
                 let (peer, room) = match to {
                     Recipient::Client(id) => (Some(id), false),
                     Recipient::Everyone => (None, true),
@@ -273,7 +290,7 @@ impl Files {
                     transfer: id,
                     peer,
                     what: FileMsg::Offer(Offer {
-                        name,
+                        name: offered,
                         size,
                         thumbnail,
                         room,
@@ -284,7 +301,11 @@ impl Files {
             lock(&self.shared.state).outgoing.remove(&transfer);
             return Err(OfferError("The offer could not be started.".into()));
         }
-        Ok(transfer)
+        Ok(Offered {
+            transfer,
+            name,
+            size,
+        })
     }
 
     /// Accepts an offer: the file is created in the Downloads folder (under
@@ -701,17 +722,7 @@ impl Shared {
         state.forget_if_over(transfer);
         drop(state);
         if known {
-            self.send(cancel_packet(
-                transfer,
-                Some(receiver),
-                CancelReason::Failed,
-                Some(why.clone()),
-            ));
-            self.emit(FileEvent::Ended {
-                key: out_key(transfer, receiver),
-                reason: CancelReason::Failed,
-                message: why,
-            });
+            self.fail(out_key(transfer, receiver), why);
         }
     }
 
@@ -783,17 +794,22 @@ impl Shared {
         }
     }
 
-    /// A file we were receiving failed here: the sender is told why, and
-    /// so is the user.
+    /// A file we were receiving failed here (see [`Self::fail`]).
     fn fail_incoming(&self, transfer: &str, from: &str, why: String) {
+        self.fail(in_key(transfer, from), why);
+    }
+
+    /// A transfer failed here: the other side is told why, and so is the
+    /// user.
+    fn fail(&self, key: TransferKey, why: String) {
         self.send(cancel_packet(
-            transfer,
-            Some(from),
+            &key.transfer,
+            Some(&key.peer),
             CancelReason::Failed,
             Some(why.clone()),
         ));
         self.emit(FileEvent::Ended {
-            key: in_key(transfer, from),
+            key,
             reason: CancelReason::Failed,
             message: why,
         });

@@ -960,18 +960,6 @@ impl ClientModel {
         }
     }
 
-    /// Shows a thumbnail on the row of our offer `transfer`.
-    pub fn file_thumbnail(&mut self, transfer: &str, thumb: crate::common::thumbnail::Thumbnail) {
-        let key = TransferKey {
-            transfer: transfer.to_string(),
-            peer: String::new(),
-            outgoing: true,
-        };
-        if let Some((_, row)) = self.file_row(&key) {
-            row.thumbnail = Some(Arc::new(thumb));
-        }
-    }
-
     /// Forgets the row of a finished transfer (the user closed it).
     pub fn dismiss_file(&mut self, key: &str, transfer: &TransferKey) -> bool {
         let Some(c) = self.conversations.get_mut(key) else {
@@ -1094,6 +1082,18 @@ impl ClientModel {
                 let line = format!("{}: {message}", row.name);
                 row.state = FileState::Ended { message };
                 self.note_file(&conv, line, update);
+            }
+            FileEvent::Thumbnail { transfer, png } => {
+                let key = TransferKey {
+                    transfer,
+                    peer: String::new(),
+                    outgoing: true,
+                };
+                let thumb = crate::common::thumbnail::check(&png).ok();
+                if let (Some((conv, row)), Some(thumb)) = (self.file_row(&key), thumb) {
+                    row.thumbnail = Some(Arc::new(thumb));
+                    update.conversations.push(conv);
+                }
             }
             FileEvent::Refused { transfer, message } => {
                 let key = TransferKey {

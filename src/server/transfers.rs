@@ -494,10 +494,7 @@ mod tests {
         let mut t = Transfers::default();
         t.offer(1, "t", &offer(10 << 20), [2].into()).unwrap();
         t.accept(2, 1, "t", u64::MAX); // clamped to MAX_WINDOW
-        assert_eq!(
-            t.chunk(1, 2, "t", 0, MAX_WINDOW as usize),
-            Chunk::Pass
-        );
+        assert_eq!(t.chunk(1, 2, "t", 0, MAX_WINDOW as usize), Chunk::Pass);
         match t.chunk(1, 2, "t", MAX_WINDOW, 1) {
             Chunk::Broken(routes) => assert_eq!(cancelled_for(&routes), vec![2, 1]),
             other => panic!("{other:?}"),

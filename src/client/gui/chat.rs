@@ -21,6 +21,7 @@ use fltk::window::DoubleWindow;
 
 use super::file_strip::FileStrip;
 use super::{Msg, Tx};
+use crate::client::file_input::Pasted;
 use crate::client::model::{Author, Conversation, Face, Mark};
 use crate::gui::{self, attention, avatars::Avatars, follow};
 
@@ -609,25 +610,17 @@ fn pastes(key: Key) -> bool {
     key == Key::from_char('v') && app::event_state().contains(EventState::Ctrl)
 }
 
-/// A pasted picture's pixels, as the clipboard gave them.
-pub struct PastedPixels {
-    pub width: u32,
-    pub height: u32,
-    pub depth: u8,
-    pub data: Vec<u8>,
-}
-
 /// The picture on the clipboard, if it holds one and no text, read with
 /// arboard: FLTK, built without its image readers, cannot read a pasted
 /// picture on X11 (and asking it what the clipboard holds, as well,
 /// left the picture's bytes pasted into the box as text).
-fn clipboard_picture() -> Option<PastedPixels> {
+fn clipboard_picture() -> Option<Pasted> {
     let mut clipboard = arboard::Clipboard::new().ok()?;
     if clipboard.get_text().is_ok_and(|t| !t.is_empty()) {
         return None;
     }
     let image = clipboard.get_image().ok()?;
-    Some(PastedPixels {
+    Some(Pasted {
         width: u32::try_from(image.width).ok()?,
         height: u32::try_from(image.height).ok()?,
         depth: 4,

@@ -94,7 +94,7 @@ pub enum Msg {
     /// the text the desktop handed over (file URIs, one per line).
     Dropped(String, String),
     /// A picture was pasted in the conversation with this key.
-    PastedPicture(String, chat::PastedPixels),
+    PastedPicture(String, Pasted),
     /// A button on a file's row in the conversation with this key.
     File(String, TransferKey, FileAction),
     /// A worker thread reports.
@@ -539,13 +539,7 @@ impl ClientApp {
                     self.send_file(&key, &path);
                 }
             }
-            Msg::PastedPicture(key, pixels) => {
-                let pasted = Pasted {
-                    width: pixels.width,
-                    height: pixels.height,
-                    depth: pixels.depth,
-                    data: &pixels.data,
-                };
+            Msg::PastedPicture(key, pasted) => {
                 match file_input::save_pasted(&file_input::pasted_dir(), &pasted) {
                     Ok(path) => self.send_file(&key, &path),
                     Err(e) => {
