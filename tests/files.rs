@@ -39,6 +39,15 @@ struct Person {
     session: Session,
     events: Receiver<SessionEvent>,
     downloads: PathBuf,
+    /// A folder of this person's own: the files they send, and their
+    /// Downloads; deleted with them, so runs leave nothing in /tmp.
+    scratch: PathBuf,
+}
+
+impl Drop for Person {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
 }
 
 fn person(server: &TestServer, name: &str) -> Person {
@@ -46,7 +55,9 @@ fn person(server: &TestServer, name: &str) -> Person {
     let (session, events) = join(&config).expect("joins");
     static PEOPLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = PEOPLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let downloads = temp_dir(&format!("{name}-{n}"));
+    let scratch = temp_dir(&format!("{name}-{n}"));
+    let downloads = scratch.join("Downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
     session
         .files()
         .expect("a HubChat server passes files on")
@@ -55,6 +66,7 @@ fn person(server: &TestServer, name: &str) -> Person {
         session,
         events,
         downloads,
+        scratch,
     }
 }
 
@@ -132,10 +144,13 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
+impl Person {
+    /// A file to send, `name` holding `bytes`.
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.scratch.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
 }
 
 #[test]
@@ -144,7 +159,7 @@ fn a_file_arrives_whole_checked_and_under_its_own_name() {
     let alice = person(&server, "alice");
     let bob = person(&server, "bob");
     let bytes = content(3 << 20);
-    let source = write_file(&temp_dir("a-source"), "holiday report.pdf", &bytes);
+    let source = alice.file("holiday report.pdf", &bytes);
 
     alice
         .files()
@@ -184,7 +199,7 @@ fn an_empty_file_is_sent_too() {
     let server = TestServer::start();
     let alice = person(&server, "alice");
     let bob = person(&server, "bob");
-    let source = write_file(&temp_dir("empty-source"), "empty.txt", b"");
+    let source = alice.file("empty.txt", b"");
     alice
         .files()
         .offer(Recipient::Client(bob.id()), &source)
@@ -201,7 +216,7 @@ fn a_declined_offer_tells_the_sender_and_saves_nothing() {
     let server = TestServer::start();
     let alice = person(&server, "alice");
     let bob = person(&server, "bob");
-    let source = write_file(&temp_dir("decline-source"), "notes.txt", b"hello");
+    let source = alice.file("notes.txt", b"hello");
     alice
         .files()
         .offer(Recipient::Client(bob.id()), &source)
@@ -215,8 +230,8 @@ fn a_declined_offer_tells_the_sender_and_saves_nothing() {
 
 /// A transfer large enough to be caught in the middle: 2 GB, of which
 /// the source holds no blocks on disk (a sparse file).
-fn started(alice: &Person, bob: &Person, name: &str) -> TransferKey {
-    let source = temp_dir(name).join("big.bin");
+fn started(alice: &Person, bob: &Person) -> TransferKey {
+    let source = alice.scratch.join("big.bin");
     std::fs::File::create(&source)
         .and_then(|f| f.set_len(2_000_000_000))
         .unwrap();
@@ -235,7 +250,7 @@ fn the_sender_can_cancel_and_the_receiver_is_told_and_keeps_nothing() {
     let server = TestServer::start();
     let alice = person(&server, "alice");
     let bob = person(&server, "bob");
-    let key = started(&alice, &bob, "sender-cancels");
+    let key = started(&alice, &bob);
     alice.files().cancel(&TransferKey {
         transfer: key.transfer.clone(),
         peer: bob.id(),
@@ -255,7 +270,7 @@ fn the_receiver_can_cancel_and_the_sender_is_told() {
     let server = TestServer::start();
     let alice = person(&server, "alice");
     let bob = person(&server, "bob");
-    let key = started(&alice, &bob, "receiver-cancels");
+    let key = started(&alice, &bob);
     bob.files().cancel(&key);
     let (reason, message) = alice.ended();
     assert_eq!(reason, CancelReason::Cancelled);
@@ -270,8 +285,8 @@ fn the_receiver_can_cancel_and_the_sender_is_told() {
 
 /// A raw client "bob" that alice offers a file of `size` bytes and that
 /// accepts it with HubChat's window: its socket and the transfer's id.
-fn raw_receiver(server: &TestServer, alice: &Person, name: &str, size: usize) -> (Peer, String) {
-    let source = write_file(&temp_dir(name), "big.bin", &content(size));
+fn raw_receiver(server: &TestServer, alice: &Person, size: usize) -> (Peer, String) {
+    let source = alice.file("big.bin", &content(size));
     let mut bob = Peer::join_hubchat(server.addr, "bob");
     alice
         .files()
@@ -293,7 +308,7 @@ fn raw_receiver(server: &TestServer, alice: &Person, name: &str, size: usize) ->
 fn a_receiver_killed_mid_transfer_fails_it_with_a_sentence() {
     let server = TestServer::start();
     let alice = person(&server, "alice");
-    let (mut bob, _) = raw_receiver(&server, &alice, "killed", 50 << 20);
+    let (mut bob, _) = raw_receiver(&server, &alice, 50 << 20);
     // Its first chunk arrives; then the program dies without a word.
     assert!(matches!(bob.recv(), ServerPacket::File(_)));
     drop(bob);
@@ -306,7 +321,7 @@ fn a_receiver_killed_mid_transfer_fails_it_with_a_sentence() {
 fn a_receiver_that_stops_reading_holds_its_sender_to_the_window() {
     let server = TestServer::start();
     let alice = person(&server, "alice");
-    let (mut bob, transfer) = raw_receiver(&server, &alice, "stalled", 64 << 20);
+    let (mut bob, transfer) = raw_receiver(&server, &alice, 64 << 20);
     // Bob reads nothing for a while, and acknowledges nothing.
     std::thread::sleep(Duration::from_secs(2));
     let queued = server.server.as_ref().unwrap().queued_bytes();
@@ -467,7 +482,7 @@ fn hostile_file_names_are_saved_harmlessly_inside_downloads() {
         let path = bob.finished().unwrap();
         assert_eq!(path, bob.downloads.join(saved), "offered as {offered:?}");
         assert_eq!(listing(&bob.downloads), vec![saved.to_string()]);
-        bob.session.disconnect();
+        drop(bob); // its session says goodbye as it goes
         drop(mallory);
         server.wait_for_count(0);
     }
@@ -479,7 +494,7 @@ fn offers_over_the_servers_limit_are_refused_with_the_limit() {
     let alice = person(&server, "alice");
     let bob = person(&server, "bob");
     assert_eq!(alice.files().max_file(), 1000, "told in WELCOME");
-    let source = write_file(&temp_dir("too-big"), "big.bin", &content(2000));
+    let source = alice.file("big.bin", &content(2000));
     let refused = alice
         .files()
         .offer(Recipient::Client(bob.id()), &source)
@@ -523,7 +538,7 @@ fn an_original_client_is_never_offered_a_file() {
     let alice = person(&server, "alice");
     let mut old = Peer::join_original(server.addr, "oldtimer");
     let bob = person(&server, "bob");
-    let source = write_file(&temp_dir("room-source"), "minutes.txt", b"all of it");
+    let source = alice.file("minutes.txt", b"all of it");
 
     // To the room: bob is offered it, the original client hears nothing.
     alice.files().offer(Recipient::Everyone, &source).unwrap();
