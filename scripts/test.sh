@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh --test
 export PATH="$HOME/.local/bin:$PATH"
+# CI builds once, from a clean checkout, on a machine with little disk: the
+# incremental caches and full debug info of some forty test binaries were
+# most of the build's size (the fuzz build ran out of space after them).
+# Line tables keep file and line in a failing test's backtrace.
+export CARGO_INCREMENTAL=0
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
