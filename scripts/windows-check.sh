@@ -6,8 +6,9 @@
 #      GUI": no console window on double-click), the load tool a console one;
 #   4. each carries HubChat's icon and version information;
 #   5. under wine, in a throwaway prefix: --help and --version print, also
-#      into a file; the headless server relays a Linux hubchat-load run over
-#      127.0.0.1 with zero loss; both windows map on an Xvfb display, and the
+#      into a file; the client finds a Downloads folder the user moved;
+#      the headless server relays a Linux hubchat-load run over 127.0.0.1
+#      with zero loss; both windows map on an Xvfb display, and the
 #      server window keeps its settings in %APPDATA%\HubChat.
 #
 #   scripts/windows-check.sh [--screenshots DIR]
@@ -49,7 +50,7 @@ cargo build --release --locked --bin hubchat-load
 # Windows' own DLLs (and its api-ms-win-* API sets): present on every
 # Windows 10 or later. Anything else (libgcc_s, libstdc++, libwinpthread)
 # would have to ship beside the .exe, which a single-file program must not.
-allowed='^(advapi32|bcrypt|bcryptprimitives|comctl32|comdlg32|gdi32|gdiplus|imm32|iphlpapi|kernel32|msimg32|msvcrt|ntdll|ole32|oleaut32|shell32|user32|userenv|uxtheme|winspool\.drv|ws2_32|api-ms-win-[a-z0-9-]+)(\.dll)?$'
+allowed='^(advapi32|bcrypt|bcryptprimitives|combase|comctl32|comdlg32|gdi32|gdiplus|imm32|iphlpapi|kernel32|msimg32|msvcrt|ntdll|ole32|oleaut32|shell32|user32|userenv|uxtheme|winspool\.drv|ws2_32|api-ms-win-[a-z0-9-]+)(\.dll)?$'
 
 step "imports, subsystem, icon and version information"
 for name in hubchat-server hubchat-client hubchat-load; do
@@ -126,6 +127,16 @@ got=$(wine "$server" --version 2>&1 | tr -d '\r')
 [[ "$got" == "hubchat-server $version" ]] || fail "hubchat-server.exe --version printed \"$got\""
 echo "  hubchat-server.exe --version: $got"
 wine "$client" --help 2>&1 | tr -d '\r' | grep -q '^Usage: hubchat-client' || fail "hubchat-client.exe --help printed no usage"
+# Files are saved in the Downloads folder Windows names, also when the user
+# moved it (Properties > Location writes this value; so does an office's
+# folder redirection), not in %USERPROFILE%\Downloads regardless.
+wine reg add 'HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders' \
+  /v '{374DE290-123F-4565-9164-39C4925E467B}' /t REG_EXPAND_SZ /d 'D:\Moved Downloads' /f >/dev/null 2>&1 ||
+  fail "wine reg could not move the Downloads folder"
+got=$(wine "$client" --help 2>&1 | tr -d '\r' | grep '^Files you accept' || true)
+[[ "$got" == 'Files you accept are saved in D:\Moved Downloads.' ]] ||
+  fail "with Downloads moved to D:\Moved Downloads, hubchat-client.exe --help said \"$got\""
+echo "  hubchat-client.exe --help, Downloads moved: $got"
 # Through wine's cmd, as a user in a console would start it.
 got=$(wine cmd /c 'C:\hubchat-server.exe --version' 2>&1 | tr -d '\r')
 [[ "$got" == "hubchat-server $version" ]] || fail "cmd /c hubchat-server.exe --version printed \"$got\""

@@ -4,7 +4,9 @@
 //! - Linux and other Unix: `XDG_DOWNLOAD_DIR` from `user-dirs.dirs` in the
 //!   config folder (the desktop's own setting, translated names included:
 //!   `~/Téléchargements`), else `~/Downloads`.
-//! - Windows: `%USERPROFILE%\Downloads`.
+//! - Windows: the Downloads known folder (`SHGetKnownFolderPath`), which
+//!   follows a folder the user moved (Properties > Location) or an office's
+//!   folder redirection; else `%USERPROFILE%\Downloads`.
 //! - macOS: `~/Downloads`.
 
 use std::ffi::OsString;
@@ -18,7 +20,43 @@ pub fn downloads_dir() -> Option<PathBuf> {
 
 #[cfg(target_os = "windows")]
 fn platform_downloads(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
-    home(&var, "USERPROFILE").map(|h| h.join("Downloads"))
+    known_downloads().or_else(|| home(&var, "USERPROFILE").map(|h| h.join("Downloads")))
+}
+
+/// Where Windows itself says the Downloads folder is, moved or not.
+/// `KF_FLAG_DONT_VERIFY`: a folder on a network share that is out of reach
+/// right now is still named (saving there then fails with a sentence)
+/// rather than silently replaced by another.
+#[cfg(target_os = "windows")]
+fn known_downloads() -> Option<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{
+        FOLDERID_Downloads, SHGetKnownFolderPath, KF_FLAG_DONT_VERIFY,
+    };
+
+    let mut wide: *mut u16 = std::ptr::null_mut();
+    // SAFETY: the GUID is a constant, a null token means the current user,
+    // and on return `wide` is either null or a NUL-terminated string that
+    // the system allocated and that is freed once, below, after copying.
+    let path = unsafe {
+        let status = SHGetKnownFolderPath(
+            &FOLDERID_Downloads,
+            KF_FLAG_DONT_VERIFY as u32,
+            std::ptr::null_mut(),
+            &mut wide,
+        );
+        let path = if status >= 0 && !wide.is_null() {
+            let len = (0..).take_while(|&i| *wide.add(i) != 0).count();
+            let name = std::slice::from_raw_parts(wide, len);
+            Some(PathBuf::from(OsString::from_wide(name)))
+        } else {
+            None
+        };
+        CoTaskMemFree(wide as *const _);
+        path
+    };
+    path.filter(|p| p.is_absolute())
 }
 
 #[cfg(target_os = "macos")]
