@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 /// How long a connection attempt may take before it counts as refused.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Resolves `server` and refuses anything that is not loopback, so the
-/// attack mode can never send a byte to another machine.
-pub fn loopback_target(server: &str) -> Result<SocketAddr, String> {
+/// Resolves `server` and refuses anything that is not loopback (127.0.0.0/8
+/// or ::1), before any socket exists, so the load tool's `mode` (attack,
+/// files) can never send a byte to another machine.
+pub fn loopback_target(server: &str, mode: &str) -> Result<SocketAddr, String> {
     let addrs: Vec<SocketAddr> = server
         .to_socket_addrs()
         .map_err(|e| format!("cannot read the server address \"{server}\": {e}"))?
@@ -33,7 +34,7 @@ pub fn loopback_target(server: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("the server address \"{server}\" has no address"))?;
     if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
         return Err(format!(
-            "attacks run only against this machine's loopback (127.0.0.1 or ::1); \
+            "{mode} runs only against this machine's loopback (127.0.0.1 or ::1); \
              {} is not loopback, so nothing was sent",
             bad.ip()
         ));
@@ -343,11 +344,13 @@ mod tests {
 
     #[test]
     fn only_loopback_targets_are_accepted() {
-        assert!(loopback_target("127.0.0.1:5050").is_ok());
-        assert!(loopback_target("[::1]:5050").is_ok());
-        let e = loopback_target("192.0.2.7:5050").unwrap_err();
-        assert!(e.contains("not loopback"), "{e}");
-        assert!(loopback_target("0.0.0.0:5050").is_err());
+        assert!(loopback_target("127.0.0.1:5050", "attack").is_ok());
+        assert!(loopback_target("[::1]:5050", "files").is_ok());
+        let e = loopback_target("192.0.2.7:5050", "files").unwrap_err();
+        assert!(e.starts_with("files runs only"), "{e}");
+        assert!(e.contains("not loopback, so nothing was sent"), "{e}");
+        assert!(loopback_target("0.0.0.0:5050", "attack").is_err());
+        assert!(loopback_target("[::ffff:127.0.0.1]:5050", "attack").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::load::attack::{Attack, AttackOptions};
 use crate::load::attack_net::loopback_target;
-use crate::load::files::{self, FilesOptions};
+use crate::load::files::FilesOptions;
 use crate::load::{LoadOptions, Pace, Pattern, Proto, Report, Storm, StormKind};
 
 pub const USAGE: &str = "\
@@ -156,16 +156,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     };
 
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value after it"))
-        };
+        let (flag, inline) = split_flag(&arg);
+        let mut value = || flag_value(&flag, inline.clone(), &mut args);
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-s" | "--server" => o.server = value()?,
@@ -227,6 +219,26 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     Ok(Command::Run(o))
 }
 
+/// `--flag=value` split into its two halves; anything else is a flag or
+/// word alone, whose value, if it takes one, is the next argument.
+fn split_flag(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+        _ => (arg.to_string(), None),
+    }
+}
+
+/// The value `flag` was given: after its `=`, else the next argument.
+fn flag_value(
+    flag: &str,
+    inline: Option<String>,
+    args: &mut impl Iterator<Item = String>,
+) -> Result<String, String> {
+    inline
+        .or_else(|| args.next())
+        .ok_or_else(|| format!("{flag} needs a value after it"))
+}
+
 /// Reads the arguments after `attack`.
 fn parse_attack<I: Iterator<Item = String>>(mut args: I) -> Result<Command, String> {
     let mut o = AttackOptions {
@@ -235,19 +247,11 @@ fn parse_attack<I: Iterator<Item = String>>(mut args: I) -> Result<Command, Stri
     };
     let mut check = false;
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value after it"))
-        };
+        let (flag, inline) = split_flag(&arg);
+        let mut value = || flag_value(&flag, inline.clone(), &mut args);
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "-s" | "--server" => o.server = Some(loopback_target(&value()?)?),
+            "-s" | "--server" => o.server = Some(loopback_target(&value()?, "attack")?),
             "--server-pid" => o.server_pid = Some(number(&flag, &value()?, 1)?),
             "--server-arg" => o.server_args.push(value()?),
             "--max-clients" => o.max_clients = number(&flag, &value()?, 1)?,
@@ -289,19 +293,11 @@ fn parse_files<I: Iterator<Item = String>>(mut args: I) -> Result<Command, Strin
     };
     let mut check = false;
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value after it"))
-        };
+        let (flag, inline) = split_flag(&arg);
+        let mut value = || flag_value(&flag, inline.clone(), &mut args);
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "-s" | "--server" => o.server = files::loopback_only(&value()?)?,
+            "-s" | "--server" => o.server = loopback_target(&value()?, "files")?,
             "--size" => {
                 // A MiB count whose bytes fit in a u64 many times over.
                 o.size_mb = number(&flag, &value()?, 1)?;

@@ -25,7 +25,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::thread::{self, JoinHandle};
@@ -99,26 +99,6 @@ impl FilesOptions {
     pub fn size(&self) -> u64 {
         self.size_mb << 20
     }
-}
-
-/// Resolves `server` and refuses anything that is not loopback (127.0.0.0/8
-/// or ::1), before any socket exists.
-pub fn loopback_only(server: &str) -> Result<SocketAddr, String> {
-    let addrs: Vec<SocketAddr> = server
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot read the server address \"{server}\": {e}"))?
-        .collect();
-    let first = *addrs
-        .first()
-        .ok_or_else(|| format!("the server address \"{server}\" has no address"))?;
-    if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-        return Err(format!(
-            "files runs only against this machine's loopback (127.0.0.1 or ::1); \
-             {} is not loopback, so nothing was sent",
-            bad.ip()
-        ));
-    }
-    Ok(first)
 }
 
 /// Why a run could not be made (as opposed to a file that went wrong,
@@ -1193,13 +1173,14 @@ impl Chat {
                 listen(reader, start, &stop, &count)
             })?);
             let (stop, gate, to) = (chat.stop.clone(), gate.clone(), ids[1 - k].clone());
-            let out = joined.stream;
+            let mut out = joined.stream;
             chat.writers
                 .push(spawn(&format!("chat-write-{k}"), move || {
                     if !gate.pass() {
                         return (0, out);
                     }
-                    talk(out, k, &to, rate, start, &stop)
+                    let sent = attack::talk(&mut out, k, &to, rate, start, &stop);
+                    (sent, out)
                 })?);
         }
         Ok(chat)
@@ -1241,40 +1222,6 @@ impl Chat {
             ms: [ms(50.0), ms(99.0), ms(100.0)],
         }
     }
-}
-
-/// Sends a stamped message to `to` every 1/rate seconds until `stop`;
-/// returns how many, and the socket.
-fn talk(
-    mut out: TcpStream,
-    me: usize,
-    to: &str,
-    rate: f64,
-    start: Instant,
-    stop: &AtomicBool,
-) -> (u64, TcpStream) {
-    let begun = Instant::now();
-    let mut sent = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        let text = stamp::text(me, sent, stamp::since(start), 64);
-        let message = ClientPacket::Message {
-            to: to.into(),
-            text,
-        };
-        if out.write_all(&message.encode()).is_err() {
-            break;
-        }
-        sent += 1;
-        let next = begun + Duration::from_secs_f64(sent as f64 / rate);
-        while !stop.load(Ordering::SeqCst) {
-            let left = next.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            thread::sleep(left.min(Duration::from_millis(20)));
-        }
-    }
-    (sent, out)
 }
 
 /// Counts the stamped messages that arrive until the connection ends, or
@@ -1697,14 +1644,5 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&json(&o, &r)).unwrap();
         assert_eq!(j["faults"].as_array().map(Vec::len), Some(2));
         assert_eq!(j["goals"]["chat_p99"], serde_json::Value::Null);
-    }
-
-    #[test]
-    fn only_loopback_servers_are_accepted() {
-        assert!(loopback_only("127.0.0.1:5050").is_ok());
-        assert!(loopback_only("[::1]:5050").is_ok());
-        let e = loopback_only("192.0.2.7:5050").unwrap_err();
-        assert!(e.contains("not loopback, so nothing was sent"), "{e}");
-        assert!(loopback_only("[::ffff:127.0.0.1]:5050").is_err());
     }
 }
