@@ -16,6 +16,7 @@ use hubchat::client::controller::Status;
 use hubchat::client::gui::ask::{Answer, Ask, Question};
 use hubchat::client::gui::history_view;
 use hubchat::client::gui::{ClientApp, Msg, MIN_HEIGHT};
+use support::gui::xdo;
 use support::TestServer;
 
 fn main() {
@@ -804,26 +805,6 @@ fn main() {
     bob.act(Msg::Quit);
     let _ = std::fs::remove_dir_all(&config);
     println!("test result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
-}
-
-/// Runs xdotool against the display, pumping the window meanwhile, then
-/// lets it handle what xdotool sent. With no window manager the keyboard
-/// goes to the window under the pointer.
-fn xdo(app: &mut ClientApp, args: &[&str]) {
-    let mut child = std::process::Command::new("xdotool")
-        .args(args)
-        .spawn()
-        .expect("xdotool (scripts/install-deps.sh --test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().expect("xdotool runs").is_none() {
-        assert!(Instant::now() < deadline, "xdotool {args:?} hangs");
-        let _ = app::wait_for(0.005);
-        app.pump();
-    }
-    for _ in 0..10 {
-        let _ = app::wait_for(0.01);
-        app.pump();
-    }
 }
 
 /// Puts the pointer inside the client's main window, at (x, y) in it.

@@ -18,6 +18,7 @@ use hubchat::client::file_rows::FileState;
 use hubchat::client::gui::file_strip::FileAction;
 use hubchat::client::gui::{ClientApp, Msg};
 use hubchat::client::model::EVERYONE_KEY;
+use support::gui::xdo;
 use support::{Peer, TestServer};
 
 fn main() {
@@ -265,26 +266,6 @@ fn pasted_offers(app: &ClientApp) -> usize {
         .iter()
         .filter(|r| r.name.starts_with("Pasted picture ") && r.thumbnail.is_some())
         .count()
-}
-
-/// Runs xdotool against the display, pumping the window meanwhile, then
-/// lets it handle what xdotool sent. With no window manager the keyboard
-/// goes to the window under the pointer.
-fn xdo(app: &mut ClientApp, args: &[&str]) {
-    let mut child = std::process::Command::new("xdotool")
-        .args(args)
-        .spawn()
-        .expect("xdotool (scripts/install-deps.sh --test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().expect("xdotool runs").is_none() {
-        assert!(Instant::now() < deadline, "xdotool {args:?} hangs");
-        let _ = app::wait_for(0.005);
-        app.pump();
-    }
-    for _ in 0..10 {
-        let _ = app::wait_for(0.01);
-        app.pump();
-    }
 }
 
 /// A client window connected to the test server as `name`, saving files
